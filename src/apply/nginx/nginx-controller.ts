@@ -1,0 +1,85 @@
+import { readFile, rename, rm } from 'node:fs/promises';
+import type { Logger } from '../../log.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import type { Clock } from '../../util/clock.js';
+import { sleep } from '../../util/clock.js';
+import type { NginxDriver } from './nginx-driver.js';
+
+export class NginxConfigRejected extends Error {
+  constructor(readonly output: string) {
+    super(`nginx rejected the generated config: ${output}`);
+  }
+}
+
+export interface NginxApplyResult {
+  changed: boolean;
+}
+
+export interface NginxController {
+  /** Validate → atomic swap → reload → probe. Throws, leaving the live config untouched, when validation fails. */
+  apply(config: string, generation: number): Promise<NginxApplyResult>;
+  /** The bytes nginx was last told to serve. */
+  applied(): string | null;
+  /** The generation nginx answers with right now, or null when it does not answer. */
+  servedGeneration(): Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export interface NginxControllerOptions {
+  driver: NginxDriver;
+  /** http://127.0.0.1:PORT, where the probe reaches nginx. */
+  probeBase: string;
+  clock: Clock;
+  logger: Logger;
+  probeTimeoutMs?: number;
+}
+
+export function createNginxController(opts: NginxControllerOptions): NginxController {
+  const { driver } = opts;
+  let appliedBytes: string | null = null;
+
+  const servedGeneration = async (): Promise<number | null> => {
+    try {
+      const res = await fetch(`${opts.probeBase}/__regcache/generation`, { signal: AbortSignal.timeout(1000) });
+      if (!res.ok) return null;
+      const n = Number((await res.text()).trim());
+      return Number.isFinite(n) ? n : null;
+    } catch {
+      return null;
+    }
+  };
+
+  return {
+    async apply(config, generation) {
+      if (appliedBytes === null) appliedBytes = await readFile(driver.configFile, 'utf8').catch(() => null);
+      const unchanged = appliedBytes === config && driver.state().running;
+      if (unchanged) return { changed: false };
+
+      await writeFileAtomic(driver.candidateFile, config);
+      const result = await driver.test(driver.candidateFile);
+      if (!result.ok) {
+        await rm(driver.candidateFile, { force: true });
+        throw new NginxConfigRejected(result.output);
+      }
+      await rename(driver.candidateFile, driver.configFile);
+      appliedBytes = config;
+      await driver.startOrReload();
+
+      // Reload is asynchronous: wait until workers of the new config answer.
+      const deadline = opts.clock.now() + (opts.probeTimeoutMs ?? 10_000);
+      for (;;) {
+        const served = await servedGeneration();
+        if (served === generation) break;
+        if (opts.clock.now() > deadline) {
+          throw new Error(`nginx did not serve generation ${generation} within ${opts.probeTimeoutMs ?? 10_000} ms (serving ${served ?? 'nothing'})`);
+        }
+        await sleep(opts.clock, 25);
+      }
+      opts.logger.info({ generation }, 'nginx serves the new config');
+      return { changed: true };
+    },
+    applied: () => appliedBytes,
+    servedGeneration,
+    stop: () => driver.stop(),
+  };
+}

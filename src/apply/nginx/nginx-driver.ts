@@ -1,0 +1,29 @@
+import type { NginxPaths } from './nginx-view.js';
+
+export interface NginxTestResult {
+  ok: boolean;
+  output: string;
+}
+
+export interface NginxProcessState {
+  running: boolean;
+  pid: number | null;
+  restarts: number;
+  lastError: string | null;
+}
+
+/** How regcache drives one nginx, wherever it runs (child process or container). */
+export interface NginxDriver {
+  readonly kind: 'process' | 'container';
+  /** The live config file that nginx runs with. */
+  readonly configFile: string;
+  /** A scratch file beside it for candidates. */
+  readonly candidateFile: string;
+  /** Paths as nginx sees them, for the template. */
+  readonly paths: NginxPaths;
+  test(file: string): Promise<NginxTestResult>;
+  /** Starts nginx with the live config when not running, else asks it to reload gracefully. */
+  startOrReload(): Promise<void>;
+  stop(): Promise<void>;
+  state(): NginxProcessState;
+}

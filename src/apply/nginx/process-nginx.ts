@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '../../log.js';
+import type { Clock } from '../../util/clock.js';
+import { reapStaleProcess } from '../runtime/process/stale-process.js';
+import { createSupervisedProcess, type SupervisedProcess } from '../runtime/process/supervisor.js';
+import type { NginxDriver } from './nginx-driver.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface ProcessNginxOptions {
+  binary: string;
+  dataDir: string;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** nginx as a supervised child process with its prefix, logs and temp files under dataDir/nginx. */
+export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
+  const prefix = path.join(opts.dataDir, 'nginx');
+  const configFile = path.join(prefix, 'nginx.conf');
+  const errorLog = path.join(prefix, 'logs', 'error.log');
+  const paths = {
+    pid: path.join(prefix, 'nginx.pid'),
+    errorLog,
+    accessLog: path.join(prefix, 'logs', 'access.log'),
+    temp: path.join(prefix, 'temp'),
+  };
+  const baseArgs = ['-p', prefix + '/', '-e', errorLog];
+  const log = opts.logger.child({ component: 'nginx' });
+  let supervised: SupervisedProcess | null = null;
+
+  const ensureDirs = async () => {
+    for (const sub of ['logs', 'temp/client_body', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
+      await mkdir(path.join(prefix, sub), { recursive: true });
+    }
+  };
+
+  return {
+    kind: 'process',
+    configFile,
+    candidateFile: path.join(prefix, 'nginx.conf.candidate'),
+    paths,
+    async test(file) {
+      await ensureDirs();
+      try {
+        const { stdout, stderr } = await execFileAsync(opts.binary, [...baseArgs, '-t', '-q', '-c', file, '-g', 'daemon off;']);
+        return { ok: true, output: (stdout + stderr).trim() };
+      } catch (err) {
+        const e = err as { stderr?: string; stdout?: string; message: string };
+        return { ok: false, output: ((e.stderr ?? '') + (e.stdout ?? '')).trim() || e.message };
+      }
+    },
+    async startOrReload() {
+      if (supervised?.running) {
+        supervised.signal('SIGHUP');
+        return;
+      }
+      await ensureDirs();
+      if (!supervised) {
+        // A daemon killed with -9 leaves nginx holding the port; it is ours to replace.
+        if (await reapStaleProcess(paths.pid, configFile)) log.warn('killed an nginx left behind by an earlier run');
+        supervised = createSupervisedProcess({
+          name: 'nginx',
+          command: opts.binary,
+          args: [...baseArgs, '-c', configFile, '-g', 'daemon off;'],
+          logFile: path.join(prefix, 'logs', 'stderr.log'),
+          clock: opts.clock,
+          logger: log,
+        });
+      }
+      supervised.start();
+    },
+    async stop() {
+      // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for long blob downloads.
+      await supervised?.stop(5000);
+    },
+    state() {
+      return {
+        running: supervised?.running ?? false,
+        pid: supervised?.pid ?? null,
+        restarts: supervised?.restarts ?? 0,
+        lastError: supervised?.lastError ?? null,
+      };
+    },
+  };
+}

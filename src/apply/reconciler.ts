@@ -1,0 +1,158 @@
+import type { LoadedConfig } from '../config/load.js';
+import type { RegcacheConfig } from '../config/model.js';
+import type { ConfigProblem, Result } from '../config/problems.js';
+import { formatProblem } from '../config/problems.js';
+import { desiredState } from '../desired/desired-state.js';
+import type { Logger } from '../log.js';
+import { planCaches } from '../plan/cache-plan.js';
+import type { HealthMonitor } from '../status/health-monitor.js';
+import type { DaemonState } from '../status/daemon-state.js';
+import type { EventLog } from '../status/event-log.js';
+import type { Clock } from '../util/clock.js';
+import { sleep } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
+import { NginxConfigRejected, type NginxController } from './nginx/nginx-controller.js';
+import type { NginxPaths } from './nginx/nginx-view.js';
+import { nginxView } from './nginx/nginx-view.js';
+import type { NginxRenderer } from './nginx/render.js';
+import type { CacheRuntime } from './runtime/cache-runtime.js';
+
+export type ReconcileOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
+
+export interface ReconcileResult {
+  outcome: ReconcileOutcome;
+  generation: number;
+  problems: ConfigProblem[];
+  message: string | null;
+}
+
+export interface ReconcilerDeps {
+  loadConfig: () => Promise<Result<LoadedConfig>>;
+  runtime: CacheRuntime;
+  nginx: NginxController;
+  nginxPaths: NginxPaths;
+  render: NginxRenderer;
+  health: HealthMonitor;
+  state: DaemonState;
+  events: EventLog;
+  clock: Clock;
+  logger: Logger;
+  /** How long a new cache may take to answer /v2/ before it is routed anyway (and shown down). */
+  cacheReadyTimeoutMs?: number;
+}
+
+export type Reconciler = (reason: string) => Promise<ReconcileResult>;
+
+/**
+ * One pass: load → validate → plan → start caches → render → nginx -t → swap → reload → probe → stop removed caches.
+ * Any failure leaves the last good config serving and is recorded in the daemon state.
+ */
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const { state, events, runtime, nginx } = deps;
+  const log = deps.logger.child({ component: 'reconciler' });
+
+  const reject = (problems: ConfigProblem[], message: string): ReconcileResult => {
+    state.lastError = { message, problems, at: new Date(deps.clock.now()).toISOString() };
+    events.record({ kind: 'config', level: 'error', vhost: null, message });
+    log.error({ problems }, 'config rejected; the last good config keeps serving');
+    return { outcome: 'rejected', generation: state.generation, problems, message };
+  };
+
+  const waitHealthy = async (name: string, address: string) => {
+    const deadline = deps.clock.now() + (deps.cacheReadyTimeoutMs ?? 15_000);
+    while (deps.clock.now() < deadline) {
+      if ((await deps.health.checkCache(name, address)).ok) return true;
+      await sleep(deps.clock, 50);
+    }
+    return false;
+  };
+
+  return async (reason) => {
+    const started = deps.clock.now();
+    const loaded = await deps.loadConfig();
+    if (!loaded.ok) return reject(loaded.problems, `config rejected: ${loaded.problems.map(formatProblem).join('; ')}`);
+    const config = loaded.value.config;
+    const restartOnly = restartOnlyProblems(state.applied?.config ?? null, config);
+    if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
+
+    await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream)));
+    const desired = desiredState(config, (name) => deps.health.health(name).upstream?.ok ?? null);
+    for (const spec of desired.caches) {
+      if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
+    }
+    try {
+      const plan = planCaches(await runtime.list(), desired.caches);
+      const startedNow: string[] = [];
+      await Promise.all(
+        [...plan.start, ...plan.replace].map(async (spec) => {
+          const instance = await runtime.ensure(spec);
+          if (plan.start.includes(spec)) startedNow.push(spec.name);
+          events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${plan.start.includes(spec) ? 'started' : 'replaced'} at ${instance.address}` });
+          if (!(await waitHealthy(spec.name, instance.address))) {
+            events.record({ kind: 'runtime', level: 'warn', vhost: spec.name, message: 'cache did not answer /v2/ in time; routing it anyway' });
+          }
+        }),
+      );
+
+      const wanted = new Set(desired.caches.map((c) => c.name));
+      const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
+      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation });
+      let rendered = deps.render(view);
+      let changed = false;
+      if (rendered !== nginx.applied() || !state.nginxServing) {
+        const generation = state.generation + 1;
+        rendered = deps.render({ ...view, generation });
+        try {
+          changed = (await nginx.apply(rendered, generation)).changed;
+        } catch (err) {
+          // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.
+          await Promise.all(startedNow.map((name) => runtime.remove(name).catch(() => undefined)));
+          if (err instanceof NginxConfigRejected) {
+            state.lastReload = { result: 'failed', at: iso(deps.clock), message: err.output };
+            return reject([{ path: '', message: err.message }], err.message);
+          }
+          throw err;
+        }
+        state.generation = generation;
+        state.nginxServing = true;
+        state.lastReload = { result: changed ? 'ok' : 'unchanged', at: iso(deps.clock), message: null };
+        if (changed) events.record({ kind: 'reload', level: 'info', vhost: null, message: `nginx serves generation ${generation} (${reason})` });
+      }
+      state.routed = new Set(view.routes.map((r) => r.name));
+
+      for (const name of plan.remove) {
+        await runtime.remove(name);
+        events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
+      }
+      const outcome: ReconcileOutcome = changed || plan.remove.length + plan.start.length + plan.replace.length > 0 ? 'applied' : 'unchanged';
+      state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: iso(deps.clock) } : { ...state.applied, config };
+      state.lastError = null;
+      if (outcome === 'applied') {
+        events.record({ kind: 'reconcile', level: 'info', vhost: null, message: `applied (${reason}): +${plan.start.length} ~${plan.replace.length} -${plan.remove.length} caches` });
+      }
+      log.info({ reason, outcome, generation: state.generation, ms: deps.clock.now() - started }, 'reconcile pass done');
+      return { outcome, generation: state.generation, problems: [], message: null };
+    } catch (err) {
+      const message = `apply failed: ${errorMessage(err)}`;
+      state.lastReload = { result: 'failed', at: iso(deps.clock), message };
+      events.record({ kind: 'reconcile', level: 'error', vhost: null, message });
+      log.error({ err: errorMessage(err), reason }, 'reconcile failed; the last good config keeps serving');
+      return { outcome: 'failed', generation: state.generation, problems: [], message };
+    }
+  };
+}
+
+/** Settings the running daemon cannot take live. */
+function restartOnlyProblems(current: RegcacheConfig | null, next: RegcacheConfig): ConfigProblem[] {
+  if (!current) return [];
+  const problems: ConfigProblem[] = [];
+  const needsRestart = (path: string) => problems.push({ path, message: 'changes only with a daemon restart; not applied' });
+  if (current.dataDir !== next.dataDir) needsRestart('dataDir');
+  if (current.runtime !== next.runtime) needsRestart('runtime');
+  if (current.admin.listen.host !== next.admin.listen.host || current.admin.listen.port !== next.admin.listen.port) needsRestart('admin.listen');
+  return problems;
+}
+
+function iso(clock: Clock): string {
+  return new Date(clock.now()).toISOString();
+}

@@ -1,0 +1,143 @@
+import { mkdir, readdir, writeFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { CacheSpec } from '../../../desired/cache-spec.js';
+import type { Logger } from '../../../log.js';
+import { writeFileAtomic } from '../../../util/atomic-write.js';
+import type { Clock } from '../../../util/clock.js';
+import type { CacheInstance, CacheRuntime, RuntimeEvent } from '../cache-runtime.js';
+import { createPortBook } from './port-book.js';
+import { registryConfigYaml } from './registry-config.js';
+import { reapStaleProcess } from './stale-process.js';
+import { createSupervisedProcess, type SupervisedProcess } from './supervisor.js';
+
+export interface ProcessRuntimeOptions {
+  dataDir: string;
+  registryBinary: string;
+  clock: Clock;
+  logger: Logger;
+}
+
+interface RunningCache {
+  spec: CacheSpec;
+  port: number;
+  debugPort: number;
+  process: SupervisedProcess;
+  state: CacheInstance['state'];
+}
+
+/** Layout under dataDir: caches/<slug> storage, run/<slug>/ config + pid, logs/<slug>.log. */
+export function processRuntimePaths(dataDir: string, slug: string) {
+  return {
+    storage: path.join(dataDir, 'caches', slug),
+    runDir: path.join(dataDir, 'run', slug),
+    config: path.join(dataDir, 'run', slug, 'config.yml'),
+    pidFile: path.join(dataDir, 'run', slug, 'registry.pid'),
+    log: path.join(dataDir, 'logs', `${slug}.log`),
+  };
+}
+
+/** Each cache is a supervised `registry serve` child process on its own loopback port. */
+export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime {
+  const caches = new Map<string, RunningCache>();
+  const listeners = new Set<(e: RuntimeEvent) => void>();
+  const ports = createPortBook(path.join(opts.dataDir, 'state', 'ports.json'));
+  const log = opts.logger.child({ component: 'process-runtime' });
+  let reaped = false;
+
+  const emit = (event: RuntimeEvent) => listeners.forEach((l) => l(event));
+
+  // A daemon killed with -9 leaves its registries running; they hold our ports and storage.
+  const reapOnce = async () => {
+    if (reaped) return;
+    reaped = true;
+    const runRoot = path.join(opts.dataDir, 'run');
+    const slugs = await readdir(runRoot).catch(() => [] as string[]);
+    for (const slug of slugs) {
+      const p = processRuntimePaths(opts.dataDir, slug);
+      if (await reapStaleProcess(p.pidFile, p.config)) log.warn({ cache: slug }, 'killed a registry left behind by an earlier run');
+    }
+  };
+
+  const toInstance = (c: RunningCache): CacheInstance => ({
+    name: c.spec.name,
+    specHash: c.spec.specHash,
+    address: `127.0.0.1:${c.port}`,
+    debugAddress: `127.0.0.1:${c.debugPort}`,
+    state: c.state,
+    restarts: c.process.restarts,
+    lastError: c.process.lastError,
+  });
+
+  const stopCache = async (c: RunningCache) => {
+    c.state = 'stopped';
+    await c.process.stop();
+    await rm(processRuntimePaths(opts.dataDir, c.spec.slug).pidFile, { force: true });
+  };
+
+  return {
+    kind: 'process',
+    async list() {
+      await reapOnce();
+      return [...caches.values()].map(toInstance);
+    },
+    async ensure(spec) {
+      await reapOnce();
+      const existing = caches.get(spec.name);
+      if (existing && existing.spec.specHash === spec.specHash) return toInstance(existing);
+      if (existing) {
+        log.info({ cache: spec.name }, 'replacing cache: its spec changed');
+        await stopCache(existing);
+        caches.delete(spec.name);
+      }
+      const p = processRuntimePaths(opts.dataDir, spec.slug);
+      const { port, debugPort } = await ports.portsFor(spec.name);
+      await mkdir(p.storage, { recursive: true });
+      // 0600: the file holds the upstream password.
+      await writeFileAtomic(
+        p.config,
+        registryConfigYaml({ spec, addr: `127.0.0.1:${port}`, debugAddr: `127.0.0.1:${debugPort}`, storageDir: p.storage }),
+        0o600,
+      );
+      const entry: RunningCache = { spec, port, debugPort, state: 'starting', process: undefined as unknown as SupervisedProcess };
+      entry.process = createSupervisedProcess({
+        name: `registry ${spec.name}`,
+        command: opts.registryBinary,
+        args: ['serve', p.config],
+        logFile: p.log,
+        // The registry reads REGISTRY_* variables as config overrides; pass none of ours.
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        clock: opts.clock,
+        logger: log,
+        onStart: (pid) => {
+          entry.state = 'running';
+          void writeFile(p.pidFile, `${pid}\n`).catch(() => undefined);
+          if (entry.process.restarts > 0) emit({ kind: 'restarted', name: spec.name, message: `restarted (restart #${entry.process.restarts})` });
+        },
+        onExit: ({ code, signal, willRestart }) => {
+          if (!willRestart) return;
+          entry.state = 'crashed';
+          emit({ kind: 'exited', name: spec.name, message: `registry exited (${signal ?? `code ${code}`}); restarting` });
+        },
+      });
+      caches.set(spec.name, entry);
+      entry.process.start();
+      emit({ kind: 'started', name: spec.name, message: `registry started on 127.0.0.1:${port}` });
+      return toInstance(entry);
+    },
+    async remove(name) {
+      const c = caches.get(name);
+      if (!c) return;
+      caches.delete(name);
+      await stopCache(c);
+      emit({ kind: 'exited', name, message: 'cache stopped: registry removed from config' });
+    },
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      await Promise.all([...caches.values()].map(stopCache));
+      caches.clear();
+    },
+  };
+}

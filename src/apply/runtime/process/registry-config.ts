@@ -1,0 +1,46 @@
+import { stringify } from 'yaml';
+import type { CacheSpec } from '../../../desired/cache-spec.js';
+
+export interface RegistryConfigInput {
+  spec: CacheSpec;
+  addr: string;
+  debugAddr: string;
+  storageDir: string;
+}
+
+/**
+ * The distribution (registry:2) config for one pull-through cache, as a data structure.
+ * Serialised with a YAML library, never by string templating, because it holds the upstream password.
+ */
+export function registryConfig({ spec, addr, debugAddr, storageDir }: RegistryConfigInput): Record<string, unknown> {
+  return {
+    version: 0.1,
+    log: { level: 'info', formatter: 'json', accesslog: { disabled: false }, fields: { service: 'regcache-cache', vhost: spec.name } },
+    storage: {
+      filesystem: { rootdirectory: storageDir },
+      // The proxy's TTL expiry deletes blobs; without this it cannot free space.
+      delete: { enabled: true },
+      cache: { blobdescriptor: 'inmemory' },
+      maintenance: { uploadpurging: { enabled: true, age: '168h', interval: '24h', dryrun: false } },
+    },
+    http: {
+      addr,
+      headers: { 'X-Content-Type-Options': ['nosniff'] },
+      debug: { addr: debugAddr, prometheus: { enabled: true, path: '/metrics' } },
+    },
+    health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
+    // Offline: a plain registry over the same storage serves what the proxy cached (tags included).
+    ...(spec.offline
+      ? {}
+      : {
+          proxy: {
+            remoteurl: spec.upstream,
+            ...(spec.credentials ? { username: spec.credentials.username, password: spec.credentials.password } : {}),
+          },
+        }),
+  };
+}
+
+export function registryConfigYaml(input: RegistryConfigInput): string {
+  return stringify(registryConfig(input));
+}

@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../../log.js';
+import { backoffDelay } from '../../../util/backoff.js';
+import type { Clock, TimerHandle } from '../../../util/clock.js';
+
+export interface SupervisedProcessOptions {
+  name: string;
+  command: string;
+  args: string[];
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  clock: Clock;
+  logger: Logger;
+  /** A run at least this long resets the backoff. */
+  stableAfterMs?: number;
+  onExit?: (info: { code: number | null; signal: NodeJS.Signals | null; willRestart: boolean }) => void;
+  onStart?: (pid: number) => void;
+}
+
+export interface SupervisedProcess {
+  readonly pid: number | null;
+  readonly restarts: number;
+  readonly running: boolean;
+  readonly lastError: string | null;
+  start(): void;
+  /** SIGTERM, then SIGKILL after graceMs; no restart afterwards. */
+  stop(graceMs?: number): Promise<void>;
+  signal(sig: NodeJS.Signals): boolean;
+}
+
+/** Runs one child process and restarts it with backoff when it exits on its own. */
+export function createSupervisedProcess(opts: SupervisedProcessOptions): SupervisedProcess {
+  let child: ChildProcess | null = null;
+  let restarts = 0;
+  let attempt = 0;
+  let stopping = false;
+  let startedAt = 0;
+  let lastError: string | null = null;
+  let restartTimer: TimerHandle | null = null;
+  const stableAfterMs = opts.stableAfterMs ?? 30_000;
+
+  const launch = () => {
+    restartTimer = null;
+    mkdirSync(path.dirname(opts.logFile), { recursive: true });
+    const fd = openSync(opts.logFile, 'a');
+    // Own process group: a terminal's Ctrl-C reaches only the daemon, which stops children in order,
+    // and a crashed master's orphaned workers can be killed as a group.
+    const proc = spawn(opts.command, opts.args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, detached: true });
+    closeSync(fd);
+    child = proc;
+    startedAt = opts.clock.now();
+    proc.once('spawn', () => opts.onStart?.(proc.pid!));
+    proc.once('error', (err) => {
+      lastError = `${opts.name}: ${err.message}`;
+      opts.logger.error({ process: opts.name, err: err.message }, 'process failed to start');
+    });
+    proc.once('exit', (code, signal) => {
+      if (child === proc) child = null;
+      killGroup(proc.pid);
+      const willRestart = !stopping;
+      if (!stopping) {
+        lastError = `${opts.name} exited (${signal ?? `code ${code}`}); see ${opts.logFile}`;
+        if (opts.clock.now() - startedAt >= stableAfterMs) attempt = 0;
+        const delay = backoffDelay(attempt++, 500);
+        opts.logger.warn({ process: opts.name, code, signal, restartInMs: delay }, 'process exited; restarting');
+        restartTimer = opts.clock.setTimeout(() => {
+          if (stopping) return;
+          restarts++;
+          launch();
+        }, delay);
+      }
+      opts.onExit?.({ code, signal, willRestart });
+    });
+  };
+
+  return {
+    get pid() {
+      return child?.pid ?? null;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get running() {
+      return child !== null && child.exitCode === null;
+    },
+    get lastError() {
+      return lastError;
+    },
+    start() {
+      stopping = false;
+      if (restartTimer) opts.clock.clearTimeout(restartTimer);
+      if (child) return;
+      launch();
+    },
+    async stop(graceMs = 5000) {
+      stopping = true;
+      if (restartTimer) opts.clock.clearTimeout(restartTimer);
+      const proc = child;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      proc.kill('SIGTERM');
+      const killer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(killer);
+    },
+    signal(sig) {
+      return child?.kill(sig) ?? false;
+    },
+  };
+}
+
+function killGroup(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Group already gone.
+  }
+}

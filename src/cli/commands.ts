@@ -1,0 +1,32 @@
+import path from 'node:path';
+import type { ParseArgsConfig } from 'node:util';
+import { formatProblem } from '../config/problems.js';
+import { runCommand } from './run-command.js';
+import { renderCommand, validateCommand } from './config-commands.js';
+
+export interface CommandContext {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export interface Command {
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>, ctx: CommandContext): Promise<number>;
+}
+
+const configOption = { config: { type: 'string', short: 'c' } } as const;
+
+export const commands: Record<string, Command> = {
+  run: { options: configOption, run: runCommand },
+  validate: { options: configOption, run: validateCommand },
+  render: { options: configOption, run: renderCommand },
+};
+
+export function configPathFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string {
+  return path.resolve((values.config as string | undefined) ?? env.REGCACHE_CONFIG ?? 'registries.yaml');
+}
+
+export function printProblems(stream: NodeJS.WritableStream, problems: Array<{ path: string; message: string }>): void {
+  for (const p of problems) stream.write(`${formatProblem(p)}\n`);
+}

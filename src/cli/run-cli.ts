@@ -1,0 +1,33 @@
+import { parseArgs } from 'node:util';
+import { commands, type CommandContext } from './commands.js';
+
+const USAGE = `usage: regcache <command> [options]
+
+commands:
+  run       --config FILE        run the daemon (watch the file, apply it live)
+  validate  --config FILE        check the config; exit 1 with one line per problem
+  render    --config FILE        print the nginx config that run would apply
+
+The config file is --config, else $REGCACHE_CONFIG, else ./registries.yaml.`;
+
+/** Parses argv and dispatches; returns the exit code. Usage errors never print stack traces. */
+export async function runCli(argv: string[], ctx: CommandContext): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    ctx.stdout.write(USAGE + '\n');
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    ctx.stderr.write(`regcache: unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: false, strict: true });
+  } catch (err) {
+    ctx.stderr.write(`regcache ${name}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  return command.run(parsed.values as Record<string, string | boolean | undefined>, ctx);
+}

@@ -1,0 +1,38 @@
+import { startDaemon, ConfigInvalidError } from '../daemon.js';
+import { StartupError } from '../apply/runtime/select-runtime.js';
+import { createLogger } from '../log.js';
+import { createSystemClock } from '../util/clock.js';
+import type { CommandContext } from './commands.js';
+import { configPathFrom, printProblems } from './commands.js';
+
+/** `regcache run`: the daemon, until SIGTERM or SIGINT. */
+export async function runCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
+  const logger = createLogger();
+  const configPath = configPathFrom(values, ctx.env);
+  let daemon;
+  try {
+    daemon = await startDaemon({ configPath, env: ctx.env, clock: createSystemClock(), logger });
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) {
+      printProblems(ctx.stderr, err.problems);
+      return 1;
+    }
+    if (err instanceof StartupError) {
+      ctx.stderr.write(`regcache: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'shutting down');
+  const forced = setTimeout(() => {
+    logger.error('shutdown took longer than 9 s; exiting');
+    process.exit(1);
+  }, 9000);
+  await daemon.stop();
+  clearTimeout(forced);
+  return 0;
+}

@@ -1,0 +1,39 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDotenv } from './dotenv.js';
+import type { RegcacheConfig } from './model.js';
+import { parseConfig } from './parse.js';
+import type { Result } from './problems.js';
+
+export interface LoadedConfig {
+  config: RegcacheConfig;
+  /** The exact bytes read, so callers can skip work when the file did not change. */
+  text: string;
+}
+
+/**
+ * Reads the file and a `.env` beside it, then parses. The process environment wins over `.env`,
+ * as in docker compose. A missing or unreadable file is a problem, not an exception.
+ */
+export async function loadConfigFile(
+  file: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<Result<LoadedConfig>> {
+  const source = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(source, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    return { ok: false, problems: [{ path: '', message: `cannot read ${source}: ${reason}` }] };
+  }
+  let dotenv: Record<string, string> = {};
+  try {
+    dotenv = parseDotenv(await readFile(path.join(path.dirname(source), '.env'), 'utf8'));
+  } catch {
+    // No .env beside the file is the common case.
+  }
+  const result = parseConfig(text, { source, env: { ...dotenv, ...env } });
+  return result.ok ? { ok: true, value: { config: result.value, text } } : result;
+}

@@ -1,0 +1,40 @@
+import type { ListenAddress } from './address.js';
+
+/** The validated configuration. Everything downstream (templates included) reads this, never raw YAML. */
+export interface RegcacheConfig {
+  /** Absolute path of the file this came from, for messages and relative paths. */
+  source: string;
+  domain: string;
+  listen: ListenAddress;
+  admin: AdminConfig;
+  runtime: RuntimeChoice;
+  dataDir: string;
+  nginx: NginxConfig;
+  registries: RegistryConfig[];
+}
+
+export type RuntimeChoice = 'process' | 'docker' | 'auto';
+
+export interface AdminConfig {
+  listen: ListenAddress;
+}
+
+export interface NginxConfig {
+  /** Worker user when the daemon runs as root; null leaves nginx's default. */
+  user: string | null;
+  workerProcesses: number | 'auto';
+}
+
+export interface UpstreamCredentials {
+  username: string;
+  password: string;
+}
+
+export interface RegistryConfig {
+  /** The upstream registry's name, e.g. `docker.io`; also the first label(s) of its vhost. */
+  name: string;
+  upstream: string;
+  credentials: UpstreamCredentials | null;
+  /** `<name>.<domain>` first, then aliases. */
+  hosts: string[];
+}

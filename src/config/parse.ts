@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { isDnsName, parseListen, type ListenAddress } from './address.js';
+import { expandEnv } from './expand-env.js';
+import type { RegcacheConfig, RegistryConfig } from './model.js';
+import { joinPath, type ConfigProblem, type Result } from './problems.js';
+import { configSchema, type RawConfig } from './schema.js';
+
+export interface ParseContext {
+  /** Absolute path of the config file; relative paths in it resolve against its directory. */
+  source: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Text in, validated model or a list of problems out. No I/O. */
+export function parseConfig(text: string, ctx: ParseContext): Result<RegcacheConfig> {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => ({
+        path: '',
+        message: `YAML syntax error${e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ''}: ${e.message.split('\n')[0]}`,
+      })),
+    };
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, problems: [{ path: '', message: 'the file must be a YAML mapping (domain:, registries:, …)' }] };
+  }
+  const expanded = expandEnv(raw, ctx.env);
+  if (expanded.problems.length > 0) return { ok: false, problems: expanded.problems };
+
+  const parsed = configSchema.safeParse(expanded.value);
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.flatMap(issueToProblems) };
+
+  const problems = semanticProblems(parsed.data);
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, value: toModel(parsed.data, ctx.source) };
+}
+
+function issueToProblems(issue: ZodIssue): ConfigProblem[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: joinPath([...issue.path, key]), message: 'unknown key' }));
+  }
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') {
+    return [{ path: joinPath(issue.path), message: 'is required' }];
+  }
+  return [{ path: joinPath(issue.path), message: issue.message }];
+}
+
+/** Checks that need the whole document: names, collisions, credential pairs. */
+function semanticProblems(raw: RawConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const hostOwner = new Map<string, string>();
+  const slugOwner = new Map<string, string>();
+  for (const [name, registry] of Object.entries(raw.registries)) {
+    const at = (field?: string) => joinPath(field ? ['registries', name, field] : ['registries', name]);
+    if (name !== name.toLowerCase() || !isDnsName(name)) {
+      problems.push({ path: at(), message: 'registry name must be a lower-case DNS name such as docker.io' });
+      continue;
+    }
+    const slug = registrySlug(name);
+    const clash = slugOwner.get(slug);
+    if (clash) problems.push({ path: at(), message: `name maps to the same cache id "${slug}" as ${clash}` });
+    slugOwner.set(slug, name);
+
+    const hasUser = Boolean(registry.username);
+    const hasPassword = Boolean(registry.password);
+    if (hasUser !== hasPassword) {
+      problems.push({ path: at(hasUser ? 'password' : 'username'), message: 'username and password go together; set both or neither' });
+    }
+    for (const host of [`${name}.${raw.domain}`, ...registry.aliases]) {
+      const owner = hostOwner.get(host);
+      if (owner !== undefined) {
+        problems.push({ path: at('aliases'), message: `host ${host} is already claimed by ${owner}` });
+      } else {
+        hostOwner.set(host, name);
+      }
+    }
+  }
+  return problems;
+}
+
+/** Stable identifier used for file names, container names and nginx upstream names. */
+export function registrySlug(name: string): string {
+  return name.replace(/[^a-z0-9]+/g, '-');
+}
+
+function toModel(raw: RawConfig, source: string): RegcacheConfig {
+  const listen = parseListen(raw.listen, '0.0.0.0') as ListenAddress;
+  const adminListen = parseListen(raw.admin.listen, '127.0.0.1') as ListenAddress;
+  const registries: RegistryConfig[] = Object.entries(raw.registries)
+    .map(([name, r]) => ({
+      name,
+      upstream: r.upstream.replace(/\/+$/, ''),
+      credentials: r.username && r.password ? { username: r.username, password: r.password } : null,
+      hosts: [`${name}.${raw.domain}`, ...r.aliases],
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return {
+    source,
+    domain: raw.domain,
+    listen,
+    admin: { listen: adminListen },
+    runtime: raw.runtime,
+    dataDir: path.resolve(path.dirname(source), raw.dataDir),
+    nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses },
+    registries,
+  };
+}

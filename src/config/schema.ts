@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { isDnsName, parseListen } from './address.js';
+
+/** Shape of registries.yaml as users write it. Strict: unknown keys are errors. */
+
+const dnsName = (what: string) =>
+  z
+    .string({ invalid_type_error: `${what} must be a string` })
+    .transform((s) => s.trim().toLowerCase())
+    .refine(isDnsName, { message: `must be a DNS name (letters, digits, '-' and '.')` });
+
+const listen = (defaultHost: string) =>
+  z.union([z.string(), z.number()]).superRefine((value, ctx) => {
+    const parsed = parseListen(value, defaultHost);
+    if (typeof parsed === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed });
+  });
+
+// Characters that could end an nginx token or a YAML scalar are refused outright.
+const UNSAFE_URL_CHARS = /[\s"'`;{}\\$<>|]/;
+
+const upstreamUrl = z.string().superRefine((value, ctx) => {
+  const fail = (message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+  if (UNSAFE_URL_CHARS.test(value)) return fail('must not contain whitespace, quotes, semicolons, braces or $');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(`"${value}" is not an absolute URL (e.g. https://registry-1.docker.io)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('must use http or https');
+  if (url.username || url.password) return fail('must not contain credentials; use username/password');
+  if ((url.pathname && url.pathname !== '/') || url.search || url.hash)
+    return fail('must be scheme://host[:port] with no path, query or fragment');
+});
+
+const optionalString = z.union([z.string(), z.number()]).transform(String).optional();
+
+export const registrySchema = z
+  .object({
+    upstream: upstreamUrl,
+    username: optionalString,
+    password: optionalString,
+    aliases: z.array(dnsName('alias')).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    domain: dnsName('domain'),
+    listen: listen('0.0.0.0').default('5000'),
+    admin: z
+      .object({ listen: listen('127.0.0.1').default('127.0.0.1:8080') })
+      .strict()
+      .default({}),
+    runtime: z.enum(['process', 'docker', 'auto']).default('auto'),
+    dataDir: z.string().min(1).default('./data'),
+    nginx: z
+      .object({
+        user: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name')
+          .optional(),
+        workerProcesses: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
+      })
+      .strict()
+      .default({}),
+    registries: z.record(z.string(), registrySchema).refine((r) => Object.keys(r).length > 0, {
+      message: 'must list at least one registry',
+    }),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RawRegistry = z.infer<typeof registrySchema>;

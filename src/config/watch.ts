@@ -1,0 +1,24 @@
+import path from 'node:path';
+import { watch } from 'chokidar';
+
+export interface ConfigWatcher {
+  close(): Promise<void>;
+}
+
+/**
+ * Watches the config file and the `.env` beside it. The directory is watched rather than the
+ * file, so editors that save by writing a new file and renaming it over the old one, and a file
+ * deleted and created again, are all seen. Events are only a hint: the scheduler coalesces them.
+ */
+export function watchConfigFile(file: string, onChange: (event: string) => void): ConfigWatcher {
+  const target = path.resolve(file);
+  const dir = path.dirname(target);
+  const interesting = new Set([target, path.join(dir, '.env')]);
+  const watcher = watch(dir, {
+    depth: 0,
+    ignoreInitial: true,
+    ignored: (p: string) => p !== dir && !interesting.has(path.resolve(p)),
+  });
+  watcher.on('all', (event, p) => onChange(`${event} ${path.basename(p)}`));
+  return { close: () => watcher.close() };
+}

@@ -1,0 +1,121 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import { createNginxController } from './apply/nginx/nginx-controller.js';
+import { createProcessNginx } from './apply/nginx/process-nginx.js';
+import { createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
+import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
+import { selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
+import { loadConfigFile } from './config/load.js';
+import type { ConfigProblem } from './config/problems.js';
+import { watchConfigFile } from './config/watch.js';
+import { createAdminApp } from './http/admin-app.js';
+import type { Logger } from './log.js';
+import { createScheduler } from './scheduler/scheduler.js';
+import { createDaemonState } from './status/daemon-state.js';
+import { createEventLog } from './status/event-log.js';
+import { createHealthMonitor } from './status/health-monitor.js';
+import { createStatusService } from './status/status-service.js';
+import type { Clock } from './util/clock.js';
+import { findBinary } from './util/find-binary.js';
+
+export class ConfigInvalidError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super('configuration is invalid');
+  }
+}
+
+export interface DaemonOptions {
+  configPath: string;
+  env: Readonly<Record<string, string | undefined>>;
+  clock: Clock;
+  logger: Logger;
+  /** Periodic resync; 30 s by default. */
+  resyncMs?: number;
+}
+
+export interface Daemon {
+  readonly adminUrl: string;
+  reload(): Promise<ReconcileResult>;
+  stop(): Promise<void>;
+}
+
+/** The composition root of the long-running daemon: builds every collaborator and wires the loop. */
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { clock, logger, env } = opts;
+  const loadConfig = () => loadConfigFile(opts.configPath, env);
+  const first = await loadConfig();
+  if (!first.ok) throw new ConfigInvalidError(first.problems);
+  const config = first.value.config;
+
+  const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
+  if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
+  const runtime = await selectRuntime({ config, env, clock, logger });
+  const nginxDriver = createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger });
+  const probeHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
+  const state = createDaemonState(config.source);
+  const events = createEventLog(clock);
+  const health = createHealthMonitor({ clock });
+  const reconcile = createReconciler({
+    loadConfig,
+    runtime,
+    nginx,
+    nginxPaths: nginxDriver.paths,
+    render: createNginxRenderer(readNginxTemplates()),
+    health,
+    state,
+    events,
+    clock,
+    logger,
+  });
+  const scheduler = createScheduler({ run: (reasons) => reconcile(reasons.join(', ')), clock, resyncMs: opts.resyncMs });
+  runtime.onEvent((e) => {
+    events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name, message: e.message });
+    if (e.kind === 'exited' || e.kind === 'error') scheduler.trigger(`runtime ${e.kind} ${e.name}`).catch(() => undefined);
+  });
+
+  health.onUpstreamChange((name, reachable) => {
+    events.record({ kind: 'probe', level: reachable ? 'info' : 'warn', vhost: name, message: `upstream ${reachable ? 'reachable again' : 'unreachable'}` });
+    scheduler.trigger(`upstream of ${name} ${reachable ? 'back' : 'lost'}`).catch(() => undefined);
+  });
+  scheduler.start();
+  const initial = await scheduler.trigger('startup', { immediate: true });
+  if (initial.outcome === 'rejected' || initial.outcome === 'failed') {
+    await scheduler.stop();
+    await nginx.stop();
+    await runtime.close();
+    throw new StartupError(initial.message ?? 'initial apply failed');
+  }
+  health.start(async () => {
+    const instances = new Map((await runtime.list()).map((i) => [i.name, i]));
+    return (state.applied?.config.registries ?? []).map((r) => ({ name: r.name, upstream: r.upstream, instance: instances.get(r.name) ?? null }));
+  });
+
+  const reload = () => scheduler.trigger('api reload', { immediate: true });
+  const watcher = watchConfigFile(opts.configPath, (event) => {
+    logger.debug({ event }, 'config file event');
+    scheduler.trigger(`file ${event}`).catch(() => undefined);
+  });
+  const statusService = createStatusService({ state, runtime, health, nginx, nginxDriver });
+  const app = createAdminApp({ status: statusService, events, reload, logger });
+  const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
+  await once(server, 'listening');
+  const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;
+  logger.info({ admin: adminUrl, generation: state.generation }, 'regcache is running');
+
+  return {
+    adminUrl,
+    reload,
+    async stop() {
+      await watcher.close();
+      await scheduler.stop();
+      health.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop routing first, then the caches behind it.
+      await nginx.stop();
+      await runtime.close();
+      logger.info('regcache stopped');
+    },
+  };
+}

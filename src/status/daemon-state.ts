@@ -1,0 +1,36 @@
+import type { RegcacheConfig } from '../config/model.js';
+import type { ConfigProblem } from '../config/problems.js';
+
+export interface AppliedConfig {
+  config: RegcacheConfig;
+  appliedAt: string;
+}
+
+export interface RejectedConfig {
+  message: string;
+  problems: ConfigProblem[];
+  at: string;
+}
+
+export interface ReloadRecord {
+  result: 'ok' | 'failed' | 'unchanged';
+  at: string;
+  message: string | null;
+}
+
+/** What the reconciler knows; the API and page read it. Mutated only by the reconciler. */
+export interface DaemonState {
+  configPath: string;
+  generation: number;
+  applied: AppliedConfig | null;
+  lastError: RejectedConfig | null;
+  lastReload: ReloadRecord | null;
+  /** Registry names present in the nginx map that is live now. */
+  routed: Set<string>;
+  /** True once nginx answered with the generation we last applied. */
+  nginxServing: boolean;
+}
+
+export function createDaemonState(configPath: string): DaemonState {
+  return { configPath, generation: 0, applied: null, lastError: null, lastReload: null, routed: new Set(), nginxServing: false };
+}

@@ -1,0 +1,111 @@
+import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { probeCache, probeUpstream, type ProbeResult } from './probes.js';
+
+export interface VhostHealth {
+  cache: ProbeResult | null;
+  cacheCheckedAt: number | null;
+  upstream: ProbeResult | null;
+  upstreamCheckedAt: number | null;
+}
+
+export interface HealthTarget {
+  name: string;
+  upstream: string;
+  instance: CacheInstance | null;
+}
+
+export interface HealthMonitor {
+  health(name: string): VhostHealth;
+  /** Probe one cache now (used right after starting it). */
+  checkCache(name: string, address: string): Promise<ProbeResult>;
+  /** Probe one upstream now unless a result exists already. */
+  ensureUpstreamChecked(name: string, upstream: string): Promise<ProbeResult>;
+  /** Called when an upstream's reachability flips. */
+  onUpstreamChange(listener: (name: string, reachable: boolean) => void): void;
+  start(targets: () => Promise<HealthTarget[]>): void;
+  stop(): void;
+}
+
+export interface HealthMonitorOptions {
+  clock: Clock;
+  cacheIntervalMs?: number;
+  upstreamIntervalMs?: number;
+  probeCache?: typeof probeCache;
+  probeUpstream?: typeof probeUpstream;
+}
+
+/** Periodic probes of every cache (/v2/) and every upstream; results kept per vhost. */
+export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
+  const results = new Map<string, VhostHealth>();
+  const cacheProbe = opts.probeCache ?? probeCache;
+  const upstreamProbe = opts.probeUpstream ?? probeUpstream;
+  const cacheEvery = opts.cacheIntervalMs ?? 5000;
+  const upstreamEvery = opts.upstreamIntervalMs ?? 30_000;
+  let timer: TimerHandle | null = null;
+  const upstreamListeners: Array<(name: string, reachable: boolean) => void> = [];
+  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult) => {
+    const before = e.upstream?.ok;
+    e.upstream = result;
+    e.upstreamCheckedAt = opts.clock.now();
+    if (before !== undefined && before !== result.ok) upstreamListeners.forEach((l) => l(name, result.ok));
+  };
+  let stopped = false;
+
+  const entry = (name: string) => {
+    let e = results.get(name);
+    if (!e) results.set(name, (e = { cache: null, cacheCheckedAt: null, upstream: null, upstreamCheckedAt: null }));
+    return e;
+  };
+
+  const tick = async (targets: () => Promise<HealthTarget[]>) => {
+    const now = opts.clock.now();
+    const list = await targets();
+    const names = new Set(list.map((t) => t.name));
+    for (const name of results.keys()) if (!names.has(name)) results.delete(name);
+    await Promise.all(
+      list.map(async (t) => {
+        const e = entry(t.name);
+        if (t.instance) {
+          e.cache = await cacheProbe(t.instance.address);
+          e.cacheCheckedAt = opts.clock.now();
+        } else {
+          e.cache = null;
+        }
+        if (e.upstreamCheckedAt === null || now - e.upstreamCheckedAt >= upstreamEvery) {
+          recordUpstream(t.name, e, await upstreamProbe(t.upstream));
+        }
+      }),
+    );
+  };
+
+  return {
+    health: (name) => entry(name),
+    async checkCache(name, address) {
+      const e = entry(name);
+      e.cache = await cacheProbe(address);
+      e.cacheCheckedAt = opts.clock.now();
+      return e.cache;
+    },
+    async ensureUpstreamChecked(name, upstream) {
+      const e = entry(name);
+      if (!e.upstream) recordUpstream(name, e, await upstreamProbe(upstream));
+      return e.upstream!;
+    },
+    onUpstreamChange(listener) {
+      upstreamListeners.push(listener);
+    },
+    start(targets) {
+      stopped = false;
+      const loop = async () => {
+        await tick(targets).catch(() => undefined);
+        if (!stopped) timer = opts.clock.setTimeout(() => void loop(), cacheEvery);
+      };
+      void loop();
+    },
+    stop() {
+      stopped = true;
+      if (timer) opts.clock.clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
+import type { RegistryConfig } from '../config/model.js';
+import type { VhostHealth } from './health-monitor.js';
+
+export type VhostStatus = 'up' | 'starting' | 'degraded' | 'down';
+
+/** One vhost as the API shows it. Never carries credentials. */
+export interface VhostView {
+  name: string;
+  hosts: string[];
+  upstream: string;
+  status: VhostStatus;
+  routed: boolean;
+  backend: { address: string | null; state: string; restarts: number };
+  upstreamReachable: boolean | null;
+  lastError: string | null;
+}
+
+export function vhostStatus(instance: CacheInstance | null, health: VhostHealth, routed: boolean): VhostStatus {
+  if (!instance || instance.state === 'stopped' || instance.state === 'crashed') return 'down';
+  if (instance.state === 'starting' || health.cache === null) return 'starting';
+  if (!health.cache.ok) return 'down';
+  if (!routed || health.upstream?.ok === false) return 'degraded';
+  return 'up';
+}
+
+export function vhostView(registry: RegistryConfig, instance: CacheInstance | null, health: VhostHealth, routed: boolean): VhostView {
+  const status = vhostStatus(instance, health, routed);
+  const lastError =
+    instance?.lastError && instance.state !== 'running'
+      ? instance.lastError
+      : health.cache && !health.cache.ok
+        ? `cache not answering: ${health.cache.error}`
+        : health.upstream && !health.upstream.ok
+          ? `upstream ${registry.upstream} not reachable: ${health.upstream.error}`
+          : (instance?.lastError ?? null);
+  return {
+    name: registry.name,
+    hosts: registry.hosts,
+    upstream: registry.upstream,
+    status,
+    routed,
+    backend: { address: instance?.address ?? null, state: instance?.state ?? 'absent', restarts: instance?.restarts ?? 0 },
+    upstreamReachable: health.upstream ? health.upstream.ok : null,
+    lastError,
+  };
+}

@@ -1,0 +1,228 @@
+// A real, local "upstream" registry: Debian's docker-registry (distribution 2.8)
+// on 127.0.0.1 with filesystem storage in a fresh temp dir.
+import { execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { findFreePort, requireBinary, waitFor } from './binaries.js';
+import { releaseTempDir, spawnTracked, trackTempDir } from './child-cleanup.js';
+import type { TestImage, TestIndex } from './image.js';
+import { pushImage, type BasicAuth } from './push.js';
+
+export interface UpstreamRequest {
+  method: string;
+  /** Request path without query string. */
+  path: string;
+  /** Path plus query string, as received. */
+  uri: string;
+  status: number;
+}
+
+export interface UpstreamRegistry {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  /** "127.0.0.1:PORT", the reference host for skopeo/containerd. */
+  host: string;
+  /** Temp dir holding config, htpasswd and storage (removed by stop()). */
+  dir: string;
+  /** Credentials when started with htpasswd auth. */
+  auth?: BasicAuth;
+  /** Requests logged so far. Logging trails the response: see settledRequests(). */
+  requests(): UpstreamRequest[];
+  /** Waits until every request completed before this call is logged, then returns requests(). */
+  settledRequests(): Promise<UpstreamRequest[]>;
+  /** Forgets recorded requests (await settledRequests() first to not leak late lines into the next phase). */
+  clearRequests(): void;
+  /** Raw stdout+stderr lines of the registry process, for debugging. */
+  output(): string[];
+  /** SIGKILL the registry (simulates an upstream crash); the dir is kept until stop(). */
+  kill(): Promise<void>;
+  /** SIGTERM, wait for exit, remove the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartUpstreamOptions {
+  htpasswd?: BasicAuth;
+  /** Fixed port; default is a free one (retried if it gets taken meanwhile). */
+  port?: number;
+}
+
+// The access log (gorilla CombinedLoggingHandler, on stdout) is the request
+// source because, measured on 2.8.2, it is the only one with exactly one line
+// per request. The JSON "response completed[ with error]" entries on stderr
+// miss: 401 auth challenges, 405 method-not-allowed, and router-level 404s
+// (paths outside the v2 API, invalid repository names).
+const ACCESS_LOG_LINE = /^\S+ \S+ \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) /;
+const SENTINEL_PREFIX = '/__regcache_log_sentinel__/';
+const BIND_RACE = /address already in use/;
+
+export function parseAccessLogLine(line: string): UpstreamRequest | undefined {
+  const m = ACCESS_LOG_LINE.exec(line);
+  if (!m) return undefined;
+  const [, method, uri, status] = m;
+  const q = uri.indexOf('?');
+  return { method, uri, path: q === -1 ? uri : uri.slice(0, q), status: Number(status) };
+}
+
+async function htpasswdLine(auth: BasicAuth): Promise<string> {
+  // distribution 2.8 only accepts bcrypt entries.
+  const bin = requireBinary(['htpasswd']);
+  const { stdout } = await promisify(execFile)(bin, ['-nbB', auth.username, auth.password]);
+  return stdout.trim() + '\n';
+}
+
+function registryConfig(dir: string, port: number, withAuth: boolean): string {
+  const config = {
+    version: '0.1',
+    log: { level: 'info', formatter: 'json', accesslog: { disabled: false } },
+    storage: {
+      filesystem: { rootdirectory: join(dir, 'data') },
+      delete: { enabled: true },
+      maintenance: { uploadpurging: { enabled: false } },
+    },
+    http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
+    ...(withAuth ? { auth: { htpasswd: { realm: 'regcache-test-upstream', path: join(dir, 'htpasswd') } } } : {}),
+  };
+  return JSON.stringify(config, null, 2); // JSON is valid YAML; avoids hand-quoting.
+}
+
+/** Environment without REGISTRY_* variables, which distribution would apply as config overrides. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+}
+
+/** Resolves once the child is gone and its stdio is drained. Call right after spawn. */
+function closed(child: ChildProcess, lines: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', (err) => {
+      lines.push(`spawn error: ${err.message}`);
+      resolve();
+    });
+  });
+}
+
+export async function startUpstreamRegistry(opts: StartUpstreamOptions = {}): Promise<UpstreamRegistry> {
+  const bin = requireBinary(['registry', 'docker-registry'], 'REGCACHE_REGISTRY_BIN');
+  const dir = await mkdtemp(join(tmpdir(), 'regcache-upstream-'));
+  trackTempDir(dir);
+  try {
+    if (opts.htpasswd) await writeFile(join(dir, 'htpasswd'), await htpasswdLine(opts.htpasswd));
+    for (let attempt = 1; ; attempt++) {
+      const port = opts.port ?? (await findFreePort());
+      try {
+        return await launch(bin, dir, port, opts.htpasswd);
+      } catch (err) {
+        const retry = opts.port === undefined && attempt < 5 && err instanceof Error && BIND_RACE.test(err.message);
+        if (!retry) throw err;
+      }
+    }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    releaseTempDir(dir);
+    throw err;
+  }
+}
+
+async function launch(bin: string, dir: string, port: number, auth: BasicAuth | undefined): Promise<UpstreamRegistry> {
+  const configPath = join(dir, 'config.yml');
+  await writeFile(configPath, registryConfig(dir, port, auth !== undefined));
+  const child = spawnTracked(bin, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() });
+
+  const lines: string[] = [];
+  const exitedPromise = closed(child, lines);
+  let recorded: UpstreamRequest[] = [];
+  const sentinelsSeen = new Set<string>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    const req = parseAccessLogLine(line);
+    if (!req) return;
+    if (req.path.startsWith(SENTINEL_PREFIX)) sentinelsSeen.add(req.path);
+    else recorded.push(req);
+  });
+  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
+
+  const url = `http://127.0.0.1:${port}`;
+  let stopped = false;
+  let sentinelCounter = 0;
+
+  // A router-level 404 (no auth needed) whose access-log line appears after
+  // those of all requests completed before it; filtered out of requests().
+  // Seeing it also proves *our* process owns the port.
+  const logSentinel = async (timeoutMs: number): Promise<void> => {
+    const path = `${SENTINEL_PREFIX}${++sentinelCounter}`;
+    await (await fetch(url + path)).arrayBuffer();
+    await waitFor(async () => sentinelsSeen.has(path), { timeoutMs, what: `access log line for ${path}` });
+  };
+
+  const registry: UpstreamRegistry = {
+    url,
+    port,
+    host: `127.0.0.1:${port}`,
+    dir,
+    auth,
+    requests: () => recorded.slice(),
+    async settledRequests() {
+      await logSentinel(5000);
+      return recorded.slice();
+    },
+    clearRequests: () => {
+      recorded = [];
+    },
+    output: () => lines.slice(),
+    async kill() {
+      child.kill('SIGKILL');
+      await exitedPromise;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exitedPromise;
+      clearTimeout(timer);
+      await rm(dir, { recursive: true, force: true });
+      releaseTempDir(dir);
+    },
+  };
+
+  const ready = waitFor(
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return true; // `died` reports it
+      await logSentinel(1000);
+      const res = await fetch(`${url}/v2/`);
+      await res.arrayBuffer();
+      return res.status === 200 || res.status === 401;
+    },
+    { timeoutMs: 15_000, intervalMs: 50, what: `docker-registry on ${url} to serve /v2/` },
+  );
+  const died = exitedPromise.then(() => {
+    throw new Error(`docker-registry exited early (code ${child.exitCode}, signal ${child.signalCode}):\n${lines.join('\n')}`);
+  });
+  try {
+    await Promise.race([ready, died]);
+    if (child.exitCode !== null || child.signalCode !== null) await died;
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exitedPromise;
+    throw err;
+  }
+  died.catch(() => {}); // later exits (stop/kill) are expected
+  await registry.settledRequests();
+  registry.clearRequests(); // drop the readiness probes
+  return registry;
+}
+
+/** Pushes each image, using the upstream's own credentials when it has auth. */
+export async function seedUpstream(
+  upstream: UpstreamRegistry,
+  images: Array<{ repository: string; tag: string; image: TestImage | TestIndex }>,
+): Promise<void> {
+  for (const { repository, tag, image } of images) {
+    await pushImage(upstream.url, repository, tag, image, { auth: upstream.auth });
+  }
+}
