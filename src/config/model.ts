@@ -1,4 +1,8 @@
 import type { ListenAddress } from './address.js';
+import type { AccessConfig, RegistryAccessConfig } from './sections/access.js';
+import type { CacheConfig, RegistryCacheConfig } from './sections/cache.js';
+import type { DockerConfig } from './sections/docker.js';
+import type { RegistryTlsConfig, TlsConfig } from './sections/tls.js';
 
 /** The validated configuration. Everything downstream (templates included) reads this, never raw YAML. */
 export interface RegcacheConfig {
@@ -10,6 +14,10 @@ export interface RegcacheConfig {
   runtime: RuntimeChoice;
   dataDir: string;
   nginx: NginxConfig;
+  docker: DockerConfig;
+  cache: CacheConfig;
+  tls: TlsConfig;
+  access: AccessConfig;
   registries: RegistryConfig[];
 }
 
@@ -37,4 +45,8 @@ export interface RegistryConfig {
   credentials: UpstreamCredentials | null;
   /** `<name>.<domain>` first, then aliases. */
   hosts: string[];
+  /** Per-registry overrides; null when the registry follows the global section. */
+  cache: RegistryCacheConfig;
+  tls: RegistryTlsConfig;
+  access: RegistryAccessConfig;
 }

@@ -6,6 +6,10 @@ import { expandEnv } from './expand-env.js';
 import type { RegcacheConfig, RegistryConfig } from './model.js';
 import { joinPath, type ConfigProblem, type Result } from './problems.js';
 import { configSchema, type RawConfig } from './schema.js';
+import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
+import { toCacheConfig, toRegistryCacheConfig } from './sections/cache.js';
+import { toDockerConfig } from './sections/docker.js';
+import { toRegistryTlsConfig, toTlsConfig } from './sections/tls.js';
 
 export interface ParseContext {
   /** Absolute path of the config file; relative paths in it resolve against its directory. */
@@ -15,7 +19,7 @@ export interface ParseContext {
 
 /** Text in, validated model or a list of problems out. No I/O. */
 export function parseConfig(text: string, ctx: ParseContext): Result<RegcacheConfig> {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
@@ -97,6 +101,11 @@ function toModel(raw: RawConfig, source: string): RegcacheConfig {
       upstream: r.upstream.replace(/\/+$/, ''),
       credentials: r.username && r.password ? { username: r.username, password: r.password } : null,
       hosts: [`${name}.${raw.domain}`, ...r.aliases],
+      cache: toRegistryCacheConfig(r.cache),
+
+      tls: toRegistryTlsConfig(r.tls),
+
+      access: toRegistryAccessConfig(r.access),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
   return {
@@ -107,6 +116,10 @@ function toModel(raw: RawConfig, source: string): RegcacheConfig {
     runtime: raw.runtime,
     dataDir: path.resolve(path.dirname(source), raw.dataDir),
     nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses },
+    docker: toDockerConfig(raw.docker),
+    cache: toCacheConfig(raw.cache),
+    tls: toTlsConfig(raw.tls),
+    access: toAccessConfig(raw.access),
     registries,
   };
 }

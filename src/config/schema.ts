@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { isDnsName, parseListen } from './address.js';
+import { accessSectionSchema, registryAccessSchema } from './sections/access.js';
+import { cacheSectionSchema, registryCacheSchema } from './sections/cache.js';
+import { dockerSectionSchema } from './sections/docker.js';
+import { registryTlsSchema, tlsSectionSchema } from './sections/tls.js';
 
 /** Shape of registries.yaml as users write it. Strict: unknown keys are errors. */
 
@@ -41,6 +45,9 @@ export const registrySchema = z
     username: optionalString,
     password: optionalString,
     aliases: z.array(dnsName('alias')).default([]),
+    cache: registryCacheSchema,
+    tls: registryTlsSchema,
+    access: registryAccessSchema,
   })
   .strict();
 
@@ -53,7 +60,11 @@ export const configSchema = z
       .strict()
       .default({}),
     runtime: z.enum(['process', 'docker', 'auto']).default('auto'),
-    dataDir: z.string().min(1).default('./data'),
+    dataDir: z
+      .string()
+      .min(1)
+      .regex(/^[^\s"'`;{}$\\]+$/, 'must be a path without whitespace, quotes, semicolons, braces or $')
+      .default('./data'),
     nginx: z
       .object({
         user: z
@@ -64,6 +75,10 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    docker: dockerSectionSchema,
+    cache: cacheSectionSchema,
+    tls: tlsSectionSchema,
+    access: accessSectionSchema,
     registries: z.record(z.string(), registrySchema).refine((r) => Object.keys(r).length > 0, {
       message: 'must list at least one registry',
     }),

@@ -33,11 +33,11 @@ export interface UpstreamRegistry {
   auth?: BasicAuth;
   /** Requests logged so far. Logging trails the response: see settledRequests(). */
   requests(): UpstreamRequest[];
-  /** Waits until every request completed before this call is logged, then returns requests(). */
+  /** Waits until every request completed before this call is logged (requests() and output()), then returns requests(). */
   settledRequests(): Promise<UpstreamRequest[]>;
   /** Forgets recorded requests (await settledRequests() first to not leak late lines into the next phase). */
   clearRequests(): void;
-  /** Raw stdout+stderr lines of the registry process, for debugging. */
+  /** Raw stdout (access log) + stderr (JSON log) lines, including log-sentinel requests. */
   output(): string[];
   /** SIGKILL the registry (simulates an upstream crash); the dir is kept until stop(). */
   kill(): Promise<void>;
@@ -55,9 +55,13 @@ export interface StartUpstreamOptions {
 // source because, measured on 2.8.2, it is the only one with exactly one line
 // per request. The JSON "response completed[ with error]" entries on stderr
 // miss: 401 auth challenges, 405 method-not-allowed, and router-level 404s
-// (paths outside the v2 API, invalid repository names).
+// (paths outside the v2 API, invalid repository names). Lines trail the
+// response (an 8 MB blob GET was not yet logged when the client had it 17/20
+// times), hence settledRequests().
 const ACCESS_LOG_LINE = /^\S+ \S+ \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) /;
-const SENTINEL_PREFIX = '/__regcache_log_sentinel__/';
+// Log sentinel: a manifest 404 (or 401 with auth). Either way it is logged on
+// both streams, after every request completed before it.
+const SENTINEL_PREFIX = '/v2/regcache-log-sentinel/manifests/';
 const BIND_RACE = /address already in use/;
 
 export function parseAccessLogLine(line: string): UpstreamRequest | undefined {
@@ -66,6 +70,16 @@ export function parseAccessLogLine(line: string): UpstreamRequest | undefined {
   const [, method, uri, status] = m;
   const q = uri.indexOf('?');
   return { method, uri, path: q === -1 ? uri : uri.slice(0, q), status: Number(status) };
+}
+
+function jsonLogUri(line: string): string | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const uri: unknown = JSON.parse(line)['http.request.uri'];
+    return typeof uri === 'string' ? uri : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function htpasswdLine(auth: BasicAuth): Promise<string> {
@@ -141,22 +155,28 @@ async function launch(bin: string, dir: string, port: number, auth: BasicAuth | 
     lines.push(line);
     const req = parseAccessLogLine(line);
     if (!req) return;
-    if (req.path.startsWith(SENTINEL_PREFIX)) sentinelsSeen.add(req.path);
+    if (req.path.startsWith(SENTINEL_PREFIX)) sentinelsSeen.add(`stdout ${req.path}`);
     else recorded.push(req);
   });
-  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    lines.push(line);
+    const uri = jsonLogUri(line);
+    if (uri?.startsWith(SENTINEL_PREFIX)) sentinelsSeen.add(`stderr ${uri}`);
+  });
 
   const url = `http://127.0.0.1:${port}`;
   let stopped = false;
   let sentinelCounter = 0;
 
-  // A router-level 404 (no auth needed) whose access-log line appears after
-  // those of all requests completed before it; filtered out of requests().
-  // Seeing it also proves *our* process owns the port.
+  // Stdout and stderr are separate pipes, so wait for the sentinel on both.
+  // Seeing it also proves *our* process owns the port. Filtered out of requests().
   const logSentinel = async (timeoutMs: number): Promise<void> => {
-    const path = `${SENTINEL_PREFIX}${++sentinelCounter}`;
+    const path = `${SENTINEL_PREFIX}n${++sentinelCounter}`;
     await (await fetch(url + path)).arrayBuffer();
-    await waitFor(async () => sentinelsSeen.has(path), { timeoutMs, what: `access log line for ${path}` });
+    await waitFor(async () => sentinelsSeen.has(`stdout ${path}`) && sentinelsSeen.has(`stderr ${path}`), {
+      timeoutMs,
+      what: `registry log lines for ${path}`,
+    });
   };
 
   const registry: UpstreamRegistry = {

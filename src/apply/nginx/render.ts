@@ -6,16 +6,26 @@ import type { NginxView } from './nginx-view.js';
 
 export type NginxRenderer = (view: NginxView) => string;
 
-/** Template sources by name: the main template plus the static nginx/ snippets it includes. */
+/**
+ * Template sources by name: the main template, EJS partials from templates/nginx/ and the static
+ * snippets in nginx/. Both kinds are included by file name (`include('proxy-cache.conf.ejs')`).
+ */
 export interface NginxTemplates {
   main: string;
   partials: Record<string, string>;
 }
 
 export function readNginxTemplates(root = packageRoot()): NginxTemplates {
-  const snippetDir = path.join(root, 'nginx');
   const partials: Record<string, string> = {};
-  for (const file of readdirSync(snippetDir)) partials[file] = readFileSync(path.join(snippetDir, file), 'utf8');
+  for (const dir of [path.join(root, 'nginx'), path.join(root, 'templates', 'nginx')]) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const file of files) partials[file] = readFileSync(path.join(dir, file), 'utf8');
+  }
   return { main: readFileSync(path.join(root, 'templates', 'nginx.conf.ejs'), 'utf8'), partials };
 }
 

@@ -1,0 +1,33 @@
+import { Router } from 'express';
+import type { ReconcileResult } from '../../apply/reconciler.js';
+import type { EventLog } from '../../status/event-log.js';
+import type { StatusService } from '../../status/status-service.js';
+
+/** /api/v1: vhosts, status, events, reload. */
+export function vhostRoutes(deps: { status: StatusService; events: EventLog; reload: () => Promise<ReconcileResult> }): Router {
+  const router = Router();
+  router.get('/vhosts', async (_req, res) => {
+    res.json({ vhosts: await deps.status.vhosts() });
+  });
+  router.get('/vhosts/:name', async (req, res) => {
+    const vhost = (await deps.status.vhosts()).find((v) => v.name === req.params.name);
+    if (!vhost) {
+      res.status(404).json({ error: `no vhost named ${req.params.name}` });
+      return;
+    }
+    res.json(vhost);
+  });
+  router.get('/status', async (_req, res) => {
+    res.json(await deps.status.status());
+  });
+  router.get('/events', (req, res) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit) || 100));
+    res.json({ events: deps.events.list(limit) });
+  });
+  router.post('/reload', async (_req, res) => {
+    const result = await deps.reload();
+    const code = result.outcome === 'rejected' ? 422 : result.outcome === 'failed' ? 500 : 200;
+    res.status(code).json(result);
+  });
+  return router;
+}
