@@ -95,7 +95,7 @@ export interface RequestOptions {
 }
 
 /** Plain node:http request (fetch/undici forbids overriding Host). Does not follow redirects. */
-function rawRequest(url: string, method: string, headers: Record<string, string>): Promise<RawResponse> {
+export function rawRequest(url: string, method: string, headers: Record<string, string>): Promise<RawResponse> {
   const target = new URL(url);
   if (target.protocol !== 'http:') throw new Error(`only http:// is supported, got ${url}`);
   return new Promise((resolve, reject) => {
