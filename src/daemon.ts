@@ -92,7 +92,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   const reload = () => scheduler.trigger('api reload', { immediate: true });
-  const watcher = watchConfigFile(opts.configPath, (event) => {
+  const watcher = await watchConfigFile(opts.configPath, (event) => {
     logger.debug({ event }, 'config file event');
     scheduler.trigger(`file ${event}`).catch(() => undefined);
   });

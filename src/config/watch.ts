@@ -10,7 +10,7 @@ export interface ConfigWatcher {
  * file, so editors that save by writing a new file and renaming it over the old one, and a file
  * deleted and created again, are all seen. Events are only a hint: the scheduler coalesces them.
  */
-export function watchConfigFile(file: string, onChange: (event: string) => void): ConfigWatcher {
+export async function watchConfigFile(file: string, onChange: (event: string) => void): Promise<ConfigWatcher> {
   const target = path.resolve(file);
   const dir = path.dirname(target);
   const interesting = new Set([target, path.join(dir, '.env')]);
@@ -20,5 +20,7 @@ export function watchConfigFile(file: string, onChange: (event: string) => void)
     ignored: (p: string) => p !== dir && !interesting.has(path.resolve(p)),
   });
   watcher.on('all', (event, p) => onChange(`${event} ${path.basename(p)}`));
+  // Until the initial scan is done, changes go unseen.
+  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   return { close: () => watcher.close() };
 }
