@@ -1,0 +1,78 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary } from '../../helpers/binaries.js';
+import { runCli } from '../../helpers/cli.js';
+import { execFileSync } from 'node:child_process';
+
+describe('regcache validate / render', () => {
+  let dir: string;
+  const file = (name: string) => path.join(dir, name);
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'regcache-cli-'));
+    await writeFile(file('good.yaml'), 'domain: registry.example.com\nregistries:\n  docker.io:\n    upstream: ${HUB:-https://registry-1.docker.io}\n    password: ${HUB_PASSWORD:-}\n');
+    await writeFile(
+      file('bad.yaml'),
+      'domain: registry.example.com\nlisten: "0"\nregistries:\n  ghcr.io:\n    upstream: "https://ghcr.io;"\n  quay.io:\n    upstream: https://quay.io\n    typo: 1\n',
+    );
+    await writeFile(file('.env'), 'HUB=https://mirror.example.net\n');
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('validate exits 0 for a good file', async () => {
+    const r = await runCli(['validate', '--config', file('good.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ok (1 registries)');
+  });
+
+  it('validate exits 1 with one line per problem naming the field path, no stack trace', async () => {
+    const r = await runCli(['validate', '--config', file('bad.yaml')]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n').sort();
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^listen: /);
+    expect(lines[1]).toMatch(/^registries\.ghcr\.io\.upstream: /);
+    expect(lines[2]).toBe('registries.quay.io.typo: unknown key');
+    expect(r.stderr).not.toMatch(/\bat \S+\.js:\d+/);
+  });
+
+  it('validate reports a missing file in one line', async () => {
+    const r = await runCli(['validate', '--config', file('nope.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^cannot read .*nope\.yaml: file not found$/);
+  });
+
+  it('falls back to REGCACHE_CONFIG', async () => {
+    const r = await runCli(['validate'], { env: { REGCACHE_CONFIG: file('good.yaml') } });
+    expect(r.code).toBe(0);
+  });
+
+  it('render prints an nginx config that nginx -t accepts, with .env values expanded', async () => {
+    const r = await runCli(['render', '--config', file('good.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('"docker.io.registry.example.com" cache_docker_io;');
+    const rendered = file('rendered.conf');
+    await writeFile(rendered, r.stdout.replaceAll(path.join(dir, 'data'), dir));
+    const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
+    const { mkdirSync } = await import('node:fs');
+    for (const sub of ['logs', 'nginx/temp/client_body', 'nginx/temp/proxy', 'nginx/temp/fastcgi', 'nginx/temp/uwsgi', 'nginx/temp/scgi', 'nginx/logs']) {
+      mkdirSync(path.join(dir, sub), { recursive: true });
+    }
+    expect(() => execFileSync(nginx, ['-t', '-q', '-p', dir, '-e', path.join(dir, 'logs/error.log'), '-c', rendered], { stdio: 'pipe' })).not.toThrow();
+  });
+
+  it('render prints nothing to stdout and exits 1 for an invalid file', async () => {
+    const r = await runCli(['render', '--config', file('bad.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('registries.ghcr.io.upstream');
+  });
+
+  it('rejects unknown commands and options with usage, exit 2', async () => {
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+    const r = await runCli(['validate', '--nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--nope');
+  });
+});
