@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { nginxView } from '../apply/nginx/nginx-view.js';
+import { processNginxPaths } from '../apply/nginx/process-nginx.js';
 import { createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
 import { loadConfigFile } from '../config/load.js';
 import type { CommandContext } from './commands.js';
@@ -17,9 +19,9 @@ export async function validateCommand(values: Record<string, unknown>, ctx: Comm
 }
 
 /**
- * Prints the nginx config `run` would apply. Backend addresses are placeholders here
- * (127.0.0.1:0 style would not pass nginx -t), so each cache is shown at its process-runtime
- * port as it would be allocated: the structure, hosts and routes are exactly what run writes.
+ * Prints the nginx config `run` would apply. Cache ports come from the port book `run` keeps
+ * under dataDir; a cache that has never run has no port yet and is shown at a placeholder
+ * port (said in a leading comment), so the output always passes `nginx -t`.
  */
 export async function renderCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
   const file = configPathFrom(values, ctx.env);
@@ -29,19 +31,22 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
     return 1;
   }
   const { config } = result.value;
-  const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${15000 + i}`]));
-  const prefix = path.join(config.dataDir, 'nginx');
-  const view = nginxView({
-    config,
-    backends,
-    generation: 1,
-    paths: {
-      pid: path.join(prefix, 'nginx.pid'),
-      errorLog: path.join(prefix, 'logs', 'error.log'),
-      accessLog: path.join(prefix, 'logs', 'access.log'),
-      temp: path.join(prefix, 'temp'),
-    },
-  });
+  const known = await readPortBook(path.join(config.dataDir, 'state', 'ports.json'));
+  const placeholders = config.registries.filter((r) => !known[r.name]).map((r) => r.name);
+  const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${known[r.name]?.port ?? 15000 + i}`]));
+  const { prefix: _prefix, ...paths } = processNginxPaths(config.dataDir);
+  const view = nginxView({ config, backends, generation: 1, paths });
+  if (placeholders.length > 0) {
+    ctx.stdout.write(`# placeholder backend ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
+  }
   ctx.stdout.write(createNginxRenderer(readNginxTemplates())(view));
   return 0;
+}
+
+async function readPortBook(file: string): Promise<Record<string, { port: number }>> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Record<string, { port: number }>;
+  } catch {
+    return {};
+  }
 }

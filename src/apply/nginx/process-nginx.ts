@@ -7,6 +7,7 @@ import type { Clock } from '../../util/clock.js';
 import { reapStaleProcess } from '../runtime/process/stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from '../runtime/process/supervisor.js';
 import type { NginxDriver } from './nginx-driver.js';
+import type { NginxPaths } from './nginx-view.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -17,17 +18,23 @@ export interface ProcessNginxOptions {
   logger: Logger;
 }
 
-/** nginx as a supervised child process with its prefix, logs and temp files under dataDir/nginx. */
-export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
-  const prefix = path.join(opts.dataDir, 'nginx');
-  const configFile = path.join(prefix, 'nginx.conf');
-  const errorLog = path.join(prefix, 'logs', 'error.log');
-  const paths = {
+/** Where the process-runtime nginx keeps its files: everything under dataDir/nginx. */
+export function processNginxPaths(dataDir: string): NginxPaths & { prefix: string } {
+  const prefix = path.join(dataDir, 'nginx');
+  return {
+    prefix,
     pid: path.join(prefix, 'nginx.pid'),
-    errorLog,
+    errorLog: path.join(prefix, 'logs', 'error.log'),
     accessLog: path.join(prefix, 'logs', 'access.log'),
     temp: path.join(prefix, 'temp'),
   };
+}
+
+/** nginx as a supervised child process with its prefix, logs and temp files under dataDir/nginx. */
+export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
+  const { prefix, ...paths } = processNginxPaths(opts.dataDir);
+  const configFile = path.join(prefix, 'nginx.conf');
+  const errorLog = paths.errorLog;
   const baseArgs = ['-p', prefix + '/', '-e', errorLog];
   const log = opts.logger.child({ component: 'nginx' });
   let supervised: SupervisedProcess | null = null;

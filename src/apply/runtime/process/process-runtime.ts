@@ -129,6 +129,7 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       if (!c) return;
       caches.delete(name);
       await stopCache(c);
+      await ports.release(name);
       emit({ kind: 'exited', name, message: 'cache stopped: registry removed from config' });
     },
     onEvent(listener) {

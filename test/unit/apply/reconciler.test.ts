@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { NginxConfigRejected, type NginxController } from '../../../src/apply/nginx/nginx-controller.js';
+import { createReconciler } from '../../../src/apply/reconciler.js';
+import type { CacheInstance, CacheRuntime } from '../../../src/apply/runtime/cache-runtime.js';
+import { parseConfig } from '../../../src/config/parse.js';
+import type { Result } from '../../../src/config/problems.js';
+import type { LoadedConfig } from '../../../src/config/load.js';
+import { createLogger } from '../../../src/log.js';
+import { createDaemonState } from '../../../src/status/daemon-state.js';
+import { createEventLog } from '../../../src/status/event-log.js';
+import type { HealthMonitor } from '../../../src/status/health-monitor.js';
+import { createSystemClock } from '../../../src/util/clock.js';
+
+/** In-memory runtime: records what the reconciler asked for. */
+function fakeRuntime() {
+  const caches = new Map<string, CacheInstance>();
+  const calls: string[] = [];
+  let port = 20000;
+  const runtime: CacheRuntime = {
+    kind: 'process',
+    list: async () => [...caches.values()],
+    ensure: async (spec) => {
+      calls.push(`ensure ${spec.name}`);
+      const existing = caches.get(spec.name);
+      const inst = { name: spec.name, specHash: spec.specHash, address: existing?.address ?? `127.0.0.1:${port++}`, debugAddress: null, state: 'running' as const, restarts: 0, lastError: null };
+      caches.set(spec.name, inst);
+      return inst;
+    },
+    remove: async (name) => {
+      calls.push(`remove ${name}`);
+      caches.delete(name);
+    },
+    onEvent: () => () => undefined,
+    close: async () => undefined,
+  };
+  return { runtime, calls };
+}
+
+function fakeNginx(opts: { reject?: (config: string) => boolean } = {}) {
+  let applied: string | null = null;
+  const applies: number[] = [];
+  const controller: NginxController = {
+    apply: async (config, generation) => {
+      if (opts.reject?.(config)) throw new NginxConfigRejected('nginx: [emerg] test rejection');
+      applied = config;
+      applies.push(generation);
+      return { changed: true };
+    },
+    applied: () => applied,
+    servedGeneration: async () => applies.at(-1) ?? null,
+    stop: async () => undefined,
+  };
+  return { controller, applies };
+}
+
+const healthyMonitor: HealthMonitor = {
+  health: () => ({ cache: { ok: true, status: 200, error: null }, cacheCheckedAt: 0, upstream: { ok: true, status: 401, error: null }, upstreamCheckedAt: 0 }),
+  checkCache: async () => ({ ok: true, status: 200, error: null }),
+  ensureUpstreamChecked: async () => ({ ok: true, status: 401, error: null }),
+  onUpstreamChange: () => undefined,
+  start: () => undefined,
+  stop: () => undefined,
+};
+
+function setup(opts: { reject?: (config: string) => boolean } = {}) {
+  let text = '';
+  const loadConfig = async (): Promise<Result<LoadedConfig>> => {
+    const r = parseConfig(text, { source: '/srv/registries.yaml', env: {} });
+    return r.ok ? { ok: true, value: { config: r.value, text } } : r;
+  };
+  const { runtime, calls } = fakeRuntime();
+  const nginx = fakeNginx(opts);
+  const state = createDaemonState('/srv/registries.yaml');
+  const reconcile = createReconciler({
+    loadConfig,
+    runtime,
+    nginx: nginx.controller,
+    nginxPaths: { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t' },
+    render: (view) => `generation ${view.generation}\n${view.routes.map((r) => `${r.name} ${r.address}`).join('\n')}`,
+    health: healthyMonitor,
+    state,
+    events: createEventLog(createSystemClock()),
+    clock: createSystemClock(),
+    logger: createLogger({ level: 'silent' }),
+  });
+  const write = (registries: Record<string, string>) => {
+    text = `domain: example.com\nregistries:\n${Object.entries(registries)
+      .map(([n, u]) => `  ${n}:\n    upstream: ${u}\n`)
+      .join('')}`;
+  };
+  return { reconcile, calls, nginx, state, write, setText: (t: string) => (text = t) };
+}
+
+describe('reconciler', () => {
+  it('starts caches before routing and reloads only when the rendering changes', async () => {
+    const t = setup();
+    t.write({ 'docker.io': 'https://a.example' });
+    expect((await t.reconcile('start')).outcome).toBe('applied');
+    expect(t.calls).toEqual(['ensure docker.io']);
+    expect(t.nginx.applies).toEqual([1]);
+    expect(t.state.routed).toEqual(new Set(['docker.io']));
+    expect((await t.reconcile('again')).outcome).toBe('unchanged');
+    expect(t.nginx.applies).toEqual([1]);
+  });
+
+  it('keeps the last good state and records the problems when the file is invalid', async () => {
+    const t = setup();
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    t.setText('domain: example.com\nregistries:\n  docker.io:\n    upstream: nope\n');
+    const r = await t.reconcile('edit');
+    expect(r.outcome).toBe('rejected');
+    expect(r.problems[0]!.path).toBe('registries.docker.io.upstream');
+    expect(t.state.lastError?.problems[0]!.path).toBe('registries.docker.io.upstream');
+    expect(t.state.generation).toBe(1);
+    expect(t.calls).toEqual(['ensure docker.io']);
+  });
+
+  it('removes caches only after they are unrouted', async () => {
+    const t = setup();
+    t.write({ 'docker.io': 'https://a.example', 'ghcr.io': 'https://b.example' });
+    await t.reconcile('start');
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('edit');
+    expect(t.nginx.applies).toEqual([1, 2]);
+    expect(t.calls.at(-1)).toBe('remove ghcr.io');
+    expect(t.nginx.controller.applied()).not.toContain('ghcr.io');
+  });
+
+  it('rolls back caches it started when nginx rejects the rendered config', async () => {
+    const t = setup({ reject: (config) => config.includes('quay.io') });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    t.write({ 'docker.io': 'https://a.example', 'quay.io': 'https://q.example' });
+    const r = await t.reconcile('edit');
+    expect(r.outcome).toBe('rejected');
+    expect(r.message).toContain('test rejection');
+    expect(t.calls).toEqual(['ensure docker.io', 'ensure quay.io', 'remove quay.io']);
+    expect(t.state.routed).toEqual(new Set(['docker.io']));
+    expect(t.state.lastReload?.result).toBe('failed');
+  });
+
+  it('rejects live changes to settings that need a restart', async () => {
+    const t = setup();
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    t.setText('domain: example.com\ndataDir: /elsewhere\nregistries:\n  docker.io:\n    upstream: https://a.example\n');
+    const r = await t.reconcile('edit');
+    expect(r.outcome).toBe('rejected');
+    expect(r.problems).toEqual([{ path: 'dataDir', message: expect.stringContaining('restart') }]);
+  });
+});
