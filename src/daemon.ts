@@ -31,6 +31,8 @@ export interface DaemonOptions {
   logger: Logger;
   /** Periodic resync; 30 s by default. */
   resyncMs?: number;
+  /** How often upstreams are probed; 30 s by default. */
+  upstreamProbeMs?: number;
 }
 
 export interface Daemon {
@@ -55,7 +57,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
   const events = createEventLog(clock);
-  const health = createHealthMonitor({ clock });
+  const health = createHealthMonitor({ clock, upstreamIntervalMs: opts.upstreamProbeMs });
   const reconcile = createReconciler({
     loadConfig,
     runtime,

@@ -50,6 +50,8 @@ export type Reconciler = (reason: string) => Promise<ReconcileResult>;
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { state, events, runtime, nginx } = deps;
   const log = deps.logger.child({ component: 'reconciler' });
+  /** Names of caches last started in offline mode. */
+  const offline = new Set<string>();
 
   const reject = (problems: ConfigProblem[], message: string): ReconcileResult => {
     state.lastError = { message, problems, at: new Date(deps.clock.now()).toISOString() };
@@ -76,16 +78,27 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
     await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream)));
-    const desired = desiredState(config, (name) => deps.health.health(name).upstream?.ok ?? null);
+    const observed = await runtime.list();
+    const running = new Set(observed.map((c) => c.name));
+    // Offline mode exists because a proxy cannot *start* without its upstream. A cache already
+    // running as a proxy keeps serving its content when the upstream goes away, so it is not
+    // restarted for that; an offline cache goes back to proxying once the upstream answers.
+    const desired = desiredState(config, (name) => {
+      const reachable = deps.health.health(name).upstream?.ok ?? null;
+      if (reachable === false && running.has(name) && !offline.has(name)) return null;
+      return reachable;
+    });
     for (const spec of desired.caches) {
       if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
     }
     try {
-      const plan = planCaches(await runtime.list(), desired.caches);
+      const plan = planCaches(observed, desired.caches);
       const startedNow: string[] = [];
       await Promise.all(
         [...plan.start, ...plan.replace].map(async (spec) => {
           const instance = await runtime.ensure(spec);
+          if (spec.offline) offline.add(spec.name);
+          else offline.delete(spec.name);
           if (plan.start.includes(spec)) startedNow.push(spec.name);
           events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${plan.start.includes(spec) ? 'started' : 'replaced'} at ${instance.address}` });
           if (!(await waitHealthy(spec.name, instance.address))) {
@@ -122,6 +135,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
       for (const name of plan.remove) {
         await runtime.remove(name);
+        offline.delete(name);
         events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
       }
       const outcome: ReconcileOutcome = changed || plan.remove.length + plan.start.length + plan.replace.length > 0 ? 'applied' : 'unchanged';

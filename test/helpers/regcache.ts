@@ -38,17 +38,29 @@ export interface RunningRegcache {
   writeConfig(input: RegcacheConfigInput | string): Promise<void>;
   /** The config object with ports filled in, for building the next version. */
   configFor(input: RegcacheConfigInput): Record<string, unknown>;
-  stop(): Promise<void>;
+  /** Stops the daemon; removes the directory unless keepDir. */
+  stop(opts?: { keepDir?: boolean }): Promise<void>;
+  adminPort: number;
 }
 
-export async function startRegcache(input: RegcacheConfigInput, opts: { env?: Record<string, string>; resyncMs?: number } = {}): Promise<RunningRegcache> {
+export interface StartRegcacheOptions {
+  env?: Record<string, string>;
+  resyncMs?: number;
+  upstreamProbeMs?: number;
+  /** Reuse a directory (and its dataDir) from an earlier run, e.g. to restart the daemon. */
+  dir?: string;
+  /** Reuse ports from an earlier run. */
+  ports?: { router: number; admin: number };
+}
+
+export async function startRegcache(input: RegcacheConfigInput, opts: StartRegcacheOptions = {}): Promise<RunningRegcache> {
   requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
   requireBinary(['registry', 'docker-registry'], 'REGCACHE_REGISTRY_BIN');
-  const dir = await mkdtemp(path.join(tmpdir(), 'regcache-test-'));
+  const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'regcache-test-')));
   // nginx workers run unprivileged; they must be able to traverse to dataDir.
   await chmod(dir, 0o755);
-  const routerPort = await findFreePort();
-  const adminPort = await findFreePort();
+  const routerPort = opts.ports?.router ?? (await findFreePort());
+  const adminPort = opts.ports?.admin ?? (await findFreePort());
   const domain = input.domain ?? 'registry.test';
   const configFile = path.join(dir, 'registries.yaml');
   const configFor = (i: RegcacheConfigInput) => ({
@@ -82,6 +94,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: { env?: Re
     clock: createSystemClock(),
     logger: createLogger({ level: 'debug', destination }),
     resyncMs: opts.resyncMs,
+    upstreamProbeMs: opts.upstreamProbeMs,
   });
   let stopped = false;
   return {
@@ -95,11 +108,12 @@ export async function startRegcache(input: RegcacheConfigInput, opts: { env?: Re
     logs,
     writeConfig,
     configFor,
-    async stop() {
+    adminPort,
+    async stop(o = {}) {
       if (stopped) return;
       stopped = true;
       await daemon.stop();
-      await rm(dir, { recursive: true, force: true });
+      if (!o.keepDir) await rm(dir, { recursive: true, force: true });
     },
   };
 }
