@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import path from 'node:path';
+import { startLogRotation } from './apply/log-rotation-schedule.js';
 import type { Server } from 'node:http';
 import { createNginxController } from './apply/nginx/nginx-controller.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
@@ -93,6 +95,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return (state.applied?.config.registries ?? []).map((r) => ({ name: r.name, upstream: r.upstream, instance: instances.get(r.name) ?? null }));
   });
 
+  const logRotation = startLogRotation({ dirs: [path.join(config.dataDir, 'logs'), path.dirname(nginxDriver.paths.accessLog)], clock, logger });
+
   const reload = () => scheduler.trigger('api reload', { immediate: true });
   const watcher = await watchConfigFile(opts.configPath, (event) => {
     logger.debug({ event }, 'config file event');
@@ -110,6 +114,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     reload,
     async stop() {
       await watcher.close();
+      logRotation.stop();
       await scheduler.stop();
       health.stop();
       server.closeAllConnections();
