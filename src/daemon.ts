@@ -103,7 +103,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     scheduler.trigger(`file ${event}`).catch(() => undefined);
   });
   const statusService = createStatusService({ state, runtime, health, nginx, nginxDriver });
-  const app = createAdminApp({ status: statusService, events, reload, logger });
+  const app = createAdminApp({ status: statusService, events, reload, logger, appliedConfig: () => state.applied?.config ?? null });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
   await once(server, 'listening');
   const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;

@@ -3,6 +3,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { formatProblem } from '../config/problems.js';
 import { runCommand } from './run-command.js';
 import { renderCommand, validateCommand } from './config-commands.js';
+import { clientsCommand, clientsOptions } from './clients-command.js';
 
 export interface CommandContext {
   env: NodeJS.ProcessEnv;
@@ -12,7 +13,9 @@ export interface CommandContext {
 
 export interface Command {
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>, ctx: CommandContext): Promise<number>;
+  /** Takes positional arguments (e.g. `clients containerd`). */
+  positionals?: true;
+  run(values: Record<string, string | boolean | undefined>, ctx: CommandContext, positionals?: string[]): Promise<number>;
 }
 
 const configOption = { config: { type: 'string', short: 'c' } } as const;
@@ -21,6 +24,7 @@ export const commands: Record<string, Command> = {
   run: { options: configOption, run: runCommand },
   validate: { options: configOption, run: validateCommand },
   render: { options: configOption, run: renderCommand },
+  clients: { options: clientsOptions, positionals: true, run: clientsCommand },
 };
 
 export function configPathFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string {

@@ -7,6 +7,10 @@ commands:
   run       --config FILE        run the daemon (watch the file, apply it live)
   validate  --config FILE        check the config; exit 1 with one line per problem
   render    --config FILE        print the nginx config that run would apply
+  clients   containerd|k3s|docker|k3d --config FILE [--out DIR] [--mode vhost|single] [--endpoint URL]
+                                 print (or write under DIR) client configuration for this cache;
+                                 also --ca-file PATH, --skip-verify (https); k3d: --cluster, --network,
+                                 --registry-config, --host-ip
 
 The config file is --config, else $REGCACHE_CONFIG, else ./registries.yaml.`;
 
@@ -24,10 +28,10 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.positionals === true, strict: true });
   } catch (err) {
     ctx.stderr.write(`regcache ${name}: ${(err as Error).message}\n`);
     return 2;
   }
-  return command.run(parsed.values as Record<string, string | boolean | undefined>, ctx);
+  return command.run(parsed.values as Record<string, string | boolean | undefined>, ctx, parsed.positionals);
 }

@@ -3,6 +3,8 @@ import type { ReconcileResult } from '../apply/reconciler.js';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../status/event-log.js';
 import type { StatusService } from '../status/status-service.js';
+import type { RegcacheConfig } from '../config/model.js';
+import { clientRoutes } from './routes/client-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { vhostRoutes } from './routes/vhost-routes.js';
 
@@ -11,6 +13,8 @@ export interface AdminAppDeps {
   events: EventLog;
   reload: () => Promise<ReconcileResult>;
   logger: Logger;
+  /** The config nginx serves now; null before the first apply. */
+  appliedConfig: () => RegcacheConfig | null;
 }
 
 /** The admin API. Built without listening, so tests can drive it directly. Each route group lives in routes/. */
@@ -21,6 +25,7 @@ export function createAdminApp(deps: AdminAppDeps): Express {
 
   app.use(healthRoutes(deps.status));
   app.use('/api/v1', vhostRoutes(deps));
+  app.use('/api/v1', clientRoutes(deps));
 
   app.use('/api', (req, res) => {
     res.status(404).json({ error: `no route ${req.method} ${req.originalUrl}` });

@@ -1,0 +1,122 @@
+import { isDnsName } from '../config/address.js';
+import type { RegcacheConfig } from '../config/model.js';
+
+/** `vhost`: each registry at `<name>.<host>`; `single`: every registry at one endpoint, routed by containerd's `ns`. */
+export type ClientMode = 'vhost' | 'single';
+export type EndpointScheme = 'http' | 'https';
+
+/** Where clients reach the router: scheme, host and port, before any per-registry host name is added. */
+export interface EndpointBase {
+  scheme: EndpointScheme;
+  host: string;
+  port: number;
+}
+
+/** TLS settings for clients of an https endpoint. Ignored (with a warning) for plain http. */
+export interface ClientTls {
+  /** CA file on the client machine that signed the router's certificate. */
+  caFile: string | null;
+  skipVerify: boolean;
+}
+
+export interface ClientOptions {
+  mode: ClientMode;
+  base: EndpointBase;
+  tls: ClientTls;
+}
+
+/** One registry as a client sees it: the mirror to try first and the upstream to fall back to. */
+export interface ClientEndpoint {
+  registry: string;
+  /** The registry's real upstream, e.g. `https://registry-1.docker.io`. */
+  upstream: string;
+  /** The mirror URL, e.g. `http://docker.io.registry.example.com:5000`. */
+  url: string;
+  /** `host[:port]` of the mirror as docker and k3s key their settings (`docker.io.registry.example.com:5000`). */
+  hostPort: string;
+  scheme: EndpointScheme;
+  /** True when the router tells this registry apart by host, false when by containerd's `ns` parameter. */
+  byHost: boolean;
+}
+
+const DEFAULT_PORT: Record<EndpointScheme, number> = { http: 80, https: 443 };
+
+/**
+ * The endpoint clients use by default: the config's domain and listen port. Plain http until the
+ * tls section (security issue) carries an https listener; then this returns https and its port.
+ */
+export function endpointBaseFromConfig(config: RegcacheConfig): EndpointBase {
+  return { scheme: 'http', host: config.domain, port: config.listen.port };
+}
+
+/** Parses an `--endpoint` override such as `http://registry-cache:5000`; returns a message when it is not one. */
+export function parseEndpointBase(text: string): EndpointBase | string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `"${text}" is not an absolute URL such as http://registry-cache:5000`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
+  if (url.username || url.password) return 'must not contain credentials';
+  if ((url.pathname && url.pathname !== '/') || url.search || url.hash) return 'must be scheme://host[:port] with no path, query or fragment';
+  const host = url.hostname.toLowerCase();
+  if (!isDnsName(host)) return `"${url.hostname}" must be a host name or IPv4 address`;
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  return { scheme, host, port: url.port ? Number(url.port) : DEFAULT_PORT[scheme] };
+}
+
+export function formatHostPort(host: string, base: EndpointBase): string {
+  return base.port === DEFAULT_PORT[base.scheme] ? host : `${host}:${base.port}`;
+}
+
+export function formatBaseUrl(base: EndpointBase): string {
+  return `${base.scheme}://${formatHostPort(base.host, base)}`;
+}
+
+/** The mirror of one registry at `<name>.<base.host>`, whatever mode was asked for (dockerd needs it: it sends no `ns`). */
+export function vhostEndpoint(config: RegcacheConfig, registryName: string, base: EndpointBase): ClientEndpoint {
+  const registry = config.registries.find((r) => r.name === registryName);
+  if (!registry) throw new Error(`no registry named ${registryName}`);
+  const hostPort = formatHostPort(`${registry.name}.${base.host}`, base);
+  return { registry: registry.name, upstream: registry.upstream, url: `${base.scheme}://${hostPort}`, hostPort, scheme: base.scheme, byHost: true };
+}
+
+/** Every configured registry with the mirror clients should use for it, sorted by name. */
+export function clientEndpoints(config: RegcacheConfig, options: ClientOptions): ClientEndpoint[] {
+  return config.registries.map((registry) => {
+    if (options.mode === 'vhost') return vhostEndpoint(config, registry.name, options.base);
+    const hostPort = formatHostPort(options.base.host, options.base);
+    return {
+      registry: registry.name,
+      upstream: registry.upstream,
+      url: `${options.base.scheme}://${hostPort}`,
+      hostPort,
+      scheme: options.base.scheme,
+      byHost: registry.hosts.includes(options.base.host),
+    };
+  });
+}
+
+/** What a user should know before using the generated files: routes nginx will not recognise, ignored TLS settings. */
+export function endpointWarnings(config: RegcacheConfig, options: ClientOptions): string[] {
+  const warnings: string[] = [];
+  const { base, mode, tls } = options;
+  if (mode === 'vhost') {
+    const unrouted = config.registries.filter((r) => !r.hosts.includes(`${r.name}.${base.host}`)).map((r) => `${r.name}.${base.host}`);
+    if (unrouted.length > 0) {
+      warnings.push(
+        `nginx routes <name>.${config.domain} and aliases only; ${unrouted.join(', ')} will answer 404 (add them as aliases, or use --mode single)`,
+      );
+    }
+  } else {
+    const owner = config.registries.find((r) => r.hosts.includes(base.host));
+    if (owner) {
+      warnings.push(`${base.host} is a host of ${owner.name}, so nginx routes every request to it by host and ignores ns; use a host that is no vhost`);
+    }
+  }
+  if (base.scheme === 'http' && (tls.caFile !== null || tls.skipVerify)) {
+    warnings.push('CA and skip-verify settings apply to https endpoints only; left out for this http endpoint (containerd 1.7 would try https first on it)');
+  }
+  return warnings;
+}
