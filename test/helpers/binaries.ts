@@ -15,6 +15,10 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   ctr: 'containerd',
   containerd: 'containerd',
   setpriv: 'util-linux',
+  unshare: 'util-linux',
+  mount: 'mount',
+  dockerd: 'docker.io',
+  docker: 'docker.io',
   tar: 'tar',
 };
 

@@ -19,7 +19,7 @@ import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { generateImage, type TestImage } from '../helpers/image.js';
 import { createPrivateHosts, type PrivateHosts } from '../helpers/private-hosts.js';
 import { startPrivateDockerd, type PrivateDockerd } from '../helpers/private-dockerd.js';
-import { startRegcache, type AccessLogEntry, type RunningRegcache } from '../helpers/regcache-daemon.js';
+import { startRegcache, type RunningRegcache } from '../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../helpers/upstream-registry.js';
 
 const run = promisify(execFile);
@@ -31,6 +31,23 @@ type Cached = (typeof CACHED)[number];
 /** Repository names per registry and purpose; docker.io images live under library/. */
 function repo(registry: string, purpose: string): string {
   return registry === 'docker.io' ? `library/${purpose}-app` : `${purpose}/app`;
+}
+
+interface AccessLogEntry {
+  vhost: string;
+  host: string;
+  method: string;
+  uri: string;
+  status: number;
+}
+
+/** nginx's JSON access log (nginx/access-log.conf), parsed. */
+async function accessLog(rc: RunningRegcache): Promise<AccessLogEntry[]> {
+  const text = await readFile(join(rc.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as AccessLogEntry);
 }
 
 interface Seeded {
@@ -71,7 +88,7 @@ describe('generated client configs with the real clients', () => {
       });
       await seedUpstream(upstream, images);
     }
-    regcache = await startRegcache(DOMAIN, Object.fromEntries(CACHED.map((r) => [r, upstreams.get(r)!.url])));
+    regcache = await startRegcache({ domain: DOMAIN, registries: Object.fromEntries(CACHED.map((r) => [r, { upstream: upstreams.get(r)!.url }])) });
     containerd = await startContainerd();
     hosts = await createPrivateHosts(scratch, [...[...CACHED, 'gamma.test'].map((r) => `${r}.${DOMAIN}`), DOMAIN]);
 
@@ -84,7 +101,7 @@ describe('generated client configs with the real clients', () => {
     }
     singleDir = join(scratch, 'certs.d-single');
     const devNull = new Writable({ write: (_c, _e, done) => done() });
-    const code = await runCli(['clients', 'containerd', '--config', regcache.configPath, '--mode', 'single', '--out', singleDir], {
+    const code = await runCli(['clients', 'containerd', '--config', regcache.configFile, '--mode', 'single', '--out', singleDir], {
       env: {},
       stdout: devNull,
       stderr: devNull,
@@ -93,7 +110,7 @@ describe('generated client configs with the real clients', () => {
 
     // A client that still has a hosts.toml for gamma.test, which this regcache does not cache.
     const clientSide = parseConfig(
-      `domain: ${DOMAIN}\nlisten: "127.0.0.1:${regcache.port}"\nregistries:\n  gamma.test:\n    upstream: ${upstreams.get('gamma.test')!.url}\n`,
+      `domain: ${DOMAIN}\nlisten: "127.0.0.1:${regcache.routerPort}"\nregistries:\n  gamma.test:\n    upstream: ${upstreams.get('gamma.test')!.url}\n`,
       { source: join(scratch, 'client.yaml'), env: {} },
     );
     if (!clientSide.ok) throw new Error(JSON.stringify(clientSide.problems));
@@ -116,12 +133,12 @@ describe('generated client configs with the real clients', () => {
       const vhostToml = parseToml(await readFile(join(vhostDir, registry, 'hosts.toml'), 'utf8'));
       expect(vhostToml).toEqual({
         server: upstreams.get(registry)!.url,
-        host: { [`http://${registry}.${DOMAIN}:${regcache.port}`]: { capabilities: ['pull', 'resolve'] } },
+        host: { [`http://${registry}.${DOMAIN}:${regcache.routerPort}`]: { capabilities: ['pull', 'resolve'] } },
       });
       const singleToml = parseToml(await readFile(join(singleDir, registry, 'hosts.toml'), 'utf8'));
       expect(singleToml).toEqual({
         server: upstreams.get(registry)!.url,
-        host: { [`http://${DOMAIN}:${regcache.port}`]: { capabilities: ['pull', 'resolve'] } },
+        host: { [`http://${DOMAIN}:${regcache.routerPort}`]: { capabilities: ['pull', 'resolve'] } },
       });
     }
   });
@@ -133,7 +150,7 @@ describe('generated client configs with the real clients', () => {
       await pull('vhost', vhostDir, `${registry}/${repository}:v1`);
       expect(await containerd.imageDigest('vhost', `${registry}/${repository}:v1`)).toBe(img.manifestDigest);
 
-      const log = await regcache.accessLog();
+      const log = await accessLog(regcache);
       const vhost = `${registry}.${DOMAIN}`;
       for (const blob of [img.config, ...img.layers]) {
         expect(routed(log, vhost, `/v2/${repository}/blobs/${blob.digest}`), `${blob.digest} via ${vhost}`).toHaveLength(1);
@@ -150,7 +167,7 @@ describe('generated client configs with the real clients', () => {
       const { repository, image: img } = image(registry, 'single');
       await pull('single', singleDir, `${registry}/${repository}:v1`);
       expect(await containerd.imageDigest('single', `${registry}/${repository}:v1`)).toBe(img.manifestDigest);
-      const log = await regcache.accessLog();
+      const log = await accessLog(regcache);
       const layer = img.layers[1]!.digest;
       const hits = routed(log, DOMAIN, `/v2/${repository}/blobs/${layer}`);
       expect(hits).toHaveLength(1);
@@ -164,7 +181,7 @@ describe('generated client configs with the real clients', () => {
     await pull('fallback', vhostDir, `gamma.test/${repository}:v1`);
     expect(await containerd.imageDigest('fallback', `gamma.test/${repository}:v1`)).toBe(img.manifestDigest);
 
-    const misses = (await regcache.accessLog()).filter((e) => e.host === `gamma.test.${DOMAIN}`);
+    const misses = (await accessLog(regcache)).filter((e) => e.host === `gamma.test.${DOMAIN}`);
     expect(misses.length).toBeGreaterThan(0);
     expect(misses.every((e) => e.status === 404)).toBe(true);
     const direct = await upstreams.get('gamma.test')!.settledRequests();
@@ -175,7 +192,7 @@ describe('generated client configs with the real clients', () => {
   it('skopeo inspects and copies through a vhost', async () => {
     const skopeo = requireBinary(['skopeo']);
     const { repository, image: img } = image('alpha.test', 'skopeo');
-    const ref = `docker://alpha.test.${DOMAIN}:${regcache.port}/${repository}:v1`;
+    const ref = `docker://alpha.test.${DOMAIN}:${regcache.routerPort}/${repository}:v1`;
     const exec = async (args: string[]) => {
       const { command, args: argv } = hosts.wrap(skopeo, ['--insecure-policy', ...args]);
       try {
@@ -194,14 +211,14 @@ describe('generated client configs with the real clients', () => {
     for (const layer of img.layers) {
       expect((await readFile(join(dest, layer.digest.slice('sha256:'.length)))).equals(layer.data)).toBe(true);
     }
-    const log = await regcache.accessLog();
+    const log = await accessLog(regcache);
     expect(routed(log, `alpha.test.${DOMAIN}`, `/v2/${repository}/blobs/${img.layers[1]!.digest}`)).toHaveLength(1);
   });
 
   it('the k3s registries.yaml parses and holds exactly the expected endpoints', async () => {
     const vhost = parseYaml(await (await api('/clients/k3s?format=text')).text());
     expect(vhost).toEqual({
-      mirrors: Object.fromEntries(CACHED.map((r: Cached) => [r, { endpoint: [`http://${r}.${DOMAIN}:${regcache.port}`] }])),
+      mirrors: Object.fromEntries(CACHED.map((r: Cached) => [r, { endpoint: [`http://${r}.${DOMAIN}:${regcache.routerPort}`] }])),
     });
     const single = parseYaml(await (await api('/clients/k3s?mode=single&endpoint=http://registry-cache:5000&format=text')).text());
     expect(single).toEqual({ mirrors: Object.fromEntries(CACHED.map((r: Cached) => [r, { endpoint: ['http://registry-cache:5000'] }])) });
@@ -210,8 +227,8 @@ describe('generated client configs with the real clients', () => {
   it('a private dockerd with the generated daemon.json pulls a docker.io image through the cache', async () => {
     const daemonJson = await (await api('/clients/docker?format=text')).text();
     expect(JSON.parse(daemonJson)).toEqual({
-      'registry-mirrors': [`http://docker.io.${DOMAIN}:${regcache.port}`],
-      'insecure-registries': [`docker.io.${DOMAIN}:${regcache.port}`],
+      'registry-mirrors': [`http://docker.io.${DOMAIN}:${regcache.routerPort}`],
+      'insecure-registries': [`docker.io.${DOMAIN}:${regcache.routerPort}`],
     });
     const { repository, image: img } = image('docker.io', 'docker');
     let dockerd: PrivateDockerd | undefined;
@@ -226,7 +243,7 @@ describe('generated client configs with the real clients', () => {
     } finally {
       await dockerd?.stop();
     }
-    const log = await regcache.accessLog();
+    const log = await accessLog(regcache);
     const manifests = routed(log, `docker.io.${DOMAIN}`, `/v2/${repository}/manifests/`);
     expect(manifests.length).toBeGreaterThan(0);
     expect(manifests.every((e) => e.vhost === 'docker.io' && !e.uri.includes('ns='))).toBe(true);
