@@ -2,12 +2,15 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { startLogRotation } from './apply/log-rotation-schedule.js';
 import type { Server } from 'node:http';
+import { Registry } from 'prom-client';
 import { createNginxController } from './apply/nginx/nginx-controller.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
+import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
 import { selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
 import { loadConfigFile } from './config/load.js';
+import { registrySlug } from './config/parse.js';
 import type { ConfigProblem } from './config/problems.js';
 import { watchConfigFile } from './config/watch.js';
 import { createAdminApp } from './http/admin-app.js';
@@ -16,7 +19,13 @@ import { createScheduler } from './scheduler/scheduler.js';
 import { createDaemonState } from './status/daemon-state.js';
 import { createEventLog } from './status/event-log.js';
 import { createHealthMonitor } from './status/health-monitor.js';
+import { createPrometheusMetrics } from './status/metrics/prometheus-metrics.js';
+import { generatedClientSnippets } from './status/page/client-snippets.js';
+import { createStatusPageRenderer, readStatusPageTemplate } from './status/page/render-status-page.js';
 import { createStatusService } from './status/status-service.js';
+import { opaqueStorageInspector } from './status/storage/cache-storage.js';
+import { createFilesystemStorageInspector } from './status/storage/filesystem-storage.js';
+import { createVhostObserver } from './status/vhost-observer.js';
 import type { Clock } from './util/clock.js';
 import { findBinary } from './util/find-binary.js';
 
@@ -35,6 +44,8 @@ export interface DaemonOptions {
   resyncMs?: number;
   /** How often upstreams are probed; 30 s by default. */
   upstreamProbeMs?: number;
+  /** How often the observer reads the access log (1 s), registry counters (15 s) and disk usage (60 s). */
+  observe?: { accessLogPollMs?: number; registryVarsPollMs?: number; diskSampleMs?: number };
 }
 
 export interface Daemon {
@@ -60,6 +71,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const state = createDaemonState(config.source);
   const events = createEventLog(clock);
   const health = createHealthMonitor({ clock, upstreamIntervalMs: opts.upstreamProbeMs });
+  const metricsRegistry = new Registry();
+  // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
+  let statusService: ReturnType<typeof createStatusService> | null = null;
+  const metrics = createPrometheusMetrics({ registry: metricsRegistry, vhosts: async () => (statusService ? statusService.vhosts() : []) });
   const reconcile = createReconciler({
     loadConfig,
     runtime,
@@ -71,6 +86,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     events,
     clock,
     logger,
+    metrics: metrics.reconcile,
   });
   const scheduler = createScheduler({ run: (reasons) => reconcile(reasons.join(', ')), clock, resyncMs: opts.resyncMs });
   runtime.onEvent((e) => {
@@ -78,6 +94,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (e.kind === 'exited' || e.kind === 'error') scheduler.trigger(`runtime ${e.kind} ${e.name}`).catch(() => undefined);
   });
 
+  health.onCacheChange((name, ok, error) => {
+    events.record({ kind: 'probe', level: ok ? 'info' : 'warn', vhost: name, message: ok ? 'cache answers /v2/ again' : `cache stopped answering /v2/: ${error}` });
+  });
   health.onUpstreamChange((name, reachable) => {
     events.record({ kind: 'probe', level: reachable ? 'info' : 'warn', vhost: name, message: `upstream ${reachable ? 'reachable again' : 'unreachable'}` });
     scheduler.trigger(`upstream of ${name} ${reachable ? 'back' : 'lost'}`).catch(() => undefined);
@@ -102,8 +121,37 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger.debug({ event }, 'config file event');
     scheduler.trigger(`file ${event}`).catch(() => undefined);
   });
-  const statusService = createStatusService({ state, runtime, health, nginx, nginxDriver });
-  const app = createAdminApp({ status: statusService, events, reload, logger, appliedConfig: () => state.applied?.config ?? null });
+  // Storage the daemon can see: the process runtime's directories. Other runtimes plug in their own
+  // CacheStorageInspector here (disk usage, blob write times); until then their numbers show as unknown.
+  const storage =
+    runtime.kind === 'process'
+      ? createFilesystemStorageInspector({ storageDir: (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage })
+      : opaqueStorageInspector;
+  const observer = createVhostObserver({
+    accessLogPath: nginxDriver.paths.accessLog,
+    storage,
+    instances: () => runtime.list(),
+    vhostNames: () => [...new Set([...(state.applied?.config.registries.map((r) => r.name) ?? []), ...state.routed])],
+    clock,
+    logger,
+    ...opts.observe,
+  });
+  observer.start();
+  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, observer });
+  const renderPage = createStatusPageRenderer(readStatusPageTemplate());
+  const app = createAdminApp({
+    status: statusService,
+    events,
+    reload,
+    logger,
+    appliedConfig: () => state.applied?.config ?? null,
+    metrics,
+    page: {
+      render: renderPage,
+      snippets: () => (state.applied ? generatedClientSnippets(state.applied.config) : []),
+      now: () => clock.now(),
+    },
+  });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
   await once(server, 'listening');
   const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;
@@ -117,6 +165,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logRotation.stop();
       await scheduler.stop();
       health.stop();
+      await observer.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       // Stop routing first, then the caches behind it.

@@ -16,6 +16,7 @@ import type { NginxPaths } from './nginx/nginx-view.js';
 import { nginxView } from './nginx/nginx-view.js';
 import type { NginxRenderer } from './nginx/render.js';
 import type { CacheRuntime } from './runtime/cache-runtime.js';
+import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
 
 export type ReconcileOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
 
@@ -39,6 +40,8 @@ export interface ReconcilerDeps {
   logger: Logger;
   /** How long a new cache may take to answer /v2/ before it is routed anyway (and shown down). */
   cacheReadyTimeoutMs?: number;
+  /** Outcome and duration of every pass (regcache_config_reloads_total, regcache_reconcile_duration_seconds). */
+  metrics?: ReconcileMetrics;
 }
 
 export type Reconciler = (reason: string) => Promise<ReconcileResult>;
@@ -69,7 +72,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return false;
   };
 
-  return async (reason) => {
+  const metrics = deps.metrics ?? noReconcileMetrics;
+  const timed: Reconciler = async (reason) => {
+    const started = deps.clock.now();
+    const result = await pass(reason);
+    metrics.passFinished({ outcome: result.outcome, seconds: (deps.clock.now() - started) / 1000, generation: state.generation });
+    return result;
+  };
+
+  const pass: Reconciler = async (reason) => {
     const started = deps.clock.now();
     const loaded = await deps.loadConfig();
     if (!loaded.ok) return reject(loaded.problems, `config rejected: ${loaded.problems.map(formatProblem).join('; ')}`);
@@ -154,6 +165,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return { outcome: 'failed', generation: state.generation, problems: [], message };
     }
   };
+  return timed;
 }
 
 /** Settings the running daemon cannot take live. */

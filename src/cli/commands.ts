@@ -4,6 +4,7 @@ import { formatProblem } from '../config/problems.js';
 import { runCommand } from './run-command.js';
 import { renderCommand, validateCommand } from './config-commands.js';
 import { clientsCommand, clientsOptions } from './clients-command.js';
+import { statusCommand } from './status-command.js';
 
 export interface CommandContext {
   env: NodeJS.ProcessEnv;
@@ -25,6 +26,7 @@ export const commands: Record<string, Command> = {
   validate: { options: configOption, run: validateCommand },
   render: { options: configOption, run: renderCommand },
   clients: { options: clientsOptions, positionals: true, run: clientsCommand },
+  status: { options: { admin: { type: 'string' } }, run: statusCommand },
 };
 
 export function configPathFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string {

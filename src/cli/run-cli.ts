@@ -11,6 +11,8 @@ commands:
                                  print (or write under DIR) client configuration for this cache;
                                  also --ca-file PATH, --skip-verify (https); k3d: --cluster, --network,
                                  --registry-config, --host-ip
+  status    [--admin URL]        print every vhost's health and numbers from a running daemon
+                                 (default $REGCACHE_ADMIN_URL, else http://127.0.0.1:8080)
 
 The config file is --config, else $REGCACHE_CONFIG, else ./registries.yaml.`;
 

@@ -2,10 +2,13 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { ReconcileResult } from '../apply/reconciler.js';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../status/event-log.js';
+import type { PrometheusMetrics } from '../status/metrics/prometheus-metrics.js';
 import type { StatusService } from '../status/status-service.js';
 import type { RegcacheConfig } from '../config/model.js';
 import { clientRoutes } from './routes/client-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { metricsRoutes } from './routes/metrics-routes.js';
+import { pageRoutes, type StatusPageDeps } from './routes/page-routes.js';
 import { vhostRoutes } from './routes/vhost-routes.js';
 
 export interface AdminAppDeps {
@@ -15,6 +18,8 @@ export interface AdminAppDeps {
   logger: Logger;
   /** The config nginx serves now; null before the first apply. */
   appliedConfig: () => RegcacheConfig | null;
+  metrics: PrometheusMetrics;
+  page: Omit<StatusPageDeps, 'status' | 'events'>;
 }
 
 /** The admin API. Built without listening, so tests can drive it directly. Each route group lives in routes/. */
@@ -26,6 +31,8 @@ export function createAdminApp(deps: AdminAppDeps): Express {
   app.use(healthRoutes(deps.status));
   app.use('/api/v1', vhostRoutes(deps));
   app.use('/api/v1', clientRoutes(deps));
+  app.use(metricsRoutes(deps.metrics));
+  app.use(pageRoutes({ ...deps.page, status: deps.status, events: deps.events }));
 
   app.use('/api', (req, res) => {
     res.status(404).json({ error: `no route ${req.method} ${req.originalUrl}` });

@@ -23,6 +23,8 @@ export interface HealthMonitor {
   ensureUpstreamChecked(name: string, upstream: string): Promise<ProbeResult>;
   /** Called when an upstream's reachability flips. */
   onUpstreamChange(listener: (name: string, reachable: boolean) => void): void;
+  /** Called when a cache's /v2/ probe flips between answering and not (not on its first result). */
+  onCacheChange(listener: (name: string, ok: boolean, error: string | null) => void): void;
   start(targets: () => Promise<HealthTarget[]>): void;
   stop(): void;
 }
@@ -44,6 +46,14 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
   const upstreamEvery = opts.upstreamIntervalMs ?? 30_000;
   let timer: TimerHandle | null = null;
   const upstreamListeners: Array<(name: string, reachable: boolean) => void> = [];
+  const cacheListeners: Array<(name: string, ok: boolean, error: string | null) => void> = [];
+  // Only periodic probes notify: checkCache polls a cache that is still starting, which is no news.
+  const recordCache = (name: string, e: VhostHealth, result: ProbeResult, notify: boolean) => {
+    const before = e.cache?.ok;
+    e.cache = result;
+    e.cacheCheckedAt = opts.clock.now();
+    if (notify && before !== undefined && before !== result.ok) cacheListeners.forEach((l) => l(name, result.ok, result.error));
+  };
   const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult) => {
     const before = e.upstream?.ok;
     e.upstream = result;
@@ -67,8 +77,7 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
       list.map(async (t) => {
         const e = entry(t.name);
         if (t.instance) {
-          e.cache = await cacheProbe(t.instance.address);
-          e.cacheCheckedAt = opts.clock.now();
+          recordCache(t.name, e, await cacheProbe(t.instance.address), true);
         } else {
           e.cache = null;
         }
@@ -83,9 +92,8 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     health: (name) => entry(name),
     async checkCache(name, address) {
       const e = entry(name);
-      e.cache = await cacheProbe(address);
-      e.cacheCheckedAt = opts.clock.now();
-      return e.cache;
+      recordCache(name, e, await cacheProbe(address), false);
+      return e.cache!;
     },
     async ensureUpstreamChecked(name, upstream) {
       const e = entry(name);
@@ -94,6 +102,9 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     },
     onUpstreamChange(listener) {
       upstreamListeners.push(listener);
+    },
+    onCacheChange(listener) {
+      cacheListeners.push(listener);
     },
     start(targets) {
       stopped = false;

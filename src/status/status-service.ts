@@ -1,14 +1,32 @@
 import type { NginxController } from '../apply/nginx/nginx-controller.js';
-import type { NginxDriver } from '../apply/nginx/nginx-driver.js';
+import type { NginxDriver, NginxProcessState } from '../apply/nginx/nginx-driver.js';
 import type { CacheRuntime } from '../apply/runtime/cache-runtime.js';
 import { redactedConfig } from './config-view.js';
-import type { DaemonState } from './daemon-state.js';
+import type { DaemonState, RejectedConfig, ReloadRecord } from './daemon-state.js';
 import type { HealthMonitor } from './health-monitor.js';
+import type { VhostCacheStats, VhostTraffic } from './vhost-numbers.js';
+import type { ObserverStats, VhostObserver } from './vhost-observer.js';
 import { vhostView, type VhostView } from './vhost-view.js';
 
+/** A vhost as the API shows it: health and routing (vhost-view.ts) plus its numbers (vhost-numbers.ts). */
+export type ObservedVhost = VhostView & { traffic: VhostTraffic; cache: VhostCacheStats };
+
+/** GET /api/v1/status: the daemon as a whole. */
+export interface DaemonStatus {
+  generation: number;
+  ready: boolean;
+  config: { path: string; appliedAt: string | null; applied: ReturnType<typeof redactedConfig> | null };
+  /** The last rejected config file, null once a file applied. */
+  lastError: RejectedConfig | null;
+  nginx: { kind: NginxDriver['kind'] } & NginxProcessState & { lastReload: ReloadRecord | null };
+  runtime: CacheRuntime['kind'];
+  observer: ObserverStats;
+  vhosts: ObservedVhost[];
+}
+
 export interface StatusService {
-  vhosts(): Promise<VhostView[]>;
-  status(): Promise<Record<string, unknown>>;
+  vhosts(): Promise<ObservedVhost[]>;
+  status(): Promise<DaemonStatus>;
   /** nginx answers with the generation we last applied. */
   ready(): Promise<boolean>;
 }
@@ -19,13 +37,18 @@ export function createStatusService(deps: {
   health: HealthMonitor;
   nginx: NginxController;
   nginxDriver: NginxDriver;
+  observer: VhostObserver;
 }): StatusService {
   const { state } = deps;
-  const vhosts = async (): Promise<VhostView[]> => {
+  const vhosts = async (): Promise<ObservedVhost[]> => {
     const config = state.applied?.config;
     if (!config) return [];
-    const instances = new Map((await deps.runtime.list()).map((i) => [i.name, i]));
-    return config.registries.map((r) => vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name)));
+    const [instanceList] = await Promise.all([deps.runtime.list(), deps.observer.refresh()]);
+    const instances = new Map(instanceList.map((i) => [i.name, i]));
+    return config.registries.map((r) => ({
+      ...vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name)),
+      ...deps.observer.numbers(r.name),
+    }));
   };
   const ready = async () => state.generation > 0 && (await deps.nginx.servedGeneration()) === state.generation;
   return {
@@ -42,6 +65,7 @@ export function createStatusService(deps: {
         lastError: state.lastError,
         nginx: { kind: deps.nginxDriver.kind, ...nginxState, lastReload: state.lastReload },
         runtime: deps.runtime.kind,
+        observer: deps.observer.stats(),
         vhosts: await vhosts(),
       };
     },

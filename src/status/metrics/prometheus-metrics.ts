@@ -1,0 +1,99 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ReconcileMetrics } from '../../apply/reconcile-metrics.js';
+import type { ReconcileOutcome } from '../../apply/reconciler.js';
+import { STATUS_CLASSES } from '../access-log/traffic-counters.js';
+import type { ObservedVhost } from '../status-service.js';
+
+export interface PrometheusMetrics {
+  readonly reconcile: ReconcileMetrics;
+  readonly contentType: string;
+  /** Takes a fresh snapshot of every vhost and renders the registry in Prometheus text format. */
+  render(): Promise<string>;
+}
+
+const OUTCOMES: readonly ReconcileOutcome[] = ['applied', 'unchanged', 'rejected', 'failed'];
+const KINDS = ['manifest', 'blob'] as const;
+
+/**
+ * Every regcache metric, on the Registry it is given (never prom-client's global one). Labels are
+ * bounded: vhost names come from the config, code is a status class, kind is manifest|blob.
+ */
+export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () => Promise<ObservedVhost[]>; defaultMetrics?: boolean }): PrometheusMetrics {
+  const registers = [deps.registry];
+  if (deps.defaultMetrics ?? true) collectDefaultMetrics({ register: deps.registry });
+
+  const up = new Gauge({ name: 'regcache_vhost_up', help: 'Whether the vhost is routed and its cache answers (1) or not (0)', labelNames: ['vhost'], registers });
+  const upstreamReachable = new Gauge({
+    name: 'regcache_upstream_reachable',
+    help: "Whether the vhost's upstream registry answered its last probe",
+    labelNames: ['vhost'],
+    registers,
+  });
+  const requests = new Counter({ name: 'regcache_requests_total', help: 'Requests nginx answered for the vhost, by status class', labelNames: ['vhost', 'code'], registers });
+  const responseBytes = new Counter({ name: 'regcache_response_bytes_total', help: 'Response body bytes sent to clients', labelNames: ['vhost'], registers });
+  const upstreamBytes = new Counter({
+    name: 'regcache_upstream_bytes_total',
+    help: 'Content bytes the cache fetched from its upstream (manifests from the registry, blob misses observed by regcache)',
+    labelNames: ['vhost'],
+    registers,
+  });
+  const hits = new Counter({ name: 'regcache_cache_hits_total', help: 'Requests served from the cache', labelNames: ['vhost', 'kind'], registers });
+  const misses = new Counter({ name: 'regcache_cache_misses_total', help: 'Requests the cache had to fetch from its upstream', labelNames: ['vhost', 'kind'], registers });
+  const rateLimited = new Counter({ name: 'regcache_upstream_rate_limited_total', help: 'Responses with status 429 from the upstream', labelNames: ['vhost'], registers });
+  const restarts = new Counter({ name: 'regcache_cache_restarts_total', help: 'Restarts of the cache process or container', labelNames: ['vhost'], registers });
+  const disk = new Gauge({ name: 'regcache_cache_disk_bytes', help: "Disk used by the cache's storage (last measurement)", labelNames: ['vhost'], registers });
+  const lastPull = new Gauge({ name: 'regcache_last_pull_timestamp_seconds', help: 'End of the last successful manifest GET', labelNames: ['vhost'], registers });
+  const reloads = new Counter({ name: 'regcache_config_reloads_total', help: 'Reconcile passes by result (applied, unchanged, rejected, failed)', labelNames: ['result'], registers });
+  const generation = new Gauge({ name: 'regcache_config_generation', help: 'Generation of the nginx config being served', registers });
+  const duration = new Histogram({
+    name: 'regcache_reconcile_duration_seconds',
+    help: 'Duration of reconcile passes',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  for (const result of OUTCOMES) reloads.inc({ result }, 0);
+
+  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, hits, misses, rateLimited, restarts, disk, lastPull];
+  const snapshot = (vhosts: ObservedVhost[]) => {
+    // Rebuilt from the observer's monotonic totals on every scrape; a removed vhost's series disappear.
+    for (const m of perVhost) m.reset();
+    for (const v of vhosts) {
+      const vhost = v.name;
+      up.set({ vhost }, v.routed && (v.status === 'up' || v.status === 'degraded') ? 1 : 0);
+      if (v.upstreamReachable !== null) upstreamReachable.set({ vhost }, v.upstreamReachable ? 1 : 0);
+      for (const code of STATUS_CLASSES) requests.inc({ vhost, code }, v.traffic.requests[code]);
+      responseBytes.inc({ vhost }, v.traffic.bytesServed);
+      upstreamBytes.inc({ vhost }, v.traffic.bytesFromUpstream);
+      for (const kind of KINDS) {
+        const stats = kind === 'manifest' ? v.cache.manifests : v.cache.blobs;
+        hits.inc({ vhost, kind }, stats.hits);
+        misses.inc({ vhost, kind }, stats.misses);
+      }
+      rateLimited.inc({ vhost }, v.traffic.upstream429);
+      restarts.inc({ vhost }, v.backend.restarts);
+      if (v.cache.diskBytes !== null) disk.set({ vhost }, v.cache.diskBytes);
+      if (v.traffic.lastPullAt) lastPull.set({ vhost }, Date.parse(v.traffic.lastPullAt) / 1000);
+    }
+  };
+
+  let rendering: Promise<string> = Promise.resolve('');
+  return {
+    contentType: deps.registry.contentType,
+    reconcile: {
+      passFinished(pass) {
+        reloads.inc({ result: pass.outcome });
+        duration.observe(pass.seconds);
+        generation.set(pass.generation);
+      },
+    },
+    render() {
+      // Serialised: a scrape's reset + fill must not interleave with another's.
+      const next = rendering.catch(() => '').then(async () => {
+        snapshot(await deps.vhosts());
+        return deps.registry.metrics();
+      });
+      rendering = next;
+      return next;
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import type { DaemonEvent } from '../event-log.js';
+import { formatAgo, formatBytes, formatCount, formatRatio } from '../format.js';
+import type { DaemonStatus, ObservedVhost } from '../status-service.js';
+import type { HitMiss } from '../vhost-numbers.js';
+import type { ClientSnippet } from './client-snippets.js';
+
+export interface RatioView {
+  text: string;
+  /** 0–100 for the bar, null when nothing was counted yet. */
+  percent: number | null;
+  detail: string;
+}
+
+export interface VhostCardView {
+  name: string;
+  status: ObservedVhost['status'];
+  statusText: string;
+  hosts: string[];
+  upstream: string;
+  upstreamText: string;
+  backendText: string;
+  manifests: RatioView;
+  blobs: RatioView;
+  requestsText: string;
+  requestClasses: Array<{ cls: string; count: string }>;
+  bytesServed: string;
+  bytesFromUpstream: string;
+  upstream429: string;
+  disk: string;
+  diskHint: string;
+  lastPull: string;
+  restarts: number;
+  lastError: string | null;
+}
+
+export interface StatusPageView {
+  generatedAt: string;
+  generatedAtText: string;
+  refreshSeconds: number;
+  ready: boolean;
+  readyText: string;
+  generation: number;
+  configPath: string;
+  appliedText: string;
+  runtime: string;
+  nginxText: string;
+  banner: { message: string; problems: string[]; atText: string } | null;
+  summary: Array<{ label: string; value: string; hint: string }>;
+  vhosts: VhostCardView[];
+  events: Array<{ timeText: string; time: string; kind: string; level: string; vhost: string; message: string }>;
+  snippets: ClientSnippet[];
+}
+
+const STATUS_TEXT: Record<ObservedVhost['status'], string> = {
+  up: 'up',
+  starting: 'starting',
+  degraded: 'degraded — upstream unreachable, serving cached content',
+  down: 'down',
+};
+
+const plural = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
+
+function ratioView(stats: HitMiss, extra = ''): RatioView {
+  return {
+    text: formatRatio(stats.hitRatio),
+    percent: stats.hitRatio === null ? null : Math.round(stats.hitRatio * 1000) / 10,
+    detail: `${plural(stats.hits, 'hit')} · ${plural(stats.misses, 'miss')}${extra}`,
+  };
+}
+
+function card(v: ObservedVhost, nowMs: number): VhostCardView {
+  const t = v.traffic;
+  return {
+    name: v.name,
+    status: v.status,
+    statusText: STATUS_TEXT[v.status],
+    hosts: v.hosts,
+    upstream: v.upstream,
+    upstreamText: v.upstreamReachable === null ? 'not probed yet' : v.upstreamReachable ? 'reachable' : 'unreachable',
+    backendText: `${v.backend.state}${v.backend.address ? ` at ${v.backend.address}` : ''}${v.routed ? '' : ' · not routed'}`,
+    manifests: ratioView(v.cache.manifests, v.cache.registryStats ? '' : ' (registry counters unavailable)'),
+    blobs: ratioView(v.cache.blobs, v.cache.blobs.unknown > 0 ? ` · ${formatCount(v.cache.blobs.unknown)} unknown` : ''),
+    requestsText: formatCount(t.requests.total),
+    requestClasses: (['2xx', '3xx', '4xx', '5xx'] as const).filter((c) => t.requests[c] > 0).map((cls) => ({ cls, count: formatCount(t.requests[cls]) })),
+    bytesServed: formatBytes(t.bytesServed),
+    bytesFromUpstream: formatBytes(t.bytesFromUpstream),
+    upstream429: formatCount(t.upstream429),
+    disk: formatBytes(v.cache.diskBytes),
+    diskHint: v.cache.diskMeasuredAt ? `measured ${formatAgo(v.cache.diskMeasuredAt, nowMs)}` : 'not measured',
+    lastPull: formatAgo(t.lastPullAt, nowMs),
+    restarts: v.backend.restarts,
+    lastError: v.lastError,
+  };
+}
+
+function sum(vhosts: ObservedVhost[], pick: (v: ObservedVhost) => number): number {
+  return vhosts.reduce((a, v) => a + pick(v), 0);
+}
+
+/** Everything the status page template shows, formatted. Pure. */
+export function statusPageView(input: {
+  status: DaemonStatus;
+  events: DaemonEvent[];
+  snippets: ClientSnippet[];
+  nowMs: number;
+  refreshSeconds: number;
+}): StatusPageView {
+  const { status, nowMs } = input;
+  const vhosts = status.vhosts;
+  const hits = sum(vhosts, (v) => v.cache.manifests.hits + v.cache.blobs.hits);
+  const misses = sum(vhosts, (v) => v.cache.manifests.misses + v.cache.blobs.misses);
+  const up = vhosts.filter((v) => v.status === 'up').length;
+  const disk = vhosts.some((v) => v.cache.diskBytes !== null) ? sum(vhosts, (v) => v.cache.diskBytes ?? 0) : null;
+  const reload = status.nginx.lastReload;
+  return {
+    generatedAt: new Date(nowMs).toISOString(),
+    generatedAtText: new Date(nowMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+    refreshSeconds: input.refreshSeconds,
+    ready: status.ready,
+    readyText: status.ready ? 'serving' : 'not ready',
+    generation: status.generation,
+    configPath: status.config.path,
+    appliedText: status.config.appliedAt ? `applied ${formatAgo(status.config.appliedAt, nowMs)}` : 'no config applied yet',
+    runtime: status.runtime,
+    nginxText: `nginx ${status.nginx.running ? 'running' : 'stopped'}${status.nginx.restarts ? ` · ${status.nginx.restarts} restarts` : ''}${
+      reload ? ` · last reload ${reload.result} ${formatAgo(reload.at, nowMs)}` : ''
+    }`,
+    banner: status.lastError
+      ? {
+          message: status.lastError.message,
+          problems: status.lastError.problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)),
+          atText: formatAgo(status.lastError.at, nowMs),
+        }
+      : null,
+    summary: [
+      { label: 'caches up', value: `${up}/${vhosts.length}`, hint: vhosts.length - up > 0 ? `${vhosts.length - up} need attention` : 'all healthy' },
+      { label: 'requests', value: formatCount(sum(vhosts, (v) => v.traffic.requests.total)), hint: vhosts[0] ? `counted since ${formatAgo(vhosts[0].traffic.since, nowMs)}` : 'no vhosts' },
+      { label: 'served', value: formatBytes(sum(vhosts, (v) => v.traffic.bytesServed)), hint: 'to clients' },
+      { label: 'from upstream', value: formatBytes(sum(vhosts, (v) => v.traffic.bytesFromUpstream)), hint: `${formatCount(sum(vhosts, (v) => v.traffic.upstream429))} rate-limited (429)` },
+      { label: 'hit ratio', value: formatRatio(hits + misses > 0 ? hits / (hits + misses) : null), hint: 'manifests + blobs' },
+      { label: 'disk', value: formatBytes(disk), hint: 'all caches' },
+    ],
+    vhosts: vhosts.map((v) => card(v, nowMs)),
+    events: input.events.map((e) => ({
+      time: e.time,
+      timeText: formatAgo(e.time, nowMs),
+      kind: e.kind,
+      level: e.level,
+      vhost: e.vhost ?? '',
+      message: e.message,
+    })),
+    snippets: input.snippets,
+  };
+}

@@ -1,0 +1,155 @@
+import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
+import type { Logger } from '../log.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
+import { parseAccessLogLine } from './access-log/access-log-entry.js';
+import { blobOutcome, isBlobDownload, isNginxCacheHit } from './access-log/blob-outcome.js';
+import { createFileTailer, type FileTailerStats, type TailFs } from './access-log/file-tailer.js';
+import { createTrafficCounters } from './access-log/traffic-counters.js';
+import { createProxyTotals } from './registry-vars/proxy-totals.js';
+import { fetchRegistryVars as defaultFetchVars, type FetchRegistryVars } from './registry-vars/registry-vars.js';
+import type { CacheStorageInspector } from './storage/cache-storage.js';
+import { createDiskUsageSampler } from './storage/disk-usage-sampler.js';
+import { vhostNumbers, type VhostCacheStats, type VhostTraffic } from './vhost-numbers.js';
+
+export interface VhostObserverOptions {
+  /** nginx's JSON access log (the nginx driver's paths.accessLog). */
+  accessLogPath: string;
+  storage: CacheStorageInspector;
+  /** Caches as the runtime lists them (their debugAddress serves /debug/vars). */
+  instances: () => Promise<CacheInstance[]>;
+  /** The vhosts to count: anything else in the log is ignored. */
+  vhostNames: () => string[];
+  clock: Clock;
+  logger: Logger;
+  fetchVars?: FetchRegistryVars;
+  tailFs?: TailFs;
+  accessLogPollMs?: number;
+  registryVarsPollMs?: number;
+  diskSampleMs?: number;
+}
+
+export interface ObserverStats {
+  accessLog: FileTailerStats & { unparsedLines: number; unroutedRequests: number };
+}
+
+/** Per-vhost numbers from the access log, the registries' expvar and the caches' storage. */
+export interface VhostObserver {
+  /** Reads the access log to its end and polls every registry's counters, so answers are current. */
+  refresh(): Promise<void>;
+  numbers(name: string): { traffic: VhostTraffic; cache: VhostCacheStats };
+  stats(): ObserverStats;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
+  const log = opts.logger.child({ component: 'observer' });
+  const sinceMs = opts.clock.now();
+  const counters = createTrafficCounters();
+  const totals = createProxyTotals();
+  const fetchVars = opts.fetchVars ?? defaultFetchVars;
+  const varsErrors = new Map<string, string>();
+  let unparsed = 0;
+  const timers: { tail: TimerHandle | null; vars: TimerHandle | null } = { tail: null, vars: null };
+  let stopped = true;
+
+  const syncNames = () => {
+    const names = opts.vhostNames();
+    counters.retain(names);
+    totals.retain(names);
+    return names;
+  };
+
+  const tailer = createFileTailer({
+    path: opts.accessLogPath,
+    clock: opts.clock,
+    fs: opts.tailFs,
+    onLines: async (lines) => {
+      for (const line of lines) {
+        const entry = parseAccessLogLine(line);
+        if (!entry) {
+          unparsed++;
+          continue;
+        }
+        let outcome = null;
+        if (entry.vhost !== null && isBlobDownload(entry)) {
+          const storedAt = isNginxCacheHit(entry) ? undefined : await opts.storage.blobStoredAt(entry.vhost, entry.digest!).catch(() => undefined);
+          outcome = blobOutcome(entry, storedAt);
+        }
+        counters.record(entry, outcome);
+      }
+    },
+  });
+
+  const disk = createDiskUsageSampler({ inspector: opts.storage, names: syncNames, clock: opts.clock, intervalMs: opts.diskSampleMs });
+
+  let varsPoll: Promise<void> | null = null;
+  const pollVars = () => {
+    varsPoll ??= (async () => {
+      const names = new Set(syncNames());
+      const instances = (await opts.instances()).filter((i) => names.has(i.name) && i.debugAddress);
+      await Promise.all(
+        instances.map(async (i) => {
+          try {
+            const vars = await fetchVars(i.debugAddress!);
+            if (!vars) throw new Error('no registry.proxy counters in /debug/vars');
+            // Any change of process (restart, replacement) restarts the registry's counters.
+            totals.observe(i.name, `${i.specHash}/${i.restarts}/${i.debugAddress}`, vars);
+            varsErrors.delete(i.name);
+          } catch (err) {
+            if (varsErrors.get(i.name) === undefined) log.debug({ vhost: i.name, err: errorMessage(err) }, 'registry /debug/vars not readable');
+            varsErrors.set(i.name, errorMessage(err));
+          }
+        }),
+      );
+    })().finally(() => {
+      varsPoll = null;
+    });
+    return varsPoll;
+  };
+
+  const refresh = async () => {
+    syncNames();
+    await Promise.all([tailer.poll().catch((err) => log.warn({ err: errorMessage(err) }, 'access log read failed')), pollVars()]);
+  };
+
+  const every = (key: keyof typeof timers, ms: number, fn: () => Promise<unknown>) => {
+    const loop = async () => {
+      await fn().catch(() => undefined);
+      if (!stopped) timers[key] = opts.clock.setTimeout(() => void loop(), ms);
+    };
+    void loop();
+  };
+
+  return {
+    refresh,
+    numbers(name) {
+      return vhostNumbers({
+        traffic: counters.get(name),
+        // The last totals stay in place while a poll fails, so counters never go backwards.
+        proxy: totals.totals(name),
+        proxyCurrent: !varsErrors.has(name) && totals.totals(name) !== null,
+        disk: disk.latest(name),
+        sinceMs,
+      });
+    },
+    stats() {
+      return { accessLog: { ...tailer.stats(), unparsedLines: unparsed, unroutedRequests: counters.unrouted() } };
+    },
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      syncNames();
+      every('tail', opts.accessLogPollMs ?? 1000, () => tailer.poll());
+      every('vars', opts.registryVarsPollMs ?? 15_000, pollVars);
+      disk.start();
+    },
+    async stop() {
+      stopped = true;
+      for (const t of Object.values(timers)) if (t) opts.clock.clearTimeout(t);
+      disk.stop();
+      await tailer.close();
+    },
+  };
+}
