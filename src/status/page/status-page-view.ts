@@ -44,7 +44,8 @@ export interface StatusPageView {
   appliedText: string;
   runtime: string;
   nginxText: string;
-  banner: { message: string; problems: string[]; atText: string } | null;
+  /** message is null when the problems list says it all. */
+  banner: { message: string | null; problems: string[]; atText: string } | null;
   summary: Array<{ label: string; value: string; hint: string }>;
   vhosts: VhostCardView[];
   events: Array<{ timeText: string; time: string; kind: string; level: string; vhost: string; message: string }>;
@@ -127,7 +128,7 @@ export function statusPageView(input: {
     }`,
     banner: status.lastError
       ? {
-          message: status.lastError.message,
+          message: status.lastError.problems.length > 0 ? null : status.lastError.message,
           problems: status.lastError.problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)),
           atText: formatAgo(status.lastError.at, nowMs),
         }
