@@ -1,6 +1,6 @@
 // Pulls through real nginx + real registry caches (the daemon in-process) from a seeded local upstream,
 // then checks that the API, /metrics, the status page and `regcache status` show exactly what was pulled.
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -215,5 +215,24 @@ describe('observability on the real stack', () => {
       await browser.close();
     }
     await writeFile(configPath, config);
+  });
+
+  it('keeps counting across a logrotate-style rotation of the real nginx access log', async () => {
+    const before = await vhost('docker.io');
+    const log = join(dir, 'data', 'nginx', 'logs', 'access.log');
+    await rename(log, `${log}.1`);
+    await pull('docker.io'); // nginx still writes to the renamed file
+    // nginx's reopen signal, to the master this test's daemon started (its pid file).
+    process.kill(Number((await readFile(join(dir, 'data', 'nginx', 'nginx.pid'), 'utf8')).trim()), 'SIGUSR1');
+    await waitFor(async () => (await stat(log)).isFile(), { what: 'nginx to reopen its access log' });
+    await pull('docker.io'); // now into the new file
+    const after = await vhost('docker.io');
+    expect(after.traffic.requests.total - before.traffic.requests.total).toBe(2 * (1 + blobs.length));
+    expect(after.traffic.bytesServed - before.traffic.bytesServed).toBe(2 * (manifestBytes + blobBytes));
+    expect(after.cache.blobs.hits - before.cache.blobs.hits).toBe(2 * blobs.length);
+    expect(after.cache.blobs.misses).toBe(before.cache.blobs.misses);
+    const { observer } = await api<{ observer: { accessLog: { rotations: number; unparsedLines: number } } }>('/api/v1/status');
+    expect(observer.accessLog.rotations).toBe(1);
+    expect(observer.accessLog.unparsedLines).toBe(0);
   });
 });

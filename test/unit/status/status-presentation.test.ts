@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { formatStatusTable } from '../../../src/cli/status-table.js';
+import { emptyTrafficCounts } from '../../../src/status/access-log/traffic-counters.js';
+import { formatAgo, formatBytes, formatRatio } from '../../../src/status/format.js';
+import { createStatusPageRenderer, readStatusPageTemplate } from '../../../src/status/page/render-status-page.js';
+import { statusPageView } from '../../../src/status/page/status-page-view.js';
+import type { DaemonStatus, ObservedVhost } from '../../../src/status/status-service.js';
+import { vhostNumbers } from '../../../src/status/vhost-numbers.js';
+
+const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+function vhost(name: string, over: Partial<ObservedVhost> = {}): ObservedVhost {
+  const traffic = emptyTrafficCounts();
+  traffic.requests['2xx'] = 40;
+  traffic.requests['4xx'] = 2;
+  traffic.bytesServed = 3 * 1024 * 1024;
+  traffic.blobs = { hits: 9, misses: 1, unknown: 0 };
+  traffic.lastPullAtMs = NOW - 30_000;
+  const proxy = { manifests: { requests: 4, hits: 4, misses: 1, bytesPulled: 100, bytesPushed: 0 }, blobs: { requests: 0, hits: 0, misses: 0, bytesPulled: 0, bytesPushed: 0 } };
+  return {
+    name,
+    hosts: [`${name}.registry.example.com`],
+    upstream: 'https://upstream.example',
+    status: 'up',
+    routed: true,
+    backend: { address: '127.0.0.1:1', state: 'running', restarts: 0 },
+    upstreamReachable: true,
+    lastError: null,
+    ...vhostNumbers({ traffic, proxy, proxyCurrent: true, disk: { bytes: 5 << 20, files: 3, partial: false, measuredAtMs: NOW }, sinceMs: NOW - 60_000 }),
+    ...over,
+  };
+}
+
+function status(over: Partial<DaemonStatus> = {}): DaemonStatus {
+  return {
+    generation: 3,
+    ready: true,
+    config: { path: '/etc/regcache/registries.yaml', appliedAt: new Date(NOW - 120_000).toISOString(), applied: null },
+    lastError: null,
+    nginx: { kind: 'process', running: true, pid: 1, restarts: 0, lastError: null, lastReload: null },
+    runtime: 'process',
+    observer: { accessLog: { path: '/x', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0 } },
+    vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', lastError: 'cache not answering: ECONNREFUSED <script>' })],
+    ...over,
+  };
+}
+
+describe('formats', () => {
+  it.each([
+    [0, '0 B'],
+    [1023, '1023 B'],
+    [1536, '1.5 KiB'],
+    [5 << 20, '5.0 MiB'],
+    [300 * 2 ** 30, '300 GiB'],
+  ])('%d bytes → %s', (n, text) => expect(formatBytes(n)).toBe(text));
+  it('ratios and ages', () => {
+    expect(formatRatio(null)).toBe('–');
+    expect(formatRatio(0.9)).toBe('90.0%');
+    expect(formatRatio(1)).toBe('100%');
+    expect(formatAgo(null, NOW)).toBe('never');
+    expect(formatAgo(new Date(NOW - 42_000).toISOString(), NOW)).toBe('42 s ago');
+    expect(formatAgo(new Date(NOW - 3 * 3600_000).toISOString(), NOW)).toBe('3 h ago');
+  });
+});
+
+describe('status page', () => {
+  const render = createStatusPageRenderer(readStatusPageTemplate());
+  const page = (s: DaemonStatus) =>
+    render(statusPageView({ status: s, events: [], snippets: [{ id: 'k3s', title: 'k3s', target: 'registries.yaml', text: 'mirrors: {}' }], nowMs: NOW, refreshSeconds: 5 }));
+
+  it('has one card per vhost with its status, hit ratios and numbers', () => {
+    const html = page(status());
+    expect(html.match(/<article class="card /g)).toHaveLength(2);
+    expect(html).toContain('<article class="card up" data-vhost="docker.io">');
+    expect(html).toContain('<article class="card down" data-vhost="ghcr.io">');
+    expect(html).toContain('90.0%'); // blob hits 9/10
+    expect(html).toContain('3.0 MiB');
+    expect(html).not.toContain('id="config-error"');
+  });
+
+  it('escapes what it shows', () => {
+    const html = page(status());
+    expect(html).toContain('ECONNREFUSED &lt;script&gt;');
+    expect(html).not.toContain('ECONNREFUSED <script>');
+  });
+
+  it('shows the config error banner with each problem', () => {
+    const html = page(status({ lastError: { message: 'config rejected', problems: [{ path: 'registries.x.upstream', message: 'must be a URL' }], at: new Date(NOW).toISOString() } }));
+    expect(html).toContain('id="config-error"');
+    expect(html).toContain('registries.x.upstream: must be a URL');
+  });
+});
+
+describe('status table', () => {
+  it('prints one row per vhost, the banner and last errors', () => {
+    const out = formatStatusTable(status({ lastError: { message: 'config rejected: x', problems: [{ path: 'domain', message: 'bad' }], at: new Date(NOW).toISOString() } }), NOW);
+    const lines = out.split('\n');
+    expect(lines[0]).toMatch(/^regcache\s+serving\s+generation 3/);
+    expect(out).toContain('CONFIG REJECTED just now');
+    expect(out).toContain('  domain: bad');
+    const header = lines.find((l) => l.startsWith('VHOST'))!;
+    const row = lines.find((l) => l.startsWith('docker.io'))!;
+    expect(row.indexOf('up')).toBe(header.indexOf('STATUS'));
+    expect(row).toMatch(/docker\.io\s+up\s+42\s+40\/2\/0\s+3\.0 MiB/);
+    expect(row).toContain('75.0% (3/4)'); // manifests: requests 4 − misses 1 = 3 hits, 1 miss
+    expect(out).toContain('ghcr.io: cache not answering');
+  });
+});
