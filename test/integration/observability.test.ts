@@ -206,6 +206,10 @@ describe('observability on the real stack', () => {
       expect(await banner.isVisible()).toBe(true);
       expect(await banner.innerText()).toContain('registries.docker.io.upstream');
       expect(await page.locator('article[data-vhost="docker.io"] .ratio b').first().innerText()).toBe('50.0%');
+      // Client snippets are the generators' documents (src/clients), for the applied config.
+      expect(await page.locator('#snippet-k3s').innerText()).toContain(`docker.io.${DOMAIN}`);
+      expect(await page.locator('#snippet-k3d').innerText()).toMatch(/^k3d cluster create /);
+      expect(await page.locator('#snippet-containerd').innerText()).toContain('capabilities = ["pull", "resolve"]');
       // The page refreshes itself in place.
       const stamp = await page.locator('#updated-at').innerText();
       await page.waitForFunction((s) => document.getElementById('updated-at')?.textContent !== s, stamp, { timeout: 15_000 });

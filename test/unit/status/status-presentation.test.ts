@@ -66,7 +66,7 @@ describe('formats', () => {
 describe('status page', () => {
   const render = createStatusPageRenderer(readStatusPageTemplate());
   const page = (s: DaemonStatus) =>
-    render(statusPageView({ status: s, events: [], snippets: [{ id: 'k3s', title: 'k3s', target: 'registries.yaml', text: 'mirrors: {}' }], nowMs: NOW, refreshSeconds: 5 }));
+    render(statusPageView({ status: s, events: [], snippets: [{ id: 'k3s', title: 'k3s', target: 'registries.yaml', text: 'mirrors: {}', notes: [] }], nowMs: NOW, refreshSeconds: 5 }));
 
   it('has one card per vhost with its status, hit ratios and numbers', () => {
     const html = page(status());
