@@ -114,7 +114,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return (state.applied?.config.registries ?? []).map((r) => ({ name: r.name, upstream: r.upstream, instance: instances.get(r.name) ?? null }));
   });
 
-  const logRotation = startLogRotation({ dirs: [path.join(config.dataDir, 'logs'), path.dirname(nginxDriver.paths.accessLog)], clock, logger });
+  const logRotation = startLogRotation({
+    appendDirs: [path.join(config.dataDir, 'logs')],
+    reopenDirs: [path.dirname(nginxDriver.paths.accessLog)],
+    reopen: () => nginxDriver.reopenLogs(),
+    clock,
+    logger,
+  });
 
   const reload = () => scheduler.trigger('api reload', { immediate: true });
   const watcher = await watchConfigFile(opts.configPath, (event) => {

@@ -25,5 +25,7 @@ export interface NginxDriver {
   /** Starts nginx with the live config when not running, else asks it to reload gracefully. */
   startOrReload(): Promise<void>;
   stop(): Promise<void>;
+  /** Makes nginx reopen its log files (after they were renamed for rotation). */
+  reopenLogs(): Promise<void>;
   state(): NginxProcessState;
 }

@@ -80,6 +80,9 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
       }
       supervised.start();
     },
+    async reopenLogs() {
+      supervised?.signal('SIGUSR1');
+    },
     async stop() {
       // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for long blob downloads.
       await supervised?.stop(5000);

@@ -24,3 +24,17 @@ describe('rotateLogs', () => {
     expect(await readFile(small, 'utf8')).toBe('small');
   });
 });
+
+describe('rotateLogs by rename', () => {
+  let dir: string;
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('moves a large log to .1 so its writer can reopen a fresh file', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'rotate-'));
+    const access = path.join(dir, 'access.log');
+    await writeFile(access, 'y'.repeat(1500));
+    expect(await rotateLogs([dir], 1000, 'rename')).toEqual([access]);
+    expect((await readFile(`${access}.1`, 'utf8')).length).toBe(1500);
+    await expect(readFile(access)).rejects.toThrow();
+  });
+});
