@@ -80,6 +80,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,
+    nginxWorkerUser: (configured) => nginxDriver.workerUser(configured),
     render: createNginxRenderer(readNginxTemplates()),
     health,
     state,

@@ -32,6 +32,8 @@ export interface ReconcilerDeps {
   runtime: CacheRuntime;
   nginx: NginxController;
   nginxPaths: NginxPaths;
+  /** Resolves the nginx `user` directive (see NginxDriver.workerUser); config's nginx.user when absent. */
+  nginxWorkerUser?: (configured: string | null) => Promise<string | null>;
   render: NginxRenderer;
   health: HealthMonitor;
   state: DaemonState;
@@ -120,7 +122,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
       const wanted = new Set(desired.caches.map((c) => c.name));
       const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
-      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation });
+      const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
+      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user });
       let rendered = deps.render(view);
       let changed = false;
       if (rendered !== nginx.applied() || !state.nginxServing) {

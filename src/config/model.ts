@@ -46,7 +46,7 @@ export interface RegistryConfig {
   /** `<name>.<domain>` first, then aliases. */
   hosts: string[];
   /** Per-registry overrides; null when the registry follows the global section. */
-  cache: RegistryCacheConfig;
+  cache: RegistryCacheConfig | null;
   tls: RegistryTlsConfig;
   access: RegistryAccessConfig;
 }

@@ -21,6 +21,11 @@ export interface NginxDriver {
   readonly candidateFile: string;
   /** Paths as nginx sees them, for the template. */
   readonly paths: NginxPaths;
+  /**
+   * The `user` directive for the rendered config (null: none), given `nginx.user` from the config.
+   * Throws with a user-facing message when the configured user cannot work.
+   */
+  workerUser(configured: string | null): Promise<string | null>;
   test(file: string): Promise<NginxTestResult>;
   /** Starts nginx with the live config when not running, else asks it to reload gracefully. */
   startOrReload(): Promise<void>;

@@ -1,18 +1,44 @@
+import path from 'node:path';
 import { formatListen } from '../../config/address.js';
 import type { RegcacheConfig } from '../../config/model.js';
+import { registrySlug } from '../../config/parse.js';
+import { effectiveCache } from '../../config/sections/cache.js';
 
-/** Where the rendered config points nginx at: pid, logs, temp. Chosen by the nginx driver. */
+/** Where the rendered config points nginx at: pid, logs, temp, cache. Chosen by the nginx driver. */
 export interface NginxPaths {
   pid: string;
   errorLog: string;
   accessLog: string;
   temp: string;
+  /** Parent of one proxy_cache_path directory per registry. */
+  cache: string;
 }
 
 export interface NginxRoute {
   name: string;
   upstreamId: string;
   address: string;
+  /** keys_zone of this registry's nginx cache. */
+  cacheZone: string;
+  /** Named location that answers this registry's tag manifests (microcached or not). */
+  tagLocation: string;
+}
+
+/** One `proxy_cache_path`: a registry's on-disk cache, LRU-bounded by nginx. */
+export interface NginxCacheZone {
+  zone: string;
+  path: string;
+  /** nginx size tokens, e.g. "10240m". */
+  keysZoneSize: string;
+  maxSize: string;
+  inactive: string;
+}
+
+/** A named location for tag manifests; registries with the same tagTTL share one. */
+export interface NginxTagLocation {
+  name: string;
+  /** "30s"; null: tags pass through uncached (tagTTL 0). */
+  validFor: string | null;
 }
 
 /** Everything the nginx template reads, already validated and flattened: the template holds layout only. */
@@ -24,10 +50,26 @@ export interface NginxView {
   paths: NginxPaths;
   routes: NginxRoute[];
   hosts: Array<{ host: string; upstreamId: string }>;
+  cacheZones: NginxCacheZone[];
+  tagLocations: NginxTagLocation[];
+  /** proxy_cache_lock_timeout and proxy_cache_lock_age for digests, e.g. "3600s". */
+  cacheLockTimeout: string;
 }
 
 export function upstreamId(registryName: string): string {
   return `cache_${registryName.replace(/[^a-z0-9]+/g, '_')}`;
+}
+
+const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
+
+/** nginx keeps ~8000 keys per MiB of keys_zone; one MiB per GiB of disk is ample for registry content. */
+export function keysZoneMib(maxSizeBytes: number): number {
+  return Math.min(256, Math.max(1, Math.ceil(maxSizeBytes / GIB)));
+}
+
+function tagLocationName(ttlSeconds: number): string {
+  return ttlSeconds > 0 ? `@regcache_tags_${ttlSeconds}s` : '@regcache_tags_uncached';
 }
 
 /**
@@ -39,21 +81,41 @@ export function nginxView(input: {
   backends: ReadonlyMap<string, string>;
   paths: NginxPaths;
   generation: number;
+  /** The `user` directive as the nginx driver resolved it; defaults to nginx.user from the config. */
+  user?: string | null;
 }): NginxView {
-  const routes = input.config.registries
+  const { config } = input;
+  const routed = config.registries
     .filter((r) => input.backends.has(r.name))
-    .map((r) => ({ name: r.name, upstreamId: upstreamId(r.name), address: input.backends.get(r.name)! }));
-  const routed = new Set(routes.map((r) => r.name));
-  const hosts = input.config.registries
-    .filter((r) => routed.has(r.name))
-    .flatMap((r) => r.hosts.map((host) => ({ host, upstreamId: upstreamId(r.name) })));
+    .map((r) => ({ registry: r, cache: effectiveCache(config.cache, r.cache) }));
+  const routes = routed.map(({ registry, cache }) => ({
+    name: registry.name,
+    upstreamId: upstreamId(registry.name),
+    address: input.backends.get(registry.name)!,
+    cacheZone: `regcache_${registrySlug(registry.name).replace(/-/g, '_')}`,
+    tagLocation: tagLocationName(cache.tagTtlSeconds),
+  }));
+  const cacheZones = routed.map(({ registry, cache }, i) => ({
+    zone: routes[i]!.cacheZone,
+    path: path.join(input.paths.cache, registrySlug(registry.name)),
+    keysZoneSize: `${keysZoneMib(cache.maxSizeBytes)}m`,
+    // nginx takes k/m/g suffixes only; round down to whole KiB.
+    maxSize: cache.maxSizeBytes % MIB === 0 ? `${cache.maxSizeBytes / MIB}m` : `${Math.floor(cache.maxSizeBytes / 1024)}k`,
+    inactive: `${cache.inactiveSeconds}s`,
+  }));
+  const ttls = [...new Set(routed.map(({ cache }) => cache.tagTtlSeconds))].sort((a, b) => a - b);
+  const tagLocations = ttls.map((ttl) => ({ name: tagLocationName(ttl), validFor: ttl > 0 ? `${ttl}s` : null }));
+  const hosts = routed.flatMap(({ registry }) => registry.hosts.map((host) => ({ host, upstreamId: upstreamId(registry.name) })));
   return {
     generation: input.generation,
-    user: input.config.nginx.user,
-    workerProcesses: input.config.nginx.workerProcesses,
-    listen: formatListen(input.config.listen),
+    user: input.user !== undefined ? input.user : config.nginx.user,
+    workerProcesses: config.nginx.workerProcesses,
+    listen: formatListen(config.listen),
     paths: input.paths,
     routes,
     hosts,
+    cacheZones,
+    tagLocations,
+    cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
   };
 }

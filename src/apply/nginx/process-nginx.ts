@@ -8,6 +8,7 @@ import { reapStaleProcess } from '../runtime/process/stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from '../runtime/process/supervisor.js';
 import type { NginxDriver } from './nginx-driver.js';
 import type { NginxPaths } from './nginx-view.js';
+import { resolveWorkerUser } from './worker-user.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -27,6 +28,7 @@ export function processNginxPaths(dataDir: string): NginxPaths & { prefix: strin
     errorLog: path.join(prefix, 'logs', 'error.log'),
     accessLog: path.join(prefix, 'logs', 'access.log'),
     temp: path.join(prefix, 'temp'),
+    cache: path.join(prefix, 'cache'),
   };
 }
 
@@ -38,9 +40,10 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
   const baseArgs = ['-p', prefix + '/', '-e', errorLog];
   const log = opts.logger.child({ component: 'nginx' });
   let supervised: SupervisedProcess | null = null;
+  let lastFallbackReason: string | null = null;
 
   const ensureDirs = async () => {
-    for (const sub of ['logs', 'temp/client_body', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
+    for (const sub of ['logs', 'cache', 'temp/client_body', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
       await mkdir(path.join(prefix, sub), { recursive: true });
     }
   };
@@ -50,6 +53,16 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
     configFile,
     candidateFile: path.join(prefix, 'nginx.conf.candidate'),
     paths,
+    async workerUser(configured) {
+      await ensureDirs();
+      const decision = await resolveWorkerUser(configured, prefix);
+      if (decision.kind === 'error') throw new Error(decision.message);
+      if (decision.kind === 'root-fallback' && decision.reason !== lastFallbackReason) {
+        log.warn({ reason: decision.reason }, 'nginx workers run as root: set nginx.user to a user that can reach dataDir for unprivileged workers');
+      }
+      lastFallbackReason = decision.kind === 'root-fallback' ? decision.reason : null;
+      return decision.directive;
+    },
     async test(file) {
       await ensureDirs();
       try {

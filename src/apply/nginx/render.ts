@@ -34,7 +34,7 @@ export function createNginxRenderer(templates: NginxTemplates): NginxRenderer {
   const template = ejs.compile(templates.main, {
     strict: true,
     localsName: 'view',
-    destructuredLocals: ['generation', 'user', 'workerProcesses', 'listen', 'paths', 'routes', 'hosts'],
+    destructuredLocals: ['generation', 'user', 'workerProcesses', 'listen', 'paths', 'routes', 'hosts', 'cacheZones', 'tagLocations', 'cacheLockTimeout'],
     escape: (s: unknown) => String(s),
     includer: (name: string) => {
       const template = templates.partials[name];

@@ -6,7 +6,7 @@ import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/ngin
 import { parseConfig } from '../../../src/config/parse.js';
 
 const render = createNginxRenderer(readNginxTemplates());
-const paths = { pid: '/d/nginx/nginx.pid', errorLog: '/d/nginx/logs/error.log', accessLog: '/d/nginx/logs/access.log', temp: '/d/nginx/temp' };
+const paths = { pid: '/d/nginx/nginx.pid', errorLog: '/d/nginx/logs/error.log', accessLog: '/d/nginx/logs/access.log', temp: '/d/nginx/temp', cache: '/d/nginx/cache' };
 const goldenDir = path.join(path.dirname(new URL(import.meta.url).pathname), 'golden');
 
 function config(text: string) {
@@ -52,5 +52,59 @@ describe('nginx render', () => {
   it('is a pure function: same view, same bytes', () => {
     const view = nginxView({ config: twoRegistries, backends: new Map([['ghcr.io', '127.0.0.1:1']]), paths, generation: 3 });
     expect(render(view)).toBe(render(view));
+  });
+});
+
+describe('nginx render: caches', () => {
+  const cached = config(`
+domain: registry.example.com
+cache: { maxSize: 20g, tagTTL: 45, lockTimeout: 2h }
+registries:
+  docker.io:
+    upstream: https://registry-1.docker.io
+    cache: { tagTTL: 0 }
+  ghcr.io:
+    upstream: https://ghcr.io
+  quay.io:
+    upstream: https://quay.io
+    cache: { maxSize: 1536m }
+`);
+  const backends = new Map([
+    ['docker.io', '127.0.0.1:41001'],
+    ['ghcr.io', '127.0.0.1:41002'],
+    ['quay.io', '127.0.0.1:41003'],
+  ]);
+  const view = nginxView({ config: cached, backends, paths, generation: 2 });
+  const out = render(view);
+
+  it('gives every registry its own bounded cache under dataDir', () => {
+    expect(view.cacheZones).toEqual([
+      { zone: 'regcache_docker_io', path: '/d/nginx/cache/docker-io', keysZoneSize: '20m', maxSize: '20480m', inactive: '2592000s' },
+      { zone: 'regcache_ghcr_io', path: '/d/nginx/cache/ghcr-io', keysZoneSize: '20m', maxSize: '20480m', inactive: '2592000s' },
+      { zone: 'regcache_quay_io', path: '/d/nginx/cache/quay-io', keysZoneSize: '2m', maxSize: '1536m', inactive: '2592000s' },
+    ]);
+    expect(out).toContain(
+      'proxy_cache_path /d/nginx/cache/quay-io levels=1:2 keys_zone=regcache_quay_io:2m max_size=1536m inactive=2592000s use_temp_path=off;',
+    );
+    expect(out).toContain('cache_ghcr_io regcache_ghcr_io;');
+  });
+
+  it('shares one tag location per tagTTL and passes tags through where tagTTL is 0', () => {
+    expect(view.tagLocations).toEqual([
+      { name: '@regcache_tags_uncached', validFor: null },
+      { name: '@regcache_tags_45s', validFor: '45s' },
+    ]);
+    expect(out).toContain('cache_docker_io @regcache_tags_uncached;');
+    expect(out).toContain('cache_quay_io @regcache_tags_45s;');
+    const uncached = out.slice(out.indexOf('location @regcache_tags_uncached'), out.indexOf('location @regcache_tags_45s'));
+    expect(uncached).not.toContain('proxy_cache ');
+    const microcached = out.slice(out.indexOf('location @regcache_tags_45s'));
+    expect(microcached).toContain('proxy_cache_valid 200 45s;');
+    expect(microcached).toContain('proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504 http_429;');
+  });
+
+  it('holds concurrent digest misses for the configured lock timeout', () => {
+    expect(out).toContain('proxy_cache_lock_timeout 7200s;');
+    expect(out).toContain('proxy_cache_lock_age 7200s;');
   });
 });
