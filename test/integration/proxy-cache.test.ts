@@ -1,0 +1,298 @@
+// nginx's cache in front of the registry caches, on real components: nginx, the daemon's registry
+// processes and a seeded local upstream. Counts what the upstream served; no timing assertions.
+import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { createLogger } from '../../src/log.js';
+import { createSystemClock } from '../../src/util/clock.js';
+import { findFreePort, waitFor } from '../helpers/binaries.js';
+import { generateImage, generateIndex, MediaTypes } from '../helpers/image.js';
+import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../helpers/upstream-registry.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** node:http so Host can be set and Accept sent as several lines, as Docker does. */
+function get(port: number, host: string, urlPath: string, opts: { method?: string; headers?: Record<string, string | string[]> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: urlPath, method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const DOCKER_TYPES = `${MediaTypes.dockerManifest}, ${MediaTypes.dockerManifestList}`;
+const NO_LIST_TYPES = `${MediaTypes.dockerManifest}, ${MediaTypes.ociManifest}`;
+
+describe('nginx proxy cache in front of the registry caches', () => {
+  const small = generateImage({ seed: 'proxy-cache-small', layers: [50_000] });
+  const big = generateImage({ seed: 'proxy-cache-big', layers: [8 << 20] });
+  const amd64 = generateImage({ seed: 'proxy-cache-multi', platform: { os: 'linux', architecture: 'amd64' } });
+  const arm64 = generateImage({ seed: 'proxy-cache-multi', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+  const list = generateIndex([amd64, arm64], { mediaType: 'docker' });
+
+  let upstream: UpstreamRegistry;
+  let daemon: Daemon;
+  let dir: string;
+  let port: number;
+  const host = 'up.example.regcache.test';
+  const flakyHost = 'flaky.example.regcache.test';
+
+  const accessLog = async () =>
+    (await readFile(path.join(dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { uri: string; cache: string; upstream_status: string; status: number });
+  const upstreamGets = async (urlPath: string) => (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path === urlPath).length;
+
+  beforeAll(async () => {
+    upstream = await startUpstreamRegistry();
+    await seedUpstream(upstream, [
+      { repository: 'library/small', tag: 'v1', image: small },
+      { repository: 'library/big', tag: 'v1', image: big },
+      { repository: 'library/multi', tag: 'latest', image: list },
+    ]);
+    dir = await mkdtemp(path.join(tmpdir(), 'regcache-proxy-cache-'));
+    // Reachable by nginx's unprivileged workers, as a data directory normally is.
+    await chmod(dir, 0o755);
+    port = await findFreePort();
+    const configPath = path.join(dir, 'registries.yaml');
+    await writeFile(
+      configPath,
+      `domain: regcache.test
+listen: "127.0.0.1:${port}"
+admin: { listen: "127.0.0.1:${await findFreePort()}" }
+runtime: process
+dataDir: ./data
+cache: { maxSize: 1g, tagTTL: 600 }
+registries:
+  up.example:
+    upstream: ${upstream.url}
+  flaky.example:
+    upstream: ${upstream.url}
+    cache: { tagTTL: 1 }
+`,
+    );
+    daemon = await startDaemon({ configPath, env: {}, clock: createSystemClock(), logger: createLogger({ level: 'warn' }) });
+    await upstream.settledRequests();
+    upstream.clearRequests();
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await upstream?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs nginx workers as nobody, who own the cache they write', async () => {
+    const conf = await readFile(path.join(dir, 'data', 'nginx', 'nginx.conf'), 'utf8');
+    if (process.geteuid?.() !== 0) return expect(conf).not.toMatch(/^user /m);
+    expect(conf).toMatch(/^user nobody \S+;$/m);
+    await get(port, host, `/v2/library/small/blobs/${small.config.digest}`);
+    const zone = path.join(dir, 'data', 'nginx', 'cache', 'up-example');
+    const level1 = await readdir(zone);
+    expect(level1.length).toBeGreaterThan(0);
+    expect((await stat(path.join(zone, level1[0]!))).uid).toBe((await stat(zone)).uid);
+    expect((await stat(zone)).uid).not.toBe(0);
+  });
+
+  it('serves a digest from nginx after the first pull, for any repository, with its headers', async () => {
+    const layer = small.layers[0]!;
+    const url = `/v2/library/small/blobs/${layer.digest}`;
+    const first = await get(port, host, url);
+    expect(first.status).toBe(200);
+    expect(first.headers['x-cache-status']).toBe('MISS');
+    expect(first.body.equals(layer.data)).toBe(true);
+    // distribution 2.8 downloads a missing blob twice: once to stream it, once to store it.
+    await waitFor(async () => (await upstreamGets(url)) >= 2, { what: 'the registry to store the blob' });
+    expect(await upstreamGets(url)).toBe(2);
+    upstream.clearRequests();
+
+    for (const repo of ['library/small', 'someone/else']) {
+      const again = await get(port, host, `/v2/${repo}/blobs/${layer.digest}`);
+      expect(again.status).toBe(200);
+      expect(again.headers['x-cache-status']).toBe('HIT');
+      expect(again.headers['docker-content-digest']).toBe(layer.digest);
+      expect(again.headers['content-type']).toBe('application/octet-stream');
+      expect(again.headers['content-length']).toBe(String(layer.size));
+      expect(again.headers['docker-distribution-api-version']).toBe('registry/2.0');
+      expect(again.body.equals(layer.data)).toBe(true);
+    }
+    expect(await upstream.settledRequests()).toEqual([]);
+    // nginx answered without asking the registry cache at all.
+    const hits = (await accessLog()).filter((l) => l.uri.endsWith(layer.digest) && l.cache === 'HIT');
+    expect(hits.map((l) => l.upstream_status)).toEqual(['', '']);
+  });
+
+  it('caches manifests by digest with their media type', async () => {
+    const url = `/v2/library/small/manifests/${small.manifestDigest}`;
+    const accept = { accept: `${MediaTypes.dockerManifest}, ${MediaTypes.ociManifest}` };
+    const first = await get(port, host, url, { headers: accept });
+    const second = await get(port, host, url, { headers: accept });
+    expect([first.headers['x-cache-status'], second.headers['x-cache-status']]).toEqual(['MISS', 'HIT']);
+    for (const r of [first, second]) {
+      expect(r.status).toBe(200);
+      expect(r.headers['content-type']).toBe(MediaTypes.dockerManifest);
+      expect(r.headers['docker-content-digest']).toBe(small.manifestDigest);
+      expect(r.body.equals(small.manifest)).toBe(true);
+    }
+  });
+
+  it('asks the registry cache once when 16 clients miss one blob at the same time', async () => {
+    const layer = big.layers[0]!;
+    const url = `/v2/library/big/blobs/${layer.digest}`;
+    upstream.clearRequests();
+    const replies = await Promise.all(Array.from({ length: 16 }, () => get(port, host, url)));
+    for (const r of replies) {
+      expect(r.status).toBe(200);
+      expect(r.body.equals(layer.data)).toBe(true);
+    }
+    expect(replies.filter((r) => r.headers['x-cache-status'] === 'MISS')).toHaveLength(1);
+    // nginx asked the registry cache once; the other 15 waited for that download.
+    const toCache = (await accessLog()).filter((l) => l.uri === url && l.upstream_status !== '');
+    expect(toCache).toHaveLength(1);
+    // The registry's own fixed cost for one miss is two upstream downloads (stream + store), not 16 + 1.
+    await waitFor(async () => (await upstreamGets(url)) >= 2, { what: 'the registry to store the blob' });
+    expect(await upstreamGets(url)).toBe(2);
+  });
+
+  it('answers Range requests with 206 and the right bytes, cached or not', async () => {
+    const cachedLayer = big.layers[0]!;
+    const hit = await get(port, host, `/v2/library/big/blobs/${cachedLayer.digest}`, { headers: { range: 'bytes=1000-1999' } });
+    expect(hit.status).toBe(206);
+    expect(hit.headers['content-range']).toBe(`bytes 1000-1999/${cachedLayer.size}`);
+    expect(hit.body.equals(cachedLayer.data.subarray(1000, 2000))).toBe(true);
+
+    const coldLayer = big.config;
+    const cold = await get(port, flakyHost, `/v2/library/big/blobs/${coldLayer.digest}`, { headers: { range: 'bytes=10-' } });
+    expect(cold.headers['x-cache-status']).toBe('MISS');
+    expect(cold.status).toBe(206);
+    expect(cold.body.equals(coldLayer.data.subarray(10))).toBe(true);
+  });
+
+  it('answers HEAD on digests and tags from the same entries as GET', async () => {
+    const layer = small.layers[0]!;
+    const headBlob = await get(port, host, `/v2/library/small/blobs/${layer.digest}`, { method: 'HEAD' });
+    expect(headBlob.status).toBe(200);
+    expect(headBlob.headers['x-cache-status']).toBe('HIT');
+    expect(headBlob.headers['content-length']).toBe(String(layer.size));
+    expect(headBlob.headers['docker-content-digest']).toBe(layer.digest);
+    expect(headBlob.body.length).toBe(0);
+
+    const tagUrl = '/v2/library/small/manifests/v1';
+    const accept = { accept: DOCKER_TYPES };
+    const headTag = await get(port, host, tagUrl, { method: 'HEAD', headers: accept });
+    expect(headTag.status).toBe(200);
+    expect(headTag.headers['x-cache-status']).toBe('MISS');
+    expect(headTag.headers['docker-content-digest']).toBe(small.manifestDigest);
+    expect(headTag.headers['content-length']).toBe(String(small.manifest.length));
+    expect(headTag.body.length).toBe(0);
+    const getTag = await get(port, host, tagUrl, { headers: accept });
+    expect(getTag.headers['x-cache-status']).toBe('HIT');
+    expect(getTag.body.equals(small.manifest)).toBe(true);
+    const headAgain = await get(port, host, tagUrl, { method: 'HEAD', headers: accept });
+    expect(headAgain.headers['x-cache-status']).toBe('HIT');
+    expect(headAgain.headers['docker-content-digest']).toBe(small.manifestDigest);
+  });
+
+  it('keys tag manifests by Accept: the list for list-aware clients, the platform manifest for others', async () => {
+    const tagUrl = '/v2/library/multi/manifests/latest';
+    upstream.clearRequests();
+    for (const round of ['MISS', 'HIT']) {
+      const listReply = await get(port, host, tagUrl, { headers: { accept: DOCKER_TYPES } });
+      expect(listReply.headers['x-cache-status']).toBe(round);
+      expect(listReply.headers['content-type']).toBe(MediaTypes.dockerManifestList);
+      expect(listReply.headers['docker-content-digest']).toBe(list.manifestDigest);
+
+      const single = await get(port, host, tagUrl, { headers: { accept: NO_LIST_TYPES } });
+      expect(single.headers['x-cache-status']).toBe(round);
+      expect(single.headers['content-type']).toBe(MediaTypes.dockerManifest);
+      expect(single.headers['docker-content-digest']).toBe(amd64.manifestDigest);
+    }
+    // Two cache entries, filled once each: the upstream saw two tag lookups, not four.
+    const tagLookups = (await upstream.settledRequests()).filter((r) => r.path === tagUrl);
+    expect(tagLookups.length).toBeGreaterThan(0);
+    expect(tagLookups.length).toBeLessThanOrEqual(4);
+    upstream.clearRequests();
+    await get(port, host, tagUrl, { headers: { accept: DOCKER_TYPES } });
+    expect((await upstream.settledRequests()).filter((r) => r.path === tagUrl)).toEqual([]);
+  });
+
+  it('does not cache tags when nginx cannot see the whole Accept header (one line per type)', async () => {
+    const tagUrl = '/v2/library/multi/manifests/latest';
+    const docker = await get(port, host, tagUrl, { headers: { accept: [MediaTypes.dockerManifestList, MediaTypes.dockerManifest] } });
+    expect(docker.headers['x-cache-status']).toBe('BYPASS');
+    expect(docker.headers['docker-content-digest']).toBe(list.manifestDigest);
+    const onlyManifest = await get(port, host, tagUrl, { headers: { accept: MediaTypes.dockerManifest } });
+    expect(onlyManifest.headers['x-cache-status']).toBe('BYPASS');
+    expect(onlyManifest.headers['docker-content-digest']).toBe(amd64.manifestDigest);
+  });
+
+  it('does not cache errors: a missing digest is asked for again', async () => {
+    const missing = `/v2/library/small/blobs/sha256:${'0'.repeat(64)}`;
+    upstream.clearRequests();
+    for (let i = 0; i < 2; i++) {
+      const r = await get(port, host, missing);
+      expect(r.status).toBe(404);
+      expect(r.headers['x-cache-status']).toBe('MISS');
+    }
+  });
+
+  it('serves known tags stale while the registry cache answers 429, and unknown ones not at all', async () => {
+    const tagUrl = '/v2/library/small/manifests/v1';
+    const accept = { accept: DOCKER_TYPES };
+    const warm = await get(port, flakyHost, tagUrl, { headers: accept });
+    expect(warm.status).toBe(200);
+
+    const vhost = (await (await fetch(`${daemon.adminUrl}/api/v1/vhosts/flaky.example`)).json()) as { backend: { address: string } };
+    const backendPort = Number(vhost.backend.address.split(':')[1]);
+    const pid = Number((await readFile(path.join(dir, 'data', 'run', 'flaky-example', 'registry.pid'), 'utf8')).trim());
+    process.kill(pid, 'SIGKILL');
+    await waitFor(async () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, { what: 'the flaky registry to exit' });
+    // Take its port before the supervisor restarts it (≥ 500 ms): the "cache" now rate-limits everyone.
+    const limiter: Server = createServer((_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+      res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"rate limited"}]}');
+    });
+    await new Promise<void>((resolve, reject) => limiter.once('error', reject).listen(backendPort, '127.0.0.1', () => resolve()));
+    try {
+      const stale = await waitFor(
+        async () => {
+          const r = await get(port, flakyHost, tagUrl, { headers: accept });
+          return r.headers['x-cache-status'] === 'STALE' ? r : false;
+        },
+        { what: 'the tag to be served stale', timeoutMs: 15_000, intervalMs: 200 },
+      );
+      expect(stale.status).toBe(200);
+      expect(stale.headers['docker-content-digest']).toBe(small.manifestDigest);
+      expect(stale.body.equals(small.manifest)).toBe(true);
+
+      const unknown = await get(port, flakyHost, '/v2/library/big/manifests/v1', { headers: accept });
+      expect(unknown.status).toBe(429);
+      expect(unknown.headers['retry-after']).toBe('30');
+    } finally {
+      await new Promise<void>((resolve) => limiter.close(() => resolve()));
+    }
+  });
+});
