@@ -75,7 +75,7 @@ function setup(opts: { reject?: (config: string) => boolean } = {}) {
     loadConfig,
     runtime,
     nginx: nginx.controller,
-    nginxPaths: { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t' },
+    nginxPaths: { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t', cache: '/c' },
     render: (view) => `generation ${view.generation}\n${view.routes.map((r) => `${r.name} ${r.address}`).join('\n')}`,
     health: healthyMonitor,
     state,
