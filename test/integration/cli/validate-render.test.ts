@@ -56,7 +56,7 @@ describe('regcache validate / render', () => {
     await writeFile(rendered, r.stdout.replaceAll(path.join(dir, 'data'), dir));
     const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
     const { mkdirSync } = await import('node:fs');
-    for (const sub of ['logs', 'nginx/temp/client_body', 'nginx/temp/proxy', 'nginx/temp/fastcgi', 'nginx/temp/uwsgi', 'nginx/temp/scgi', 'nginx/logs']) {
+    for (const sub of ['logs', 'nginx/cache', 'nginx/temp/client_body', 'nginx/temp/proxy', 'nginx/temp/fastcgi', 'nginx/temp/uwsgi', 'nginx/temp/scgi', 'nginx/logs']) {
       mkdirSync(path.join(dir, sub), { recursive: true });
     }
     expect(() => execFileSync(nginx, ['-t', '-q', '-p', dir, '-e', path.join(dir, 'logs/error.log'), '-c', rendered], { stdio: 'pipe' })).not.toThrow();
