@@ -55,8 +55,11 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       const unchanged = appliedBytes === config && driver.state().running;
       if (unchanged) return { changed: false };
 
+      const t0 = opts.clock.now();
       await writeFileAtomic(driver.candidateFile, config);
+      const t1 = opts.clock.now();
       const result = await driver.test(driver.candidateFile);
+      const t2 = opts.clock.now();
       if (!result.ok) {
         await rm(driver.candidateFile, { force: true });
         throw new NginxConfigRejected(result.output);
@@ -64,6 +67,7 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       await rename(driver.candidateFile, driver.configFile);
       appliedBytes = config;
       await driver.startOrReload();
+      const t3 = opts.clock.now();
 
       // Reload is asynchronous: wait until workers of the new config answer.
       const deadline = opts.clock.now() + (opts.probeTimeoutMs ?? 10_000);
@@ -75,7 +79,8 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
         }
         await sleep(opts.clock, 25);
       }
-      opts.logger.info({ generation }, 'nginx serves the new config');
+      const t4 = opts.clock.now();
+      opts.logger.info({ generation, ms: { write: t1 - t0, test: t2 - t1, swap: t3 - t2, live: t4 - t3 } }, 'nginx serves the new config');
       return { changed: true };
     },
     applied: () => appliedBytes,
