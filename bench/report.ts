@@ -51,7 +51,7 @@ export function svgChart(results: BenchResults): string {
   const left = 330;
   const track = 420;
   const top = 60;
-  const width = left + track + 230;
+  const width = left + track + 340; // room for the value label after a full bar and the verdict
   const height = top + results.rows.length * rowHeight + 40;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
