@@ -31,6 +31,8 @@ export interface NginxConfig {
   /** Worker user when the daemon runs as root; null leaves nginx's default. */
   user: string | null;
   workerProcesses: number | 'auto';
+  /** Name of a Docker container running nginx that regcache drives; null = nginx as a child process. */
+  container: string | null;
 }
 
 export interface UpstreamCredentials {

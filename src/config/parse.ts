@@ -115,7 +115,7 @@ function toModel(raw: RawConfig, source: string): RegcacheConfig {
     admin: { listen: adminListen },
     runtime: raw.runtime,
     dataDir: path.resolve(path.dirname(source), raw.dataDir),
-    nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses },
+    nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses, container: raw.nginx.container ?? null },
     docker: toDockerConfig(raw.docker),
     cache: toCacheConfig(raw.cache),
     tls: toTlsConfig(raw.tls),

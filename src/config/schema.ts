@@ -72,6 +72,11 @@ export const configSchema = z
           .regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name')
           .optional(),
         workerProcesses: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
+        // nginx runs in this (existing) container instead of as a child process.
+        container: z
+          .string()
+          .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a Docker container name')
+          .optional(),
       })
       .strict()
       .default({}),

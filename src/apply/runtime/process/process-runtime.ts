@@ -5,7 +5,7 @@ import type { Logger } from '../../../log.js';
 import { writeFileAtomic } from '../../../util/atomic-write.js';
 import type { Clock } from '../../../util/clock.js';
 import type { CacheInstance, CacheRuntime, RuntimeEvent } from '../cache-runtime.js';
-import { createPortBook } from './port-book.js';
+import { createPortBook } from '../port-book.js';
 import { registryConfigYaml } from './registry-config.js';
 import { reapStaleProcess } from './stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from './supervisor.js';

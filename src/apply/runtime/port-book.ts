@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
-import { writeFileAtomic } from '../../../util/atomic-write.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
 
 export interface CachePorts {
   port: number;
