@@ -3,13 +3,16 @@ import path from 'node:path';
 import { startLogRotation } from './apply/log-rotation-schedule.js';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
+import { createContainerNginx } from './apply/nginx/container-nginx.js';
+import type { NginxDriver } from './apply/nginx/nginx-driver.js';
 import { createNginxController } from './apply/nginx/nginx-controller.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
-import { selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
+import { dockerApiFor, selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
 import { loadConfigFile } from './config/load.js';
+import type { RegcacheConfig } from './config/model.js';
 import { registrySlug } from './config/parse.js';
 import type { ConfigProblem } from './config/problems.js';
 import { watchConfigFile } from './config/watch.js';
@@ -62,10 +65,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (!first.ok) throw new ConfigInvalidError(first.problems);
   const config = first.value.config;
 
-  const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
-  if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
   const runtime = await selectRuntime({ config, env, clock, logger });
-  const nginxDriver = createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger });
+  const nginxDriver = createNginxDriver(config, env, clock, logger);
   const probeHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
@@ -91,8 +92,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   const scheduler = createScheduler({ run: (reasons) => reconcile(reasons.join(', ')), clock, resyncMs: opts.resyncMs });
   runtime.onEvent((e) => {
-    events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name, message: e.message });
-    if (e.kind === 'exited' || e.kind === 'error') scheduler.trigger(`runtime ${e.kind} ${e.name}`).catch(() => undefined);
+    events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name || null, message: e.message });
+    // A cache came back (possibly at a new address) or went away: re-plan and re-route.
+    if (e.kind !== 'started') scheduler.trigger(`runtime ${e.kind} ${e.name}`).catch(() => undefined);
   });
 
   health.onCacheChange((name, ok, error) => {
@@ -181,4 +183,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.info('regcache stopped');
     },
   };
+}
+
+/** nginx as a child process, or in an existing container when `nginx.container` is set. */
+function createNginxDriver(config: RegcacheConfig, env: DaemonOptions['env'], clock: Clock, logger: Logger): NginxDriver {
+  if (config.nginx.container) {
+    const { api } = dockerApiFor(config, env);
+    return createContainerNginx({ api, container: config.nginx.container, dir: path.join(config.dataDir, 'nginx'), logger });
+  }
+  const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
+  if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
+  return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger });
 }

@@ -178,6 +178,8 @@ function restartOnlyProblems(current: RegcacheConfig | null, next: RegcacheConfi
   const needsRestart = (path: string) => problems.push({ path, message: 'changes only with a daemon restart; not applied' });
   if (current.dataDir !== next.dataDir) needsRestart('dataDir');
   if (current.runtime !== next.runtime) needsRestart('runtime');
+  for (const key of ['image', 'network', 'socket'] as const) if (current.docker[key] !== next.docker[key]) needsRestart(`docker.${key}`);
+  if (current.nginx.container !== next.nginx.container) needsRestart('nginx.container');
   if (current.admin.listen.host !== next.admin.listen.host || current.admin.listen.port !== next.admin.listen.port) needsRestart('admin.listen');
   return problems;
 }

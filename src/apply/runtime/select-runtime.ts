@@ -1,8 +1,15 @@
+import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import type { Logger } from '../../log.js';
 import type { Clock } from '../../util/clock.js';
+import { errorMessage } from '../../util/errors.js';
 import { findBinary } from '../../util/find-binary.js';
 import type { CacheRuntime } from './cache-runtime.js';
+import { instanceId } from './docker/cache-container.js';
+import { describeEndpoint, dockerEndpoint, type DockerApi } from './docker/docker-api.js';
+import { createDockerodeApi } from './docker/dockerode-api.js';
+import { createDockerRuntime } from './docker/docker-runtime.js';
+import { createPortBook } from './port-book.js';
 import { createProcessRuntime } from './process/process-runtime.js';
 
 export class StartupError extends Error {}
@@ -14,11 +21,53 @@ export interface RuntimeContext {
   logger: Logger;
 }
 
-/** Builds the cache runtime the config asks for. */
+/** The Docker API for this config (docker.socket, DOCKER_HOST, /var/run/docker.sock). */
+export function dockerApiFor(config: RegcacheConfig, env: RuntimeContext['env'], timeoutMs?: number): { api: DockerApi; endpoint: string } {
+  const endpoint = dockerEndpoint(config.docker.socket, env);
+  return { api: createDockerodeApi(endpoint, { timeoutMs }), endpoint: describeEndpoint(endpoint) };
+}
+
+/** True when the Docker engine answers within a second. */
+export async function dockerAnswers(config: RegcacheConfig, env: RuntimeContext['env']): Promise<boolean> {
+  try {
+    await dockerApiFor(config, env, 1000).api.ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds the cache runtime the config asks for; `auto` is docker when its socket answers, else process. */
 export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> {
-  const choice = ctx.config.runtime;
+  const { config } = ctx;
+  let choice = config.runtime;
+  if (choice === 'auto') {
+    choice = (await dockerAnswers(config, ctx.env)) ? 'docker' : 'process';
+    ctx.logger.info({ runtime: choice }, 'runtime: auto chose');
+  }
   if (choice === 'docker') {
-    throw new StartupError('runtime: docker is not available in this build; use runtime: process');
+    const { api, endpoint } = dockerApiFor(config, ctx.env);
+    try {
+      await api.ping();
+    } catch (err) {
+      // Not fatal: the runtime retries with backoff; a first apply that needs Docker fails with this reason.
+      ctx.logger.warn({ endpoint, err: errorMessage(err) }, 'Docker does not answer yet');
+    }
+    return createDockerRuntime({
+      api,
+      endpoint,
+      // The same persisted book as the process runtime: a cache keeps its loopback port across runtimes.
+      ports: createPortBook(path.join(config.dataDir, 'state', 'ports.json')),
+      clock: ctx.clock,
+      logger: ctx.logger,
+      settings: {
+        image: config.docker.image,
+        network: config.docker.network,
+        // A containerised nginx resolves cache containers by name; nginx on the host needs their IPs.
+        addressing: config.nginx.container ? 'name' : 'ip',
+        instance: instanceId(config.dataDir),
+      },
+    });
   }
   const registryBinary = findBinary(['registry', 'docker-registry'], ctx.env.REGCACHE_REGISTRY_BIN);
   if (!registryBinary) {
@@ -26,5 +75,5 @@ export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> 
       'registry binary not found: install Debian package docker-registry, put `registry` on PATH, or set REGCACHE_REGISTRY_BIN',
     );
   }
-  return createProcessRuntime({ dataDir: ctx.config.dataDir, registryBinary, clock: ctx.clock, logger: ctx.logger });
+  return createProcessRuntime({ dataDir: config.dataDir, registryBinary, clock: ctx.clock, logger: ctx.logger });
 }

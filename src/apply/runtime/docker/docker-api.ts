@@ -14,6 +14,8 @@ export interface ContainerSummary {
   status: ContainerStatus;
   /** IP address per attached network name. */
   networks: Record<string, string>;
+  /** Restarts done by Docker's restart policy; only inspect reports it. */
+  restartCount?: number;
 }
 
 export interface VolumeMount {

@@ -39,6 +39,7 @@ export function createDockerodeApi(endpoint: DockerEndpoint, opts: { timeoutMs?:
           labels: c.Config.Labels ?? {},
           status: c.State.Status as ContainerStatus,
           networks: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([n, s]) => [n, s.IPAddress ?? ''])),
+          restartCount: c.RestartCount,
         };
       } catch (err) {
         if (statusCode(err) === 404) return null;
