@@ -12,7 +12,7 @@ describe('registry:2 test image', () => {
     port = await findFreePort();
   });
   afterAll(async () => {
-    await docker(['rm', '-f', name]).catch(() => undefined);
+    await docker(['rm', '-f', '-v', name]).catch(() => undefined);
   });
 
   it('is idempotent and fast once built', async () => {

@@ -1,0 +1,221 @@
+// The Docker runtime against the real engine: registry:2 containers on host networking, loopback ports,
+// real nginx routing by vhost, a real upstream registry seeded with generated images.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Daemon } from '../../../src/daemon.js';
+import { waitFor } from '../../helpers/binaries.js';
+import { containersForVhost, createDockerTestEnv, inspectContainer, type DockerTestEnv } from '../../helpers/docker-daemon.js';
+import { generateImage } from '../../helpers/image.js';
+import { getBlob, getManifest } from '../../helpers/push.js';
+import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
+import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+
+interface Vhost {
+  name: string;
+  status: string;
+  backend: { address: string | null; state: string; restarts: number };
+  lastError: string | null;
+}
+
+const id = randomBytes(3).toString('hex');
+const ONE = `one-${id}.dkr`;
+const TWO = `two-${id}.dkr`;
+const slug = (name: string) => name.replace(/[^a-z0-9]+/g, '-');
+const SECRET = `pw-${randomBytes(8).toString('hex')}`;
+// distribution 2.8's proxy sends credentials only to a bearer-token realm (Docker Hub style), never to a
+// Basic-auth upstream, so the credentials here are checked where they go (container env), not by a pull.
+const CREDS = { username: 'puller', password: SECRET };
+
+describe('docker runtime', () => {
+  const image = generateImage({ seed: `docker-runtime-${id}`, layers: [2048, 200_000] });
+  let upstream: UpstreamRegistry;
+  let env: DockerTestEnv;
+  let daemon: Daemon;
+  const foreign = `regcache-foreign-${id}`;
+  const foreignSameVhost = `not-ours-${id}`;
+
+  const vhosts = async () => (await env.api<{ vhosts: Vhost[] }>('/api/v1/vhosts')).body.vhosts;
+  const vhost = async (name: string) => (await vhosts()).find((v) => v.name === name);
+  const waitUp = (name: string, timeoutMs = 30_000) =>
+    waitFor(async () => (await vhost(name))?.status === 'up', { timeoutMs, what: `${name} up` });
+  const pull = async (name: string, repository: string, img = image) => {
+    const base = `http://127.0.0.1:${env.nginxPort}`;
+    const headers = { host: `${name}.${env.domain}` };
+    const m = await getManifest(base, repository, 'v1', undefined, { headers });
+    expect(m.status, m.body.toString()).toBe(200);
+    expect(m.digest).toBe(img.manifestDigest);
+    const b = await getBlob(base, repository, img.layers[img.layers.length - 1]!.digest, { headers });
+    expect(b.status).toBe(200);
+    expect(b.body.equals(img.layers[img.layers.length - 1]!.data)).toBe(true);
+  };
+  /** Health probes run every few seconds; a restarted cache is serving once a pull through nginx works. */
+  const waitServing = (name: string) =>
+    waitFor(
+      async () => (await getManifest(`http://127.0.0.1:${env.nginxPort}`, 'library/app', 'v1', undefined, { headers: { host: `${name}.${env.domain}` } })).status === 200,
+      { timeoutMs: 30_000, what: `${name} serving through nginx` },
+    );
+  const reload = async () => {
+    const r = await env.api<{ outcome: string; message: string | null }>('/api/v1/reload', { method: 'POST' });
+    expect(r.status, r.text).toBe(200);
+    return r.body;
+  };
+
+  beforeAll(async () => {
+    await ensureRegistryImage();
+    upstream = await startUpstreamRegistry();
+    await seedUpstream(upstream, [{ repository: 'library/app', tag: 'v1', image }]);
+    env = await createDockerTestEnv({ domain: 'registry.test' });
+    // Containers regcache must never touch: one with a regcache-like name, one claiming a vhost label.
+    await docker(['create', '--name', foreign, '--label', 'purpose=foreign', 'registry:2']);
+    await docker(['create', '--name', foreignSameVhost, '--label', `io.regcache.vhost=${TWO}`, 'registry:2']);
+    await env.writeConfig({
+      [ONE]: { upstream: upstream.url },
+      [TWO]: { upstream: upstream.url, username: CREDS.username, password: CREDS.password },
+    });
+    daemon = await env.start();
+  });
+
+  afterAll(async () => {
+    await env?.cleanup();
+    await docker(['rm', '-f', '-v', foreign, foreignSameVhost]).catch(() => undefined);
+    await upstream?.stop();
+  });
+
+  it('creates one labelled registry:2 container per registry', async () => {
+    await waitUp(ONE);
+    await waitUp(TWO);
+    for (const name of [ONE, TWO]) {
+      const c = await inspectContainer(`regcache-${slug(name)}`);
+      expect(c, name).not.toBeNull();
+      expect(c!.running).toBe(true);
+      expect(c!.labels).toMatchObject({ 'io.regcache.managed': 'true', 'io.regcache.vhost': name, 'io.regcache.instance': env.instance });
+      expect(c!.labels['io.regcache.spec-hash']).toMatch(/^[0-9a-f]{16}$/);
+      expect(c!.restartPolicy).toBe('unless-stopped');
+      expect(c!.networkMode).toBe('host');
+      expect(c!.mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `regcache-${slug(name)}-data`, Destination: '/var/lib/registry' })]);
+      expect(c!.env).toContain('REGISTRY_STORAGE_DELETE_ENABLED=true');
+      expect(c!.env.some((e) => e.startsWith('REGISTRY_HTTP_DEBUG_ADDR=127.0.0.1:'))).toBe(true);
+      const v = await vhost(name);
+      expect(v!.backend.address).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(c!.env).toContain(`REGISTRY_HTTP_ADDR=${v!.backend.address}`);
+    }
+    expect((await env.api<{ runtime: string }>('/api/v1/status')).body.runtime).toBe('docker');
+  });
+
+  it('pulls through nginx by vhost', async () => {
+    await pull(ONE, 'library/app');
+    await pull(TWO, 'library/app');
+    const upstreamSaw = await upstream.settledRequests();
+    expect(upstreamSaw.some((r) => r.path === `/v2/library/app/blobs/${image.layers[1]!.digest}` && r.status === 200)).toBe(true);
+  });
+
+  it('passes credentials to the container as env, and never shows them in the API or the log', async () => {
+    const c = await inspectContainer(`regcache-${slug(TWO)}`);
+    expect(c!.env).toContain(`REGISTRY_PROXY_USERNAME=${CREDS.username}`);
+    expect(c!.env).toContain(`REGISTRY_PROXY_PASSWORD=${SECRET}`);
+    expect(JSON.stringify(c!.labels)).not.toContain(SECRET);
+    for (const path of ['/api/v1/vhosts', `/api/v1/vhosts/${TWO}`, '/api/v1/status', '/api/v1/events']) {
+      const r = await env.api(path);
+      expect(r.status).toBe(200);
+      expect(r.text, path).not.toContain(SECRET);
+    }
+    expect(env.logs.some((l) => l.includes('cache container created'))).toBe(true);
+    expect(env.logs.join('\n')).not.toContain(SECRET);
+  });
+
+  it('replaces a container whose spec changed, keeping its volume', async () => {
+    const before = await inspectContainer(`regcache-${slug(ONE)}`);
+    // Same upstream by another URL: a different spec.
+    await env.writeConfig({
+      [ONE]: { upstream: upstream.url.replace('127.0.0.1', 'localhost') },
+      [TWO]: { upstream: upstream.url, username: CREDS.username, password: CREDS.password },
+    });
+    expect((await reload()).outcome).toBe('applied');
+    const after = await inspectContainer(`regcache-${slug(ONE)}`);
+    expect(after!.id).not.toBe(before!.id);
+    expect(after!.labels['io.regcache.spec-hash']).not.toBe(before!.labels['io.regcache.spec-hash']);
+    expect(after!.env).toContain(`REGISTRY_PROXY_REMOTEURL=${upstream.url.replace('127.0.0.1', 'localhost')}`);
+    expect(await containersForVhost(ONE)).toEqual([`regcache-${slug(ONE)}`]);
+    // The cache survived: the blob is served from the kept volume without asking the upstream.
+    await upstream.settledRequests();
+    upstream.clearRequests();
+    await waitUp(ONE);
+    const base = `http://127.0.0.1:${env.nginxPort}`;
+    const b = await getBlob(base, 'library/app', image.layers[1]!.digest, { headers: { host: `${ONE}.${env.domain}` } });
+    expect(b.status).toBe(200);
+    expect((await upstream.settledRequests()).filter((r) => r.path.includes('/blobs/'))).toEqual([]);
+    // The untouched cache was not recreated.
+    expect((await inspectContainer(`regcache-${slug(TWO)}`))!.running).toBe(true);
+  });
+
+  it('brings a killed container back and counts the restart', async () => {
+    const name = `regcache-${slug(ONE)}`;
+    const before = (await vhost(ONE))!.backend.restarts;
+    await docker(['kill', name]);
+    await waitFor(async () => (await vhost(ONE))!.backend.restarts === before + 1, { timeoutMs: 30_000, what: 'restart counted' });
+    await waitServing(ONE);
+    await pull(ONE, 'library/app');
+    const events = (await env.api<{ events: Array<{ vhost: string | null; message: string }> }>('/api/v1/events')).body.events;
+    expect(events.some((e) => e.vhost === ONE && /died/.test(e.message))).toBe(true);
+  });
+
+  it('recreates a container removed behind its back', async () => {
+    const name = `regcache-${slug(ONE)}`;
+    const before = await inspectContainer(name);
+    const restarts = (await vhost(ONE))!.backend.restarts;
+    await docker(['rm', '-f', name]);
+    const after = await waitFor(async () => {
+      const c = await inspectContainer(name);
+      return c && c.id !== before!.id && c.running ? c : undefined;
+    }, { timeoutMs: 30_000, what: 'container recreated' });
+    expect(after.labels['io.regcache.spec-hash']).toBe(before!.labels['io.regcache.spec-hash']);
+    await waitFor(async () => (await vhost(ONE))!.backend.restarts === restarts + 1, { timeoutMs: 15_000, what: 'restart counted' });
+    await waitServing(ONE);
+    expect(await containersForVhost(ONE)).toEqual([name]);
+  });
+
+  it('adopts its containers after a daemon restart: no duplicate, no recreate', async () => {
+    const ids = await Promise.all([ONE, TWO].map(async (n) => (await inspectContainer(`regcache-${slug(n)}`))!.id));
+    await daemon.stop();
+    // Caches keep running while the daemon is away.
+    expect((await inspectContainer(`regcache-${slug(ONE)}`))!.running).toBe(true);
+    daemon = await env.start();
+    await waitUp(ONE);
+    await waitUp(TWO);
+    const again = await Promise.all([ONE, TWO].map(async (n) => (await inspectContainer(`regcache-${slug(n)}`))!.id));
+    expect(again).toEqual(ids);
+    expect(await containersForVhost(ONE)).toEqual([`regcache-${slug(ONE)}`]);
+    await pull(ONE, 'library/app');
+    await pull(TWO, 'library/app');
+  });
+
+  it('removes the container of a dropped registry, keeps its volume, and leaves foreign containers alone', async () => {
+    await env.writeConfig({ [ONE]: { upstream: upstream.url.replace('127.0.0.1', 'localhost') } });
+    expect((await reload()).outcome).toBe('applied');
+    expect(await inspectContainer(`regcache-${slug(TWO)}`)).toBeNull();
+    expect((await docker(['volume', 'ls', '-q', '--filter', `name=regcache-${slug(TWO)}-data`])).trim()).toBe(`regcache-${slug(TWO)}-data`);
+    expect((await vhosts()).map((v) => v.name)).toEqual([ONE]);
+    // Untouched: still there, still not started.
+    expect(await inspectContainer(foreign)).toMatchObject({ running: false, labels: { purpose: 'foreign' } });
+    expect(await inspectContainer(foreignSameVhost)).toMatchObject({ running: false });
+  });
+
+  it('refuses to take over a foreign container that holds a cache name', async () => {
+    const squatter = `regcache-${slug(TWO)}`;
+    await docker(['create', '--name', squatter, 'registry:2']);
+    try {
+      await env.writeConfig({
+        [ONE]: { upstream: upstream.url.replace('127.0.0.1', 'localhost') },
+        [TWO]: { upstream: upstream.url, username: CREDS.username, password: CREDS.password },
+      });
+      const r = await env.api<{ outcome: string; message: string }>('/api/v1/reload', { method: 'POST' });
+      expect(r.body.outcome).toBe('failed');
+      expect(r.body.message).toMatch(/does not manage/);
+      expect(await inspectContainer(squatter)).toMatchObject({ running: false, labels: {} });
+      // The rest keeps serving.
+      await pull(ONE, 'library/app');
+    } finally {
+      await docker(['rm', '-f', '-v', squatter]);
+    }
+  });
+});
