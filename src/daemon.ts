@@ -67,7 +67,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   const runtime = await selectRuntime({ config, env, clock, logger });
   const nginxDriver = createNginxDriver(config, env, clock, logger);
-  const probeHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  const probeHost = nginxProbeHost(config);
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
   const events = createEventLog(clock);
@@ -194,4 +194,10 @@ function createNginxDriver(config: RegcacheConfig, env: DaemonOptions['env'], cl
   const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
   if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
   return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger });
+}
+
+/** Where the daemon reaches nginx: a containerised nginx on a Docker network answers by its container name. */
+function nginxProbeHost(config: RegcacheConfig): string {
+  if (config.nginx.container && config.docker.network !== 'host') return config.nginx.container;
+  return config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
 }

@@ -30,6 +30,7 @@ export interface DockerTestEnv {
   logs: string[];
   writeConfig(registries: Record<string, RegistryEntry>, extra?: Record<string, unknown>): Promise<void>;
   start(): Promise<Daemon>;
+  stopDaemon(): Promise<void>;
   api<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T; text: string }>;
   /** Stops the daemon (if running), removes our containers and volumes and the temp dir. */
   cleanup(): Promise<void>;
@@ -81,6 +82,10 @@ export async function createDockerTestEnv(opts: { domain: string; socket?: strin
         logger: createLogger({ level: 'debug', destination: sink }),
       });
       return daemon;
+    },
+    async stopDaemon() {
+      await daemon?.stop();
+      daemon = null;
     },
     async api(path, init) {
       const res = await fetch(`http://127.0.0.1:${adminPort}${path}`, init);

@@ -1,17 +1,16 @@
 // Builds a local image tagged `registry:2` from Debian's docker-registry binary (distribution 2.8, the code
 // inside the real registry:2), since no image can be pulled on test machines. Idempotent: an image whose
 // label matches this binary's hash is reused; a real registry:2 (no label) is left alone.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { requireBinary } from './binaries.js';
+import { buildImageFromHost } from './host-image.js';
 
 const run = promisify(execFile);
 export const REGISTRY_IMAGE = 'registry:2';
-const BUILD_LABEL = 'io.regcache.test-image';
+export const BUILD_LABEL = 'io.regcache.test-image';
 
 // The real image's /etc/docker/registry/config.yml (distribution 2.8.x).
 const DEFAULT_CONFIG = `version: 0.1
@@ -61,39 +60,7 @@ export async function requireDockerEngine(): Promise<void> {
   }
 }
 
-/** Shared libraries (and the loader) a dynamically linked binary needs, from ldd. */
-async function sharedLibraries(binary: string): Promise<string[]> {
-  const { stdout } = await run('ldd', [binary]).catch(() => ({ stdout: '' }));
-  const libs = new Set<string>();
-  for (const line of stdout.split('\n')) {
-    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
-    if (m) libs.add(m[1]!);
-  }
-  return [...libs];
-}
-
-/** Copies files into rootfs at the same paths (symlinked loaders resolve via copyFile's dereference). */
-async function copyInto(rootfs: string, files: string[]): Promise<void> {
-  for (const file of files) {
-    const dest = join(rootfs, file);
-    await mkdir(dirname(dest), { recursive: true });
-    await copyFile(file, dest);
-  }
-}
-
-async function importRootfs(rootfs: string, tag: string, changes: string[]): Promise<void> {
-  const bin = requireDocker();
-  const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const args = ['import', ...changes.flatMap((c) => ['--change', c]), '-', tag];
-  const imp = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-  tar.stdout.pipe(imp.stdin);
-  let stderr = '';
-  imp.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((resolve) => imp.once('close', resolve));
-  if (code !== 0) throw new Error(`docker import ${tag} failed: ${stderr.trim()}`);
-}
-
-async function imageLabel(tag: string): Promise<string | null | undefined> {
+export async function imageLabel(tag: string): Promise<string | null | undefined> {
   try {
     const out = await docker(['image', 'inspect', '--format', `{{index .Config.Labels "${BUILD_LABEL}"}}`, tag]);
     return out.trim() || null; // null: an image without our label (e.g. the real registry:2)
@@ -113,30 +80,25 @@ export async function ensureRegistryImage(tag = REGISTRY_IMAGE): Promise<string>
   const existing = await imageLabel(tag);
   if (existing === null || existing === fingerprint) return tag;
 
-  const rootfs = await mkdtemp(join(tmpdir(), 'regcache-registry-rootfs-'));
-  try {
-    await mkdir(join(rootfs, 'bin'), { recursive: true });
-    await copyFile(binary, join(rootfs, 'bin', 'registry'));
-    await copyInto(rootfs, await sharedLibraries(binary));
-    // https upstreams need CA roots; name resolution needs nsswitch/hosts (Docker mounts hosts and resolv.conf).
-    const extras = ['/etc/ssl/certs/ca-certificates.crt', '/etc/nsswitch.conf'];
-    for (const f of extras) await copyInto(rootfs, [f]).catch(() => undefined);
-    await mkdir(join(rootfs, 'etc', 'docker', 'registry'), { recursive: true });
-    await writeFile(join(rootfs, 'etc', 'docker', 'registry', 'config.yml'), DEFAULT_CONFIG);
-    await writeFile(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/registry\nnobody:x:65534:65534:nobody:/nonexistent:/bin/registry\n');
-    await writeFile(join(rootfs, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-    await mkdir(join(rootfs, 'var', 'lib', 'registry'), { recursive: true });
-    await mkdir(join(rootfs, 'tmp'), { recursive: true, mode: 0o1777 });
-    await importRootfs(rootfs, tag, [
+  await buildImageFromHost({
+    tag,
+    binaries: [{ src: binary, dest: '/bin/registry' }],
+    files: {
+      '/etc/docker/registry/config.yml': DEFAULT_CONFIG,
+      '/etc/passwd': 'root:x:0:0:root:/root:/bin/registry\nnobody:x:65534:65534:nobody:/nonexistent:/bin/registry\n',
+      '/etc/group': 'root:x:0:\nnogroup:x:65534:\n',
+    },
+    // https upstreams need CA roots; name resolution reads nsswitch (Docker mounts hosts and resolv.conf).
+    hostFiles: ['/etc/ssl/certs/ca-certificates.crt', '/etc/nsswitch.conf'],
+    dirs: ['/var/lib/registry'],
+    changes: [
       'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'VOLUME ["/var/lib/registry"]',
       'EXPOSE 5000',
       'ENTRYPOINT ["registry", "serve"]',
       'CMD ["/etc/docker/registry/config.yml"]',
       `LABEL ${BUILD_LABEL}=${fingerprint}`,
-    ]);
-  } finally {
-    await rm(rootfs, { recursive: true, force: true });
-  }
+    ],
+  });
   return tag;
 }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { DockerApi } from '../runtime/docker/docker-api.js';
 import type { Logger } from '../../log.js';
@@ -44,8 +44,9 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
 
   const ensureDirs = async () => {
     for (const sub of ['logs', 'temp/client_body', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
-      // World-writable: nginx workers in the container run as another user than regcache.
-      await mkdir(path.join(dir, sub), { recursive: true, mode: 0o777 });
+      // World-writable (chmod: mkdir's mode is masked): nginx workers in the container run as another user.
+      await mkdir(path.join(dir, sub), { recursive: true });
+      await chmod(path.join(dir, sub), 0o777);
     }
   };
 
