@@ -121,6 +121,7 @@ export interface ContainerInfo {
   id: string;
   name: string;
   running: boolean;
+  startedAt: string;
   labels: Record<string, string>;
   env: string[];
   restartPolicy: string;
@@ -135,6 +136,7 @@ export async function inspectContainer(name: string): Promise<ContainerInfo | nu
       id: c.Id,
       name: c.Name.replace(/^\//, ''),
       running: c.State.Running,
+      startedAt: c.State.StartedAt,
       labels: c.Config.Labels ?? {},
       env: c.Config.Env ?? [],
       restartPolicy: c.HostConfig.RestartPolicy.Name,

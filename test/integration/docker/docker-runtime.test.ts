@@ -159,6 +159,17 @@ describe('docker runtime', () => {
     expect(events.some((e) => e.vhost === ONE && /died/.test(e.message))).toBe(true);
   });
 
+  it('starts a container stopped behind its back (no restart policy applies to docker stop)', async () => {
+    const name = `regcache-${slug(ONE)}`;
+    const before = await inspectContainer(name);
+    const restarts = (await vhost(ONE))!.backend.restarts;
+    await docker(['stop', '-t', '1', name]);
+    await waitFor(async () => (await vhost(ONE))!.backend.restarts === restarts + 1, { timeoutMs: 30_000, what: 'restart counted' });
+    const after = await inspectContainer(name);
+    expect(after).toMatchObject({ id: before!.id, running: true });
+    await waitServing(ONE);
+  });
+
   it('recreates a container removed behind its back', async () => {
     const name = `regcache-${slug(ONE)}`;
     const before = await inspectContainer(name);
@@ -175,14 +186,14 @@ describe('docker runtime', () => {
   });
 
   it('adopts its containers after a daemon restart: no duplicate, no recreate', async () => {
-    const ids = await Promise.all([ONE, TWO].map(async (n) => (await inspectContainer(`regcache-${slug(n)}`))!.id));
+    const ids = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${slug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
     await daemon.stop();
     // Caches keep running while the daemon is away.
     expect((await inspectContainer(`regcache-${slug(ONE)}`))!.running).toBe(true);
     daemon = await env.start();
     await waitUp(ONE);
     await waitUp(TWO);
-    const again = await Promise.all([ONE, TWO].map(async (n) => (await inspectContainer(`regcache-${slug(n)}`))!.id));
+    const again = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${slug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
     expect(again).toEqual(ids);
     expect(await containersForVhost(ONE)).toEqual([`regcache-${slug(ONE)}`]);
     await pull(ONE, 'library/app');
