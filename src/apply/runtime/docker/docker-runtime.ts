@@ -370,6 +370,8 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
           log.info({ cache: name, container: c.name }, 'cache container removed; its volume is kept');
         }
         tracked.delete(name);
+        // Like the process runtime: a removed cache gives its loopback ports back.
+        if (isHostNetwork(settings)) await opts.ports.release(name);
       });
     },
     onEvent(listener) {
