@@ -82,6 +82,10 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
       await api.startContainer(container);
       await refresh();
     },
+    async reopenLogs() {
+      // USR1 to PID 1 (the nginx master): reopen logs after rotation renamed them.
+      if (await refresh()) await api.signalContainer(container, 'SIGUSR1');
+    },
     async stop() {
       // The container is not ours to stop: it keeps serving the last good config while regcache restarts.
     },

@@ -1,9 +1,12 @@
 // nginx in a container (`nginx.container`): config through a shared directory, nginx -t via exec,
 // reload via SIGHUP through the Docker API; caches on the Docker runtime.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createContainerNginx } from '../../../src/apply/nginx/container-nginx.js';
+import { createDockerodeApi } from '../../../src/apply/runtime/docker/dockerode-api.js';
+import { createLogger } from '../../../src/log.js';
 import { waitFor } from '../../helpers/binaries.js';
 import { createDockerTestEnv, type DockerTestEnv } from '../../helpers/docker-daemon.js';
 import { generateImage } from '../../helpers/image.js';
@@ -74,6 +77,17 @@ describe('nginx as a container', () => {
     expect(r.body.message).toMatch(/getpwnam\("www-data"\)/);
     expect(await generation()).toBe('2');
     expect(await pullStatus(`alias-${id}.example.test`)).toBe(200);
+  });
+
+  it('reopens its logs on request (SIGUSR1 through the API) after rotation renamed them', async () => {
+    const dir = join(env.dataDir, 'nginx');
+    const driver = createContainerNginx({ api: createDockerodeApi({ kind: 'socket', path: '/var/run/docker.sock' }), container: nginxName, dir, logger: createLogger({ level: 'silent' }) });
+    await rename(driver.paths.accessLog, `${driver.paths.accessLog}.1`);
+    await driver.reopenLogs();
+    await waitFor(async () => {
+      await pullStatus(`${ONE}.${env.domain}`);
+      return (await readFile(driver.paths.accessLog, 'utf8').catch(() => '')).includes('/v2/library/app/manifests/v1');
+    }, { what: 'a fresh access.log with the new request' });
   });
 
   it('leaves the container serving when the daemon stops', async () => {
