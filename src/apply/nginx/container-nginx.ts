@@ -23,7 +23,13 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
   const log = opts.logger.child({ component: 'nginx', container });
   const configFile = path.join(dir, 'nginx.conf');
   const errorLog = path.join(dir, 'logs', 'error.log');
-  const paths = { pid: path.join(dir, 'nginx.pid'), errorLog, accessLog: path.join(dir, 'logs', 'access.log'), temp: path.join(dir, 'temp') };
+  const paths = {
+    pid: path.join(dir, 'nginx.pid'),
+    errorLog,
+    accessLog: path.join(dir, 'logs', 'access.log'),
+    temp: path.join(dir, 'temp'),
+    cache: path.join(dir, 'cache'),
+  };
   let known: NginxProcessState = { running: false, pid: null, restarts: 0, lastError: null };
 
   const refresh = async (): Promise<boolean> => {
@@ -43,7 +49,7 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
   };
 
   const ensureDirs = async () => {
-    for (const sub of ['logs', 'temp/client_body', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
+    for (const sub of ['logs', 'cache', 'temp/client_body', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
       // World-writable (chmod: mkdir's mode is masked): nginx workers in the container run as another user.
       await mkdir(path.join(dir, sub), { recursive: true });
       await chmod(path.join(dir, sub), 0o777);
@@ -55,6 +61,10 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
     configFile,
     candidateFile: path.join(dir, 'nginx.conf.candidate'),
     paths,
+    async workerUser(configured) {
+      // Users are the container's, not this host's: `nginx -t` inside the container checks the name.
+      return configured;
+    },
     async test(file) {
       await ensureDirs();
       if (!(await refresh())) {
