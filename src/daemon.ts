@@ -16,6 +16,7 @@ import type { RegcacheConfig } from './config/model.js';
 import { registrySlug } from './config/parse.js';
 import type { ConfigProblem } from './config/problems.js';
 import { watchConfigFile } from './config/watch.js';
+import { watchReferencedFiles } from './config/watch-referenced.js';
 import { createAdminApp } from './http/admin-app.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
@@ -90,7 +91,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
     metrics: metrics.reconcile,
   });
-  const scheduler = createScheduler({ run: (reasons) => reconcile(reasons.join(', ')), clock, resyncMs: opts.resyncMs });
+  // Certificates, htpasswd and password files: a renewal or rotation is a config change.
+  const referencedWatcher = watchReferencedFiles((event) => {
+    logger.debug({ event }, 'referenced file event');
+    scheduler.trigger(`referenced file ${event}`).catch(() => undefined);
+  });
+  const scheduler = createScheduler({
+    run: async (reasons) => {
+      const result = await reconcile(reasons.join(', '));
+      await referencedWatcher.update(state.applied?.config.referencedFiles ?? []).catch(() => undefined);
+      return result;
+    },
+    clock,
+    resyncMs: opts.resyncMs,
+  });
   runtime.onEvent((e) => {
     events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name || null, message: e.message });
     // A cache came back (possibly at a new address) or went away: re-plan and re-route.
@@ -108,6 +122,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const initial = await scheduler.trigger('startup', { immediate: true });
   if (initial.outcome === 'rejected' || initial.outcome === 'failed') {
     await scheduler.stop();
+    await referencedWatcher.close();
     await nginx.stop();
     await runtime.close();
     throw new StartupError(initial.message ?? 'initial apply failed');
@@ -148,6 +163,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   observer.start();
   statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, observer });
   const renderPage = createStatusPageRenderer(readStatusPageTemplate());
+  const currentConfig = () => state.applied?.config ?? config;
   const app = createAdminApp({
     status: statusService,
     events,
@@ -160,6 +176,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       snippets: () => (state.applied ? generatedClientSnippets(state.applied.config) : []),
       now: () => clock.now(),
     },
+    guard: { token: () => currentConfig().admin.token, metricsPublic: () => currentConfig().admin.metricsPublic, clock },
   });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
   await once(server, 'listening');
@@ -172,6 +189,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     async stop() {
       await watcher.close();
       logRotation.stop();
+      await referencedWatcher.close();
       await scheduler.stop();
       health.stop();
       await observer.stop();
@@ -199,5 +217,6 @@ function createNginxDriver(config: RegcacheConfig, env: DaemonOptions['env'], cl
 /** Where the daemon reaches nginx: a containerised nginx on a Docker network answers by its container name. */
 function nginxProbeHost(config: RegcacheConfig): string {
   if (config.nginx.container && config.docker.network !== 'host') return config.nginx.container;
-  return config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  // With tls.httpDisabled the http listener is loopback-only and answers just this probe.
+  return config.listen.host === '0.0.0.0' || config.listen.host === '::' || config.tls?.httpDisabled ? '127.0.0.1' : config.listen.host;
 }

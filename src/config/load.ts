@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { ReadConfigFile } from './config-files.js';
 import path from 'node:path';
 import { parseDotenv } from './dotenv.js';
 import type { RegcacheConfig } from './model.js';
@@ -34,6 +36,20 @@ export async function loadConfigFile(
   } catch {
     // No .env beside the file is the common case.
   }
-  const result = parseConfig(text, { source, env: { ...dotenv, ...env } });
+  const result = parseConfig(text, { source, env: { ...dotenv, ...env }, readFile: readSmallFile });
   return result.ok ? { ok: true, value: { config: result.value, text } } : result;
 }
+
+const MAX_REFERENCED_FILE = 1 << 20;
+
+/** Certificates, htpasswd and password files: small, read whole, errors as messages. */
+export const readSmallFile: ReadConfigFile = (absPath) => {
+  try {
+    const buf = readFileSync(absPath);
+    if (buf.length > MAX_REFERENCED_FILE) return { ok: false, message: 'larger than 1 MiB' };
+    return { ok: true, text: buf.toString('utf8') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, message: code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message };
+  }
+};

@@ -16,15 +16,20 @@ export interface RegcacheConfig {
   nginx: NginxConfig;
   docker: DockerConfig;
   cache: CacheConfig;
-  tls: TlsConfig;
+  tls: TlsConfig | null;
   access: AccessConfig;
   registries: RegistryConfig[];
+  /** Absolute paths of the files the config points at and that were read with it (certificates, htpasswd, secrets). */
+  referencedFiles: string[];
 }
 
 export type RuntimeChoice = 'process' | 'docker' | 'auto';
 
 export interface AdminConfig {
   listen: ListenAddress;
+  /** Bearer token every /api/ route requires; null leaves the API open (it listens on loopback by default). */
+  token: string | null;
+  metricsPublic: boolean;
 }
 
 export interface NginxConfig {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { isDnsName, parseListen, type ListenAddress } from './address.js';
+import { noFileReader, type ReadConfigFile } from './config-files.js';
 import { expandEnv } from './expand-env.js';
 import type { RegcacheConfig, RegistryConfig } from './model.js';
 import { joinPath, type ConfigProblem, type Result } from './problems.js';
@@ -9,12 +10,16 @@ import { configSchema, type RawConfig } from './schema.js';
 import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
 import { toCacheConfig, toRegistryCacheConfig } from './sections/cache.js';
 import { toDockerConfig } from './sections/docker.js';
+import type { SectionContext } from './sections/section-context.js';
+import { readReferenced } from './sections/section-context.js';
 import { toRegistryTlsConfig, toTlsConfig } from './sections/tls.js';
 
 export interface ParseContext {
   /** Absolute path of the config file; relative paths in it resolve against its directory. */
   source: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** Reads files the config refers to (certificates, htpasswd, passwordFile). Without it, such keys are problems. */
+  readFile?: ReadConfigFile;
 }
 
 /** Text in, validated model or a list of problems out. No I/O. */
@@ -41,7 +46,10 @@ export function parseConfig(text: string, ctx: ParseContext): Result<RegcacheCon
 
   const problems = semanticProblems(parsed.data);
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, value: toModel(parsed.data, ctx.source) };
+  const sections: SectionContext = { source: ctx.source, readFile: ctx.readFile ?? noFileReader, problems: [], referenced: [] };
+  const model = toModel(parsed.data, sections, ctx.env);
+  if (sections.problems.length > 0) return { ok: false, problems: sections.problems };
+  return { ok: true, value: model };
 }
 
 function issueToProblems(issue: ZodIssue): ConfigProblem[] {
@@ -71,10 +79,12 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
     slugOwner.set(slug, name);
 
     const hasUser = Boolean(registry.username);
-    const hasPassword = Boolean(registry.password);
+    if (registry.password && registry.passwordFile) problems.push({ path: at('passwordFile'), message: 'set password or passwordFile, not both' });
+    const hasPassword = Boolean(registry.password || registry.passwordFile);
     if (hasUser !== hasPassword) {
       problems.push({ path: at(hasUser ? 'password' : 'username'), message: 'username and password go together; set both or neither' });
     }
+    if (registry.tls && !raw.tls) problems.push({ path: at('tls'), message: 'needs the global tls section (its listener serves this certificate)' });
     for (const host of [`${name}.${raw.domain}`, ...registry.aliases]) {
       const owner = hostOwner.get(host);
       if (owner !== undefined) {
@@ -84,6 +94,12 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
       }
     }
   }
+  if (raw.tls) {
+    const http = parseListen(raw.listen, '0.0.0.0') as ListenAddress;
+    const https = parseListen(raw.tls.listen, '0.0.0.0') as ListenAddress;
+    if (http.port === https.port) problems.push({ path: 'tls.listen', message: `port ${https.port} is already the http listen port` });
+  }
+  if (raw.admin.token && raw.admin.token.length < 16) problems.push({ path: 'admin.token', message: 'must be at least 16 characters' });
   return problems;
 }
 
@@ -92,34 +108,55 @@ export function registrySlug(name: string): string {
   return name.replace(/[^a-z0-9]+/g, '-');
 }
 
-function toModel(raw: RawConfig, source: string): RegcacheConfig {
+function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['env']): RegcacheConfig {
+  const { source } = sections;
   const listen = parseListen(raw.listen, '0.0.0.0') as ListenAddress;
   const adminListen = parseListen(raw.admin.listen, '127.0.0.1') as ListenAddress;
   const registries: RegistryConfig[] = Object.entries(raw.registries)
     .map(([name, r]) => ({
       name,
       upstream: r.upstream.replace(/\/+$/, ''),
-      credentials: r.username && r.password ? { username: r.username, password: r.password } : null,
+      credentials: credentials(name, r, sections),
       hosts: [`${name}.${raw.domain}`, ...r.aliases],
       cache: toRegistryCacheConfig(r.cache),
 
-      tls: toRegistryTlsConfig(r.tls),
-
-      access: toRegistryAccessConfig(r.access),
+      tls: toRegistryTlsConfig(r.tls, sections, name),
+      access: toRegistryAccessConfig(r.access, sections, name),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
   return {
     source,
     domain: raw.domain,
     listen,
-    admin: { listen: adminListen },
+    admin: { listen: adminListen, token: adminToken(raw, sections, env), metricsPublic: raw.admin.metricsPublic },
     runtime: raw.runtime,
     dataDir: path.resolve(path.dirname(source), raw.dataDir),
     nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses, container: raw.nginx.container ?? null },
     docker: toDockerConfig(raw.docker),
     cache: toCacheConfig(raw.cache),
-    tls: toTlsConfig(raw.tls),
-    access: toAccessConfig(raw.access),
+    tls: toTlsConfig(raw.tls, sections),
+    access: toAccessConfig(raw.access, sections),
     registries,
+    referencedFiles: sections.referenced,
   };
+}
+
+/** The upstream login; a passwordFile is read here (one trailing newline dropped, as secrets files end with one). */
+function credentials(name: string, r: RawConfig['registries'][string], sections: SectionContext): RegistryConfig['credentials'] {
+  if (!r.username) return null;
+  if (r.passwordFile) {
+    const file = readReferenced(sections, ['registries', name, 'passwordFile'], r.passwordFile);
+    const password = file?.text.replace(/\r?\n$/, '') ?? '';
+    if (file && !password) sections.problems.push({ path: `registries.${name}.passwordFile`, message: `${file.path} is empty` });
+    return password ? { username: r.username, password } : null;
+  }
+  return r.password ? { username: r.username, password: r.password } : null;
+}
+
+function adminToken(raw: RawConfig, sections: SectionContext, env: ParseContext['env']): string | null {
+  if (raw.admin.token) return raw.admin.token;
+  const fromEnv = env.REGCACHE_ADMIN_TOKEN;
+  if (!fromEnv) return null;
+  if (fromEnv.length < 16) sections.problems.push({ path: 'admin.token', message: 'REGCACHE_ADMIN_TOKEN must be at least 16 characters' });
+  return fromEnv;
 }

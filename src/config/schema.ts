@@ -44,6 +44,12 @@ export const registrySchema = z
     upstream: upstreamUrl,
     username: optionalString,
     password: optionalString,
+    /** File holding the password (Docker/Kubernetes secrets); read at load, trailing newline dropped. */
+    passwordFile: z
+      .string()
+      .min(1)
+      .regex(/^[^\0\r\n]+$/, 'must be a path on one line')
+      .optional(),
     aliases: z.array(dnsName('alias')).default([]),
     cache: registryCacheSchema,
     tls: registryTlsSchema,
@@ -56,7 +62,13 @@ export const configSchema = z
     domain: dnsName('domain'),
     listen: listen('0.0.0.0').default('5000'),
     admin: z
-      .object({ listen: listen('127.0.0.1').default('127.0.0.1:8080') })
+      .object({
+        listen: listen('127.0.0.1').default('127.0.0.1:8080'),
+        // Bearer token for /api/ (falls back to REGCACHE_ADMIN_TOKEN); an empty value means none.
+        token: optionalString,
+        // /metrics without the token, for scrapers on a trusted network.
+        metricsPublic: z.boolean().default(false),
+      })
       .strict()
       .default({}),
     runtime: z.enum(['process', 'docker', 'auto']).default('auto'),

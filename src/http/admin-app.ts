@@ -6,6 +6,7 @@ import type { PrometheusMetrics } from '../status/metrics/prometheus-metrics.js'
 import type { StatusService } from '../status/status-service.js';
 import type { RegcacheConfig } from '../config/model.js';
 import { clientRoutes } from './routes/client-routes.js';
+import { adminGuard, securityHeaders, type AdminGuardOptions } from './admin-guard.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { metricsRoutes } from './routes/metrics-routes.js';
 import { pageRoutes, type StatusPageDeps } from './routes/page-routes.js';
@@ -20,6 +21,8 @@ export interface AdminAppDeps {
   appliedConfig: () => RegcacheConfig | null;
   metrics: PrometheusMetrics;
   page: Omit<StatusPageDeps, 'status' | 'events'>;
+  /** Bearer token and lockout for /api/ (and /metrics); without it the API is open. */
+  guard?: AdminGuardOptions;
 }
 
 /** The admin API. Built without listening, so tests can drive it directly. Each route group lives in routes/. */
@@ -27,6 +30,8 @@ export function createAdminApp(deps: AdminAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(securityHeaders());
+  if (deps.guard) app.use(adminGuard(deps.guard));
 
   app.use(healthRoutes(deps.status));
   app.use('/api/v1', vhostRoutes(deps));

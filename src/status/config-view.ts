@@ -1,5 +1,16 @@
 import { formatListen } from '../config/address.js';
 import type { RegcacheConfig } from '../config/model.js';
+import type { AccessRules } from '../config/sections/access.js';
+
+/** Access rules as the API shows them: file paths and networks, never file contents. */
+function accessView(rules: Partial<AccessRules>) {
+  return {
+    ...(rules.htpasswd !== undefined ? { htpasswd: rules.htpasswd ? { path: rules.htpasswd.path, users: rules.htpasswd.users } : null } : {}),
+    ...(rules.realm !== undefined ? { realm: rules.realm } : {}),
+    ...(rules.allow !== undefined ? { allow: rules.allow } : {}),
+    ...(rules.authRequest !== undefined ? { authRequest: rules.authRequest } : {}),
+  };
+}
 
 /** The applied config as the API shows it: credentials reduced to whether they are set. */
 export function redactedConfig(config: RegcacheConfig) {
@@ -7,7 +18,11 @@ export function redactedConfig(config: RegcacheConfig) {
     source: config.source,
     domain: config.domain,
     listen: formatListen(config.listen),
-    admin: { listen: formatListen(config.admin.listen) },
+    admin: { listen: formatListen(config.admin.listen), token: config.admin.token ? '[set]' : null, metricsPublic: config.admin.metricsPublic },
+    tls: config.tls
+      ? { listen: formatListen(config.tls.listen), cert: config.tls.cert, key: config.tls.key, clientCA: config.tls.clientCA, httpDisabled: config.tls.httpDisabled }
+      : null,
+    access: accessView(config.access),
     runtime: config.runtime,
     dataDir: config.dataDir,
     registries: config.registries.map((r) => ({
@@ -15,6 +30,8 @@ export function redactedConfig(config: RegcacheConfig) {
       upstream: r.upstream,
       hosts: r.hosts,
       credentials: r.credentials ? { username: r.credentials.username, password: '[redacted]' } : null,
+      tls: r.tls ? { cert: r.tls.cert, key: r.tls.key } : null,
+      access: r.access ? accessView(r.access) : null,
     })),
   };
 }

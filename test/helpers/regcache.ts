@@ -51,6 +51,8 @@ export interface StartRegcacheOptions {
   dir?: string;
   /** Reuse ports from an earlier run. */
   ports?: { router: number; admin: number };
+  /** Runs before the config is written: files the config refers to (certificates, htpasswd, secrets). */
+  prepare?: (dir: string) => Promise<void>;
 }
 
 export async function startRegcache(input: RegcacheConfigInput, opts: StartRegcacheOptions = {}): Promise<RunningRegcache> {
@@ -79,6 +81,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
     const { rename } = await import('node:fs/promises');
     await rename(tmp, configFile);
   };
+  await opts.prepare?.(dir);
   await writeConfig(input);
 
   const logs: string[] = [];

@@ -3,6 +3,7 @@ import { formatListen } from '../../config/address.js';
 import type { RegcacheConfig } from '../../config/model.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';
+import { httpListen, securityView, type SecurityView } from './security-view.js';
 
 /** Where the rendered config points nginx at: pid, logs, temp, cache. Chosen by the nginx driver. */
 export interface NginxPaths {
@@ -54,6 +55,8 @@ export interface NginxView {
   tagLocations: NginxTagLocation[];
   /** proxy_cache_lock_timeout and proxy_cache_lock_age for digests, e.g. "3600s". */
   cacheLockTimeout: string;
+  /** TLS servers and access rules (templates/nginx/security-*.ejs read it as view.security). */
+  security: SecurityView;
 }
 
 export function upstreamId(registryName: string): string {
@@ -110,12 +113,13 @@ export function nginxView(input: {
     generation: input.generation,
     user: input.user !== undefined ? input.user : config.nginx.user,
     workerProcesses: config.nginx.workerProcesses,
-    listen: formatListen(config.listen),
+    listen: httpListen(config),
     paths: input.paths,
     routes,
     hosts,
     cacheZones,
     tagLocations,
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
+    security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
   };
 }

@@ -1,0 +1,101 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Clock } from '../util/clock.js';
+
+/**
+ * Security headers on every admin response. The status page is server-rendered with inline CSS
+ * and no scripts from elsewhere; nothing may frame it.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy':
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+export function securityHeaders(): RequestHandler {
+  return (_req, res, next) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    next();
+  };
+}
+
+export interface AdminGuardOptions {
+  /** The bearer token in force now (it follows the applied config); null leaves the API open. */
+  token: () => string | null;
+  /** /metrics without the token. */
+  metricsPublic: () => boolean;
+  clock: Clock;
+  /** Failed attempts per client address within windowMs before it is locked out (default 10 per 60 s). */
+  maxFailures?: number;
+  windowMs?: number;
+  /** How long a locked-out address gets 429 (default 60 s). */
+  lockoutMs?: number;
+  /** Addresses tracked at most; the oldest entry goes first (bounded memory under a spray of addresses). */
+  maxTracked?: number;
+}
+
+interface FailureRecord {
+  windowStart: number;
+  failures: number;
+  lockedUntil: number;
+}
+
+/** Paths that need the token: every /api/ route, and /metrics unless it is public. */
+export function needsToken(path: string, metricsPublic: boolean): boolean {
+  if (path === '/api' || path.startsWith('/api/')) return true;
+  return (path === '/metrics' || path.startsWith('/metrics/')) && !metricsPublic;
+}
+
+/** Compares in constant time whatever the lengths (both sides hashed to 32 bytes first). */
+export function tokenMatches(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/**
+ * Bearer-token check with a per-address lockout after repeated failures. A locked-out address gets
+ * 429 with Retry-After for every guarded path, right token or not, so guessing cannot continue.
+ */
+export function adminGuard(opts: AdminGuardOptions): RequestHandler {
+  const maxFailures = opts.maxFailures ?? 10;
+  const windowMs = opts.windowMs ?? 60_000;
+  const lockoutMs = opts.lockoutMs ?? 60_000;
+  const maxTracked = opts.maxTracked ?? 10_000;
+  const records = new Map<string, FailureRecord>();
+
+  const recordFailure = (client: string, now: number) => {
+    let r = records.get(client);
+    if (!r || now - r.windowStart >= windowMs) {
+      records.delete(client);
+      if (records.size >= maxTracked) records.delete(records.keys().next().value!);
+      r = { windowStart: now, failures: 0, lockedUntil: 0 };
+      records.set(client, r);
+    }
+    r.failures++;
+    if (r.failures >= maxFailures) r.lockedUntil = now + lockoutMs;
+  };
+
+  return (req: Request, res: Response, next: NextFunction) => {
+    const expected = opts.token();
+    if (expected === null || !needsToken(req.path, opts.metricsPublic())) return next();
+    // The socket address, never X-Forwarded-For: a client must not choose its own bucket.
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const now = opts.clock.now();
+    const record = records.get(client);
+    if (record && record.lockedUntil > now) {
+      res.setHeader('Retry-After', String(Math.ceil((record.lockedUntil - now) / 1000)));
+      res.status(429).json({ error: 'too many failed authentication attempts; retry later' });
+      return;
+    }
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    if (match && tokenMatches(match[1]!, expected)) return next();
+    recordFailure(client, now);
+    res.setHeader('WWW-Authenticate', 'Bearer realm="regcache-admin"');
+    res.status(401).json({ error: header ? 'invalid bearer token' : 'this route needs Authorization: Bearer <admin token>' });
+  };
+}
