@@ -43,10 +43,14 @@ interface FailureRecord {
   lockedUntil: number;
 }
 
-/** Paths that need the token: every /api/ route, and /metrics unless it is public. */
+/**
+ * Paths open without the token: liveness, readiness, the human status page, and /metrics when public.
+ * Everything else needs it. Deny by default, and exact comparison: Express matches routes
+ * case-insensitively and with trailing slashes, so a prefix check on "/api/" would let "/API/…" through.
+ */
 export function needsToken(path: string, metricsPublic: boolean): boolean {
-  if (path === '/api' || path.startsWith('/api/')) return true;
-  return (path === '/metrics' || path.startsWith('/metrics/')) && !metricsPublic;
+  if (path === '/healthz' || path === '/readyz' || path === '/') return false;
+  return !(metricsPublic && path === '/metrics');
 }
 
 /** Compares in constant time whatever the lengths (both sides hashed to 32 bytes first). */
@@ -57,7 +61,7 @@ export function tokenMatches(presented: string, expected: string): boolean {
 }
 
 /**
- * Bearer-token check with a per-address lockout after repeated failures. A locked-out address gets
+ * Bearer-token check (every path but the open ones above) with a per-address lockout after repeated failures. A locked-out address gets
  * 429 with Retry-After for every guarded path, right token or not, so guessing cannot continue.
  */
 export function adminGuard(opts: AdminGuardOptions): RequestHandler {
