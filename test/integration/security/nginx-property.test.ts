@@ -1,0 +1,68 @@
+// Property with the real nginx binary: any generated config either fails validation with field
+// paths, or renders a config that `nginx -t` accepts, with no injected structure (see the unit property).
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import fc from 'fast-check';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
+import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
+import { readSmallFile } from '../../../src/config/load.js';
+import { parseConfig } from '../../../src/config/parse.js';
+import { requireBinary } from '../../helpers/binaries.js';
+import { makeCa, makeLeaf } from '../../helpers/certs.js';
+import { configArbitrary } from '../../helpers/config-arbitrary.js';
+import { bcryptEntry } from '../../helpers/htpasswd.js';
+
+describe('config → nginx -t (real nginx)', () => {
+  let dir: string;
+  let files: { cert: string; key: string; ca: string; htpasswd: string };
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'regcache-nginx-property-'));
+    const ca = await makeCa(dir);
+    const leaf = await makeLeaf(dir, ca, 'server', ['*.registry.test', '127.0.0.1']);
+    files = { cert: leaf.cert, key: leaf.key, ca: ca.cert, htpasswd: path.join(dir, 'htpasswd') };
+    await writeFile(files.htpasswd, await bcryptEntry('alice', 'pw-alice-1'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('every config that validates passes nginx -t', async () => {
+    const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
+    const render = createNginxRenderer(readNginxTemplates());
+    let tested = 0;
+    await fc.assert(
+      fc.asyncProperty(configArbitrary(files), async (doc) => {
+        const source = path.join(dir, 'registries.yaml');
+        const result = parseConfig(stringify(doc), { source, env: {}, readFile: readSmallFile });
+        if (!result.ok) {
+          for (const p of result.problems) expect(p.path).not.toBe('');
+          return;
+        }
+        tested++;
+        const config = result.value;
+        const prefix = path.join(dir, `run-${tested}`);
+        for (const sub of ['logs', 'temp']) await mkdir(path.join(prefix, sub), { recursive: true });
+        const text = render(
+          nginxView({
+            config,
+            backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${21000 + i}`])),
+            generation: tested,
+            paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp') },
+          }),
+        );
+        const file = path.join(prefix, 'nginx.conf');
+        await writeFile(file, text);
+        try {
+          await promisify(execFile)(nginx, ['-t', '-q', '-p', prefix + '/', '-e', path.join(prefix, 'logs/error.log'), '-c', file, '-g', 'daemon off;']);
+        } catch (err) {
+          throw new Error(`nginx -t rejected a validated config:\n${stringify(doc)}\n${(err as { stderr?: string }).stderr}`);
+        }
+      }),
+      { numRuns: 60 },
+    );
+    expect(tested).toBeGreaterThan(3);
+  });
+});
