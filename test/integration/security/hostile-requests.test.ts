@@ -78,7 +78,7 @@ describe('hostile requests at the router', () => {
     }
     // Names outside distribution's grammar stop at the router with the registry's own error code.
     expect((await get('/v2/library/app%00/manifests/v1', hubHost())).statuses).toEqual([400]); // nginx: decoded NUL
-    for (const target of [`/v2/${'a'.repeat(300)}/manifests/v1`, '/v2/lib%0arary/app/manifests/v1', '/v2/-app/manifests/v1', '/v2/Library/app/blobs/sha256:00']) {
+    for (const target of [`/v2/${'a'.repeat(300)}/manifests/v1`, '/v2/lib%0arary/app/manifests/v1', '/v2/-app/manifests/v1', '/v2/library/APP/manifests/v1']) {
       const res = await get(target, hubHost());
       expect(res.statuses, target).toEqual([400]);
       expect(JSON.parse(res.body).errors[0].code, target).toBe('NAME_INVALID');
