@@ -21,18 +21,23 @@ export async function reapStaleProcess(pidFile: string, marker: string): Promise
     return false;
   }
   if (!cmdline.includes(marker)) return false;
+  // Supervised children lead their own process group: kill the group, or nginx's orphaned workers
+  // keep the listening socket (serving the old config) and the new nginx cannot bind.
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(-pid, 'SIGKILL');
   } catch {
-    return false;
-  }
-  for (let i = 0; i < 50; i++) {
     try {
-      process.kill(pid, 0);
-      await new Promise((r) => setTimeout(r, 20));
+      process.kill(pid, 'SIGKILL');
     } catch {
-      break;
+      return false;
     }
   }
+  for (let i = 0; i < 100 && (await running(pid)); i++) await new Promise((r) => setTimeout(r, 20));
   return true;
+}
+
+/** Alive and not a zombie (an orphan nobody reaps stays a zombie, holding nothing). */
+async function running(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && !/^\d+ \(.*\) [ZX] /.test(stat);
 }
