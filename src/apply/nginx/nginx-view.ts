@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { formatListen } from '../../config/address.js';
 import type { RegcacheConfig } from '../../config/model.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';

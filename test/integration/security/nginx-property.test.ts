@@ -50,7 +50,7 @@ describe('config → nginx -t (real nginx)', () => {
             config,
             backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${21000 + i}`])),
             generation: tested,
-            paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp') },
+            paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
           }),
         );
         const file = path.join(prefix, 'nginx.conf');

@@ -29,7 +29,7 @@ export function viewFor(config: Parameters<typeof nginxView>[0]['config']): Ngin
     config,
     backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${20000 + i}`])),
     generation: 7,
-    paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp') },
+    paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
   });
 }
 
