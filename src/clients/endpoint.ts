@@ -42,10 +42,11 @@ export interface ClientEndpoint {
 const DEFAULT_PORT: Record<EndpointScheme, number> = { http: 80, https: 443 };
 
 /**
- * The endpoint clients use by default: the config's domain and listen port. Plain http until the
- * tls section (security issue) carries an https listener; then this returns https and its port.
+ * The endpoint clients use by default: the config's domain and listen port, or https and the TLS
+ * listener's port when the config has a tls section.
  */
 export function endpointBaseFromConfig(config: RegcacheConfig): EndpointBase {
+  if (config.tls) return { scheme: 'https', host: config.domain, port: config.tls.listen.port };
   return { scheme: 'http', host: config.domain, port: config.listen.port };
 }
 

@@ -44,7 +44,7 @@ describe('config → nginx -t (real nginx)', () => {
         tested++;
         const config = result.value;
         const prefix = path.join(dir, `run-${tested}`);
-        for (const sub of ['logs', 'temp']) await mkdir(path.join(prefix, sub), { recursive: true });
+        for (const sub of ['logs', 'temp', 'cache']) await mkdir(path.join(prefix, sub), { recursive: true });
         const text = render(
           nginxView({
             config,

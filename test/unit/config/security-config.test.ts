@@ -121,3 +121,16 @@ describe('secrets and admin token', () => {
     expect(paths(parse(base(), {}, { REGCACHE_ADMIN_TOKEN: 'short' }))).toEqual(['admin.token']);
   });
 });
+
+describe('generated client configs with tls', () => {
+  it('switch to https and the TLS port', async () => {
+    const { endpointBaseFromConfig } = await import('../../../src/clients/endpoint.js');
+    const files = { '/c.pem': CERT, '/k.pem': KEY };
+    const r = parse(base('listen: "5000"\ntls: {listen: "5443", cert: /c.pem, key: /k.pem}'), files);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(endpointBaseFromConfig(r.value)).toEqual({ scheme: 'https', host: 'registry.example.com', port: 5443 });
+    const plain = parse(base('listen: "5000"'));
+    if (!plain.ok) throw new Error('fixture');
+    expect(endpointBaseFromConfig(plain.value)).toEqual({ scheme: 'http', host: 'registry.example.com', port: 5000 });
+  });
+});
