@@ -18,6 +18,7 @@ import type { ConfigProblem } from './config/problems.js';
 import { watchConfigFile } from './config/watch.js';
 import { watchReferencedFiles } from './config/watch-referenced.js';
 import { createAdminApp } from './http/admin-app.js';
+import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createDaemonState } from './status/daemon-state.js';
@@ -162,7 +163,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   observer.start();
   statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, observer });
-  const renderPage = createStatusPageRenderer(readStatusPageTemplate());
+  const pageTemplate = readStatusPageTemplate();
+  const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;
   const app = createAdminApp({
     status: statusService,
@@ -176,6 +178,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       snippets: () => (state.applied ? generatedClientSnippets(state.applied.config) : []),
       now: () => clock.now(),
     },
+    inlineScriptHashes: inlineScriptHashes(pageTemplate),
     guard: { token: () => currentConfig().admin.token, metricsPublic: () => currentConfig().admin.metricsPublic, clock },
   });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);

@@ -23,6 +23,8 @@ export interface AdminAppDeps {
   page: Omit<StatusPageDeps, 'status' | 'events'>;
   /** Bearer token and lockout for /api/ (and /metrics); without it the API is open. */
   guard?: AdminGuardOptions;
+  /** CSP hashes of the status page's inline scripts (see inlineScriptHashes). */
+  inlineScriptHashes?: string[];
 }
 
 /** The admin API. Built without listening, so tests can drive it directly. Each route group lives in routes/. */
@@ -30,7 +32,7 @@ export function createAdminApp(deps: AdminAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(securityHeaders());
+  app.use(securityHeaders(deps.inlineScriptHashes));
   if (deps.guard) app.use(adminGuard(deps.guard));
 
   app.use(healthRoutes(deps.status));

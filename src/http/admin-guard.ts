@@ -6,18 +6,32 @@ import type { Clock } from '../util/clock.js';
  * Security headers on every admin response. The status page is server-rendered with inline CSS
  * and no scripts from elsewhere; nothing may frame it.
  */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'X-Content-Type-Options': 'nosniff',
-  'X-Frame-Options': 'DENY',
-  'Content-Security-Policy':
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'Referrer-Policy': 'no-referrer',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-};
+export function securityHeaderValues(inlineScriptHashes: readonly string[] = []): Record<string, string> {
+  const scripts = ["'self'", ...inlineScriptHashes.map((h) => `'${h}'`)].join(' ');
+  return {
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+    'Content-Security-Policy': `default-src 'self'; script-src ${scripts}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
+    'Referrer-Policy': 'no-referrer',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+  };
+}
 
-export function securityHeaders(): RequestHandler {
+/**
+ * Hashes (CSP `sha256-…`) of the inline scripts in a page template, so exactly those scripts run and
+ * no injected one does. Only scripts without template tags qualify: their bytes are fixed.
+ */
+export function inlineScriptHashes(template: string): string[] {
+  return [...template.matchAll(/<script>([\s\S]*?)<\/script>/g)]
+    .map((m) => m[1]!)
+    .filter((body) => !body.includes('<%'))
+    .map((body) => `sha256-${createHash('sha256').update(body).digest('base64')}`);
+}
+
+export function securityHeaders(inlineScripts: readonly string[] = []): RequestHandler {
+  const headers = securityHeaderValues(inlineScripts);
   return (_req, res, next) => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     next();
   };
 }

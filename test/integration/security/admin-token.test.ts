@@ -1,6 +1,7 @@
 // The admin API of a real daemon with a token from REGCACHE_ADMIN_TOKEN, rotated live through the file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
+import { launchChromium } from '../../helpers/browser.js';
 import { startRegcache, type RegcacheConfigInput, type RunningRegcache } from '../../helpers/regcache.js';
 import { startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
@@ -35,6 +36,28 @@ describe('admin API token', () => {
     const status = await (await get('/api/v1/status', ENV_TOKEN)).json();
     expect(JSON.stringify(status)).not.toContain(ENV_TOKEN);
     expect(status.config.applied.admin.token).toBe('[set]');
+  });
+
+  it('the status page stays open, carries the security headers, and its inline script runs under the CSP (Chromium)', async () => {
+    const res = await get('/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self' 'sha256-/);
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    const browser = await launchChromium();
+    try {
+      const page = await browser.context.newPage();
+      const violations: string[] = [];
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+      });
+      await page.goto(`${rc.adminUrl}/`);
+      // The page's own script refetches the page to refresh in place: that request proves it ran.
+      const refresh = await page.waitForRequest((r) => r.url() === `${rc.adminUrl}/` && r.resourceType() === 'fetch', { timeout: 30_000 });
+      expect(refresh).toBeTruthy();
+      expect(violations).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('a token in the file replaces the env token live', async () => {
