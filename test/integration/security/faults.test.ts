@@ -35,6 +35,8 @@ describe('fault suite', () => {
       admin: { listen: adminUrl.replace('http://', '') },
       runtime: 'process',
       dataDir: './data',
+      // A short tag TTL so the full-disk test meets an expired tag without waiting 30 s.
+      cache: { tagTTL: 1 },
       registries: Object.fromEntries(registries.map((r) => [r, { upstream: upstream.url }])),
     });
   const writeConfig = async (registries: string[]) => {
@@ -49,6 +51,17 @@ describe('fault suite', () => {
     for (const layer of image.layers) {
       const b = await getBlob(`http://127.0.0.1:${routerPort}`, 'library/app', layer.digest, { headers: { host: `${registry}.${domain}` } });
       if (b.status !== 200 || !b.body.equals(layer.data)) return false;
+    }
+    return true;
+  };
+  const pullByDigest = async (registry: string) => {
+    const base = `http://127.0.0.1:${routerPort}`;
+    const headers = { host: `${registry}.${domain}` };
+    const m = await getManifest(base, 'library/app', image.manifestDigest, undefined, { headers }).catch(() => null);
+    if (m?.status !== 200) return false;
+    for (const layer of image.layers) {
+      const b = await getBlob(base, 'library/app', layer.digest, { headers }).catch(() => null);
+      if (b?.status !== 200 || !b.body.equals(layer.data)) return false;
     }
     return true;
   };
@@ -131,13 +144,15 @@ describe('fault suite', () => {
     expect(await pull()).toBe(true);
     await rm(configFile, { recursive: true });
     await writeFile(configFile, good);
-    await waitFor(async () => (await status()).lastError === null, { what: 'config accepted again' });
+    // The watcher normally sees the new file at once; the periodic resync (30 s) is the backstop.
+    await waitFor(async () => (await status()).lastError === null, { what: 'config accepted again', timeoutMs: 45_000 });
     expect(await pull()).toBe(true);
   });
 
   it('full disk under dataDir: a change fails with a clear error, nothing is corrupted, the last good config serves', async () => {
     const nginxConf = await readFile(path.join(dataDir, 'nginx', 'nginx.conf'), 'utf8');
     const generation = (await status()).generation;
+    expect(await pullByDigest('docker.io')).toBe(true); // into nginx's cache while there is room
     const filler = path.join(dataDir, 'filler');
     const { bavail, bsize } = await statfs(dataDir);
     await writeFile(filler, Buffer.alloc(Number(bavail) * Number(bsize))).catch(() => undefined);
@@ -161,8 +176,18 @@ describe('fault suite', () => {
       expect(s.generation).toBe(generation);
       expect(await readFile(path.join(dataDir, 'nginx', 'nginx.conf'), 'utf8')).toBe(nginxConf);
       expect(await nginxTestsOk()).toBe(true);
-      expect(await pull('docker.io')).toBe(true);
-      expect(await pull('ghcr.io')).toBe(false);
+      // What nginx already holds in its cache keeps serving (manifests and blobs by digest)...
+      expect(await pullByDigest('docker.io')).toBe(true);
+      // ...but a response nginx would have to write into its cache (an expired tag) fails: nginx cannot
+      // fall back to passing it through when the cache write hits ENOSPC (README, limits).
+      await new Promise((r) => setTimeout(r, 1500));
+      const tag = await getManifest(`http://127.0.0.1:${routerPort}`, 'library/app', 'v1', undefined, { headers: { host: `docker.io.${domain}` } }).then(
+        (r) => `status ${r.status}`,
+        (e: Error) => `error ${e.message}`,
+      );
+      // Pinned (README, limits): seen as "socket hang up". If this starts passing, update the README.
+      expect(tag).not.toBe('status 200');
+      expect(await pullByDigest('ghcr.io')).toBe(false);
       // No temp files left behind by the failed atomic writes.
       const leftovers = (await readdir(path.join(dataDir, 'nginx'))).filter((f) => f.endsWith('.tmp') || f.includes('candidate'));
       expect(leftovers).toEqual([]);
