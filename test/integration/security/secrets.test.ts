@@ -1,6 +1,6 @@
 // Upstream passwords from ${VAR}, .env and passwordFile reach the caches and nowhere else.
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -123,6 +123,20 @@ describe('secrets never leak', () => {
     await waitFor(async () => (await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()).lastError === null, { what: 'good config back' });
     expect(rc.logs.length).toBeGreaterThan(before + 1);
     expect(leaks(rc.logs.join('\n'))).toEqual([]);
+  });
+
+  it('a rotated passwordFile reaches its cache without a config edit', async () => {
+    const rotated = 'File-Pass-rotated-6a1f0b';
+    const config = path.join(rc.dir, 'data', 'run', 'quay-io', 'config.yml');
+    await writeFile(path.join(rc.dir, 'secrets', 'quay.new'), `${rotated}\n`, { mode: 0o600 });
+    await rename(path.join(rc.dir, 'secrets', 'quay.new'), path.join(rc.dir, 'secrets', 'quay'));
+    await waitFor(async () => (await readFile(config, 'utf8')).includes(`password: ${rotated}`), { what: 'rotated password in the cache config', timeoutMs: 20_000 });
+    expect((await stat(config)).mode & 0o777).toBe(0o600);
+    const res = await getManifest(rc.routerUrl, 'team/app', 'v1', undefined, { headers: { host: `${names.file}.${rc.domain}` } });
+    expect(res.status).toBe(200);
+    const status = await (await fetch(`${rc.adminUrl}/api/v1/status`)).text();
+    expect(status).not.toContain(rotated);
+    expect(rc.logs.join('\n')).not.toContain(rotated);
   });
 
   it('CLI output (validate, render, clients when present) holds no password', async () => {
