@@ -71,6 +71,15 @@ describe('access control at the router', () => {
     expect(ok.digest).toBe(image.manifestDigest);
     const blob = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, { headers: { host: host('docker.io'), authorization: basicAuthHeader(alice) } });
     expect(blob.body.equals(image.layers[0]!.data)).toBe(true);
+    // Now in nginx's own cache: a hit still needs the password (access runs before the cache lookup).
+    const again = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, { headers: { host: host('docker.io'), authorization: basicAuthHeader(alice) } });
+    expect(again.headers.get('x-cache-status')).toBe('HIT');
+    for (const method of ['GET', 'HEAD'] as const) {
+      const anonHit = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, { method, headers: { host: host('docker.io') } });
+      expect(anonHit.status, method).toBe(401);
+      const anonManifest = await getManifest(rc.routerUrl, 'library/app', image.manifestDigest, undefined, { method, headers: { host: host('docker.io') } });
+      expect(anonManifest.status, method).toBe(401);
+    }
   });
 
   it('htpasswd: skopeo sends credentials after the challenge', async () => {
