@@ -1,4 +1,5 @@
 import type { RegcacheConfig } from '../config/model.js';
+import { accessWarnings } from './access-warnings.js';
 import { containerdHostsFiles } from './containerd-hosts.js';
 import { dockerDaemonFragment, dockerDaemonJson } from './docker-daemon.js';
 import { clientEndpoints, endpointWarnings, type ClientOptions } from './endpoint.js';
@@ -7,7 +8,7 @@ import { k3sRegistriesYaml } from './k3s-registries.js';
 
 /** Config and options in, the files one kind of client needs out. Pure. */
 export function generateClientConfig(client: ClientKind, config: RegcacheConfig, options: ClientOptions): GeneratedClientConfig {
-  const warnings = endpointWarnings(config, options);
+  const warnings = [...endpointWarnings(config, options), ...accessWarnings(config, clientEndpoints(config, options))];
   switch (client) {
     case 'containerd':
       return { client, files: containerdHostsFiles(clientEndpoints(config, options), options.tls), warnings };

@@ -134,3 +134,16 @@ describe('generated client configs with tls', () => {
     expect(endpointBaseFromConfig(plain.value)).toEqual({ scheme: 'http', host: 'registry.example.com', port: 5000 });
   });
 });
+
+describe('generated client configs with access rules', () => {
+  it('warn where a mirror needs a password, and carry none', async () => {
+    const { generateClientConfig } = await import('../../../src/clients/generate.js');
+    const { endpointBaseFromConfig } = await import('../../../src/clients/endpoint.js');
+    const r = parse(base('access: {htpasswd: /h, allow: [10.0.0.0/8]}'), { '/h': BCRYPT });
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const out = generateClientConfig('k3s', r.value, { mode: 'vhost', base: endpointBaseFromConfig(r.value), tls: { caFile: null, skipVerify: false } });
+    expect(out.warnings.join('\n')).toContain('configs."docker.io.registry.example.com:5000".auth');
+    expect(out.warnings.join('\n')).toContain('only clients from 10.0.0.0/8');
+    expect(out.files[0]!.content).not.toContain('$2y$');
+  });
+});
