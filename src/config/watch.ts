@@ -17,7 +17,9 @@ export async function watchConfigFile(file: string, onChange: (event: string) =>
   const watcher = watch(dir, {
     depth: 0,
     ignoreInitial: true,
-    ignored: (p: string) => p !== dir && !interesting.has(path.resolve(p)),
+    // A directory in the file's place is not followed: chokidar would then stop reporting the
+    // file once it is back (seen in the fault suite); the failed read is reported by the loader.
+    ignored: (p: string, stats?: { isDirectory(): boolean }) => p !== dir && (!interesting.has(path.resolve(p)) || stats?.isDirectory() === true),
   });
   watcher.on('all', (event, p) => onChange(`${event} ${path.basename(p)}`));
   // Until the initial scan is done, changes go unseen.
