@@ -172,7 +172,8 @@ describe('TLS', () => {
     await waitFor(async () => (await rawRequest(`${rc.routerUrl}/v2/library/app/manifests/v1`, 'GET', { host: `docker.io.${rc.domain}` })).status === 403, { what: 'http refused', timeoutMs: 20_000 });
     const plain = await rawRequest(`${rc.routerUrl}/v2/`, 'GET', { host: `docker.io.${rc.domain}` });
     expect(JSON.parse(plain.body.toString()).errors[0].code).toBe('DENIED');
-    expect((await fetch(`${rc.adminUrl}/readyz`)).status).toBe(200);
+    // Readiness follows once the daemon has recorded the new generation (the probe reaches http on loopback).
+    await waitFor(async () => (await fetch(`${rc.adminUrl}/readyz`)).status === 200, { what: 'ready with http disabled' });
     expect((await manifest(`docker.io.${rc.domain}`)).status).toBe(200);
   });
 });
