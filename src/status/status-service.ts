@@ -50,7 +50,13 @@ export function createStatusService(deps: {
       ...deps.observer.numbers(r.name),
     }));
   };
-  const ready = async () => state.generation > 0 && (await deps.nginx.servedGeneration()) === state.generation;
+  // During a reload nginx already answers with the next generation before the pass records it;
+  // that is still the applied config or newer, never an older one (stale nginx processes are reaped).
+  const ready = async () => {
+    if (state.generation === 0) return false;
+    const served = await deps.nginx.servedGeneration();
+    return served !== null && served >= state.generation;
+  };
   return {
     vhosts,
     ready,
