@@ -26,7 +26,7 @@ interface Waiter<R> {
 
 /** The one scheduler for every trigger: file events, API reloads, runtime events and periodic resync. */
 export function createScheduler<R>(opts: SchedulerOptions<R>): Scheduler<R> {
-  const debounceMs = opts.debounceMs ?? 100;
+  const debounceMs = opts.debounceMs ?? 50;
   const maxWaitMs = opts.maxWaitMs ?? 1000;
   const resyncMs = opts.resyncMs ?? 30_000;
   let pendingReasons: string[] = [];

@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { readFile, rename, rm } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
@@ -38,16 +39,23 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
   const { driver } = opts;
   let appliedBytes: string | null = null;
 
-  const servedGeneration = async (): Promise<number | null> => {
-    try {
-      const res = await fetch(`${opts.probeBase}/__regcache/generation`, { signal: AbortSignal.timeout(1000) });
-      if (!res.ok) return null;
-      const n = Number((await res.text()).trim());
-      return Number.isFinite(n) ? n : null;
-    } catch {
-      return null;
-    }
-  };
+  // A fresh connection per probe: a pooled keep-alive connection may still belong to an old
+  // worker that answers with the previous generation until it winds down.
+  const servedGeneration = (): Promise<number | null> =>
+    new Promise((resolve) => {
+      const req = httpGet(`${opts.probeBase}/__regcache/generation`, { agent: false, timeout: 1000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => {
+          const n = Number(body.trim());
+          resolve(res.statusCode === 200 && body.trim() !== '' && Number.isFinite(n) ? n : null);
+        });
+        res.on('error', () => resolve(null));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(null));
+    });
 
   return {
     async apply(config, generation) {
@@ -77,7 +85,7 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
         if (opts.clock.now() > deadline) {
           throw new Error(`nginx did not serve generation ${generation} within ${opts.probeTimeoutMs ?? 10_000} ms (serving ${served ?? 'nothing'})`);
         }
-        await sleep(opts.clock, 25);
+        await sleep(opts.clock, 10);
       }
       const t4 = opts.clock.now();
       opts.logger.info({ generation, ms: { write: t1 - t0, test: t2 - t1, swap: t3 - t2, live: t4 - t3 } }, 'nginx serves the new config');
