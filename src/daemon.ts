@@ -28,8 +28,9 @@ import { createPrometheusMetrics } from './status/metrics/prometheus-metrics.js'
 import { generatedClientSnippets } from './status/page/client-snippets.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from './status/page/render-status-page.js';
 import { createStatusService } from './status/status-service.js';
-import { opaqueStorageInspector } from './status/storage/cache-storage.js';
 import { createFilesystemStorageInspector } from './status/storage/filesystem-storage.js';
+import { createVolumeStorageInspector } from './status/storage/volume-storage.js';
+import { volumeName } from './apply/runtime/docker/cache-container.js';
 import { createVhostObserver } from './status/vhost-observer.js';
 import type { Clock } from './util/clock.js';
 import { findBinary } from './util/find-binary.js';
@@ -146,12 +147,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger.debug({ event }, 'config file event');
     scheduler.trigger(`file ${event}`).catch(() => undefined);
   });
-  // Storage the daemon can see: the process runtime's directories. Other runtimes plug in their own
-  // CacheStorageInspector here (disk usage, blob write times); until then their numbers show as unknown.
+  // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
+  // when the daemon runs on the Docker host (else those numbers show as unknown).
+  const volumeApi = dockerApiFor(config, env).api;
   const storage =
     runtime.kind === 'process'
       ? createFilesystemStorageInspector({ storageDir: (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage })
-      : opaqueStorageInspector;
+      : createVolumeStorageInspector({ mountpoint: (name) => volumeApi.volumeMountpoint(volumeName(registrySlug(name))) });
   const observer = createVhostObserver({
     accessLogPath: nginxDriver.paths.accessLog,
     storage,

@@ -80,6 +80,7 @@ export async function createDockerTestEnv(opts: { domain: string; socket?: strin
         env: { PATH: process.env.PATH },
         clock: createSystemClock(),
         logger: createLogger({ level: 'debug', destination: sink }),
+        observe: { diskSampleMs: 1000 },
       });
       return daemon;
     },

@@ -4,7 +4,7 @@ import type { CacheStorageInspector, DiskUsage } from './cache-storage.js';
 
 export interface FilesystemStorageOptions {
   /** Storage root directory of a cache (distribution's filesystem rootdirectory), null if unknown. */
-  storageDir: (name: string) => string | null;
+  storageDir: (name: string) => string | null | Promise<string | null>;
   /** A walk stops after this many entries and reports a partial result. Default 500 000. */
   maxEntries?: number;
 }
@@ -53,16 +53,19 @@ export async function walkDiskUsage(root: string, maxEntries: number): Promise<D
   return { bytes, files, partial: false };
 }
 
-/** The process runtime's storage: plain directories under dataDir/caches/<slug>. */
+/**
+ * Storage as plain directories: the process runtime's dataDir/caches/<slug>, or a Docker volume's
+ * mountpoint when the daemon runs on the Docker host (see volume-storage.ts).
+ */
 export function createFilesystemStorageInspector(opts: FilesystemStorageOptions): CacheStorageInspector {
   const maxEntries = opts.maxEntries ?? 500_000;
   return {
     async diskUsage(name) {
-      const root = opts.storageDir(name);
+      const root = await opts.storageDir(name);
       return root ? walkDiskUsage(root, maxEntries) : null;
     },
     async blobStoredAt(name, digest) {
-      const root = opts.storageDir(name);
+      const root = await opts.storageDir(name);
       const file = root ? blobDataPath(root, digest) : null;
       if (!file) return undefined;
       const s = await lstat(file).catch(() => null);

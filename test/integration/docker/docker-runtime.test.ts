@@ -109,6 +109,27 @@ describe('docker runtime', () => {
     expect(upstreamSaw.some((r) => r.path === `/v2/library/app/blobs/${image.layers[1]!.digest}` && r.status === 200)).toBe(true);
   });
 
+  it("measures each cache's disk use and blob hits through its volume", async () => {
+    const numbers = async () =>
+      (await env.api<{ cache: { diskBytes: number | null; blobs: { hits: number; misses: number } } }>(`/api/v1/vhosts/${ONE}`)).body.cache;
+    const layer = image.layers[1]!;
+    const stored = await waitFor(async () => ((await numbers()).diskBytes ?? 0) >= layer.size || undefined, {
+      timeoutMs: 15_000,
+      what: 'disk use of the volume to include the pulled layer',
+    });
+    expect(stored).toBe(true);
+    const before = (await numbers()).blobs;
+    await pull(ONE, 'library/app');
+    const after = await waitFor(
+      async () => {
+        const b = (await numbers()).blobs;
+        return b.hits > before.hits ? b : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the second blob pull to count as a hit' },
+    );
+    expect(after.misses).toBe(before.misses);
+  });
+
   it('passes credentials to the container as env, and never shows them in the API or the log', async () => {
     const c = await inspectContainer(`regcache-${slug(TWO)}`);
     expect(c!.env).toContain(`REGISTRY_PROXY_USERNAME=${CREDS.username}`);

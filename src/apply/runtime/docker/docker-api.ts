@@ -72,6 +72,8 @@ export interface DockerApi {
   pullImage(ref: string, onProgress: (line: string) => void): Promise<void>;
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
+  /** Where the engine keeps a volume's files on its host, null when there is no such volume. */
+  volumeMountpoint(name: string): Promise<string | null>;
   /**
    * Streams container events matching the labels. onEnd is called once when the stream breaks
    * (engine gone, socket closed); the caller resubscribes.

@@ -144,6 +144,15 @@ export function createDockerodeApi(endpoint: DockerEndpoint, opts: { timeoutMs?:
         await docker.createVolume({ Name: name, Labels: labels });
       }
     },
+    async volumeMountpoint(name) {
+      try {
+        const info = (await docker.getVolume(name).inspect()) as { Mountpoint?: string };
+        return info.Mountpoint ?? null;
+      } catch (err) {
+        if (statusCode(err) === 404) return null;
+        throw err;
+      }
+    },
     async subscribe(filter, onEvent, onEnd) {
       const stream = (await streaming.getEvents({
         filters: JSON.stringify({ type: ['container'], label: filter.labels, event: filter.actions }),
