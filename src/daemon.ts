@@ -69,11 +69,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const config = first.value.config;
 
   const runtime = await selectRuntime({ config, env, clock, logger });
-  const nginxDriver = createNginxDriver(config, env, clock, logger);
+  const events = createEventLog(clock);
+  const nginxDriver = createNginxDriver(config, env, clock, logger, (message) =>
+    events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
+  );
   const probeHost = nginxProbeHost(config);
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
-  const events = createEventLog(clock);
   const health = createHealthMonitor({ clock, upstreamIntervalMs: opts.upstreamProbeMs });
   const metricsRegistry = new Registry();
   // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
@@ -209,14 +211,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 }
 
 /** nginx as a child process, or in an existing container when `nginx.container` is set. */
-function createNginxDriver(config: RegcacheConfig, env: DaemonOptions['env'], clock: Clock, logger: Logger): NginxDriver {
+function createNginxDriver(
+  config: RegcacheConfig,
+  env: DaemonOptions['env'],
+  clock: Clock,
+  logger: Logger,
+  onCrash: (message: string) => void,
+): NginxDriver {
   if (config.nginx.container) {
     const { api } = dockerApiFor(config, env);
     return createContainerNginx({ api, container: config.nginx.container, dir: path.join(config.dataDir, 'nginx'), logger });
   }
   const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
   if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
-  return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger });
+  return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger, onCrash });
 }
 
 /** Where the daemon reaches nginx: a containerised nginx on a Docker network answers by its container name. */

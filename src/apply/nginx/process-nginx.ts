@@ -17,6 +17,8 @@ export interface ProcessNginxOptions {
   dataDir: string;
   clock: Clock;
   logger: Logger;
+  /** Told when nginx exits on its own (it is restarted with backoff). */
+  onCrash?: (message: string) => void;
 }
 
 /** Where the process-runtime nginx keeps its files: everything under dataDir/nginx. */
@@ -89,6 +91,9 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
           logFile: path.join(prefix, 'logs', 'stderr.log'),
           clock: opts.clock,
           logger: log,
+          onExit: ({ code, signal, willRestart }) => {
+            if (willRestart) opts.onCrash?.(`nginx exited (${signal ?? `code ${code}`}); restarting`);
+          },
         });
       }
       supervised.start();

@@ -80,6 +80,8 @@ describe('regcache run as a process', () => {
     expect(nginxPid).toBeGreaterThan(0);
     process.kill(nginxPid!, 'SIGKILL');
     await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, { timeoutMs: 15_000, what: 'nginx to come back' });
+    const events = (await (await fetch(`${admin}/api/v1/events`)).json()).events as Array<{ message: string }>;
+    expect(events.some((e) => /^nginx exited \(SIGKILL\)/.test(e.message))).toBe(true);
 
     const started = Date.now();
     child.kill('SIGTERM');
