@@ -69,6 +69,15 @@ describe('regcache validate / render', () => {
     expect(r.stderr).toContain('registries.ghcr.io.upstream');
   });
 
+  it('runs as `npx regcache` through node_modules/.bin (linked and executable)', async () => {
+    const bin = path.resolve('node_modules', '.bin', 'regcache');
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(bin, ['validate', '--config', file('good.yaml')], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    expect(out).toContain('ok (1 registries)');
+  });
+
   it('rejects unknown commands and options with usage, exit 2', async () => {
     expect((await runCli(['frobnicate'])).code).toBe(2);
     const r = await runCli(['validate', '--nope']);
