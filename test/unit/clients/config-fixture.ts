@@ -1,4 +1,3 @@
-import { parseConfig } from '../../../src/config/parse.js';
 import type { RegcacheConfig } from '../../../src/config/model.js';
 import { parseClientOptions, type ClientRequestInput } from '../../../src/clients/client-request.js';
 import type { ClientOptions } from '../../../src/clients/endpoint.js';
@@ -14,11 +13,7 @@ registries:
     upstream: https://ghcr.io
 `;
 
-export function configFrom(text: string): RegcacheConfig {
-  const result = parseConfig(text, { source: '/etc/regcache/registries.yaml', env: {} });
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  return result.value;
-}
+export { configFrom } from '../../helpers/config.js';
 
 export function optionsFor(config: RegcacheConfig, input: ClientRequestInput = {}): ClientOptions {
   const result = parseClientOptions(config, input);

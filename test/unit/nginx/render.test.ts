@@ -3,17 +3,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
-import { parseConfig } from '../../../src/config/parse.js';
+import { configFrom } from '../../helpers/config.js';
 
 const render = createNginxRenderer(readNginxTemplates());
 const paths = { pid: '/d/nginx/nginx.pid', errorLog: '/d/nginx/logs/error.log', accessLog: '/d/nginx/logs/access.log', temp: '/d/nginx/temp', cache: '/d/nginx/cache' };
 const goldenDir = path.join(path.dirname(new URL(import.meta.url).pathname), 'golden');
 
-function config(text: string) {
-  const r = parseConfig(text, { source: '/d/registries.yaml', env: {} });
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.value;
-}
+const config = (text: string) => configFrom(text, '/d/registries.yaml');
 
 /** Golden files hold the whole expected output; REGCACHE_UPDATE_GOLDEN=1 rewrites them after a reviewed change. */
 function expectGolden(name: string, actual: string) {
