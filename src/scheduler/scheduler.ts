@@ -4,7 +4,7 @@ export interface SchedulerOptions<R> {
   /** One pass; never runs concurrently with itself. */
   run: (reasons: string[]) => Promise<R>;
   clock: Clock;
-  /** Quiet time after the last trigger before a pass starts (coalesces editor save bursts). */
+  /** Quiet time after the last trigger before a pass starts: an editor's save (truncate + write, or write + rename) lands within a few ms. */
   debounceMs?: number;
   /** A pass starts at the latest this long after the first pending trigger, however busy the triggers. */
   maxWaitMs?: number;
@@ -26,7 +26,7 @@ interface Waiter<R> {
 
 /** The one scheduler for every trigger: file events, API reloads, runtime events and periodic resync. */
 export function createScheduler<R>(opts: SchedulerOptions<R>): Scheduler<R> {
-  const debounceMs = opts.debounceMs ?? 50;
+  const debounceMs = opts.debounceMs ?? 25;
   const maxWaitMs = opts.maxWaitMs ?? 1000;
   const resyncMs = opts.resyncMs ?? 30_000;
   let pendingReasons: string[] = [];

@@ -123,6 +123,26 @@ describe('hot reload while requests run', () => {
     expect(m.digest).toBe(stable.manifestDigest);
   });
 
+  it('takes in-place saves (truncate, then write) without ever reading half a file', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const { stringify } = await import('yaml');
+    const before = (await adminJson(rc, '/api/v1/events?limit=1000')).body.events.length;
+    for (let i = 0; i < 10; i++) {
+      const aliases = [`inplace-${i}.mirror.test`];
+      await writeFile(rc.configFile, stringify(rc.configFor({ registries: { 'docker.io': { upstream: hub.url, aliases } } })));
+      await waitFor(
+        async () => ((await getManifest(rc.routerUrl, 'library/stable', 'v1', undefined, { headers: { host: aliases[0]! } })).status === 200 ? true : undefined),
+        { timeoutMs: 5000, what: `alias ${aliases[0]} to route` },
+      );
+    }
+    const events = (await adminJson(rc, '/api/v1/events?limit=1000')).body.events as Array<{ kind: string; message: string }>;
+    expect(events.length).toBeGreaterThan(before);
+    expect(events.filter((e) => e.kind === 'config' && e.message.startsWith('config rejected')).length).toBe(
+      // the one deliberate rejection from the first test is all there is
+      1,
+    );
+  });
+
   it('does not reload nginx when the file changes but the rendering does not', async () => {
     const { generation } = (await adminJson(rc, '/api/v1/status')).body;
     const text = (await import('node:fs/promises')).readFile(rc.configFile, 'utf8');
