@@ -48,18 +48,40 @@ describe('regcache validate / render', () => {
     expect(r.code).toBe(0);
   });
 
-  it('render prints an nginx config that nginx -t accepts, with .env values expanded', async () => {
-    const r = await runCli(['render', '--config', file('good.yaml')]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('"docker.io.registry.example.com" cache_docker_io;');
-    const rendered = file('rendered.conf');
+  /** Renders `name` with the CLI and runs the real `nginx -t` on the output (paths moved under dir). */
+  async function renderAndTest(name: string): Promise<string> {
+    const r = await runCli(['render', '--config', file(name)]);
+    expect(r.code, r.stderr).toBe(0);
+    const rendered = file(`${name}.conf`);
     await writeFile(rendered, r.stdout.replaceAll(path.join(dir, 'data'), dir));
     const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
     const { mkdirSync } = await import('node:fs');
     for (const sub of ['logs', 'nginx/cache', 'nginx/temp/client_body', 'nginx/temp/proxy', 'nginx/temp/fastcgi', 'nginx/temp/uwsgi', 'nginx/temp/scgi', 'nginx/logs']) {
       mkdirSync(path.join(dir, sub), { recursive: true });
     }
-    expect(() => execFileSync(nginx, ['-t', '-q', '-p', dir, '-e', path.join(dir, 'logs/error.log'), '-c', rendered], { stdio: 'pipe' })).not.toThrow();
+    try {
+      execFileSync(nginx, ['-t', '-q', '-p', dir, '-e', path.join(dir, 'logs/error.log'), '-c', rendered], { stdio: 'pipe' });
+    } catch (err) {
+      throw new Error(`nginx -t failed: ${(err as { stderr?: Buffer }).stderr?.toString()}`);
+    }
+    return r.stdout;
+  }
+
+  it('render prints an nginx config that nginx -t accepts, with .env values expanded', async () => {
+    const out = await renderAndTest('good.yaml');
+    expect(out).toContain('"docker.io.registry.example.com" cache_docker_io;');
+  });
+
+  it('renders long host names (up to DNS limits) that nginx -t accepts', async () => {
+    // nginx's default map and server-name hash buckets reject names past ~50 characters.
+    const label = (c: string) => c.repeat(63);
+    const longAlias = [label('a'), label('b'), label('c'), 'example'].join('.');
+    await writeFile(
+      file('long.yaml'),
+      `domain: platform-engineering.internal.example-corporation.example\nregistries:\n  registry.k8s.io:\n    upstream: https://registry.k8s.io\n    aliases: [${longAlias}]\n`,
+    );
+    const out = await renderAndTest('long.yaml');
+    expect(out).toContain(longAlias);
   });
 
   it('render prints nothing to stdout and exits 1 for an invalid file', async () => {
