@@ -80,8 +80,15 @@ describe('regcache run as a process', () => {
     expect(nginxPid).toBeGreaterThan(0);
     process.kill(nginxPid!, 'SIGKILL');
     await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, { timeoutMs: 15_000, what: 'nginx to come back' });
-    const events = (await (await fetch(`${admin}/api/v1/events`)).json()).events as Array<{ message: string }>;
-    expect(events.some((e) => /^nginx exited \(SIGKILL\)/.test(e.message))).toBe(true);
+    // The crash is recorded once the supervisor sees the exit (orphaned workers may answer a moment longer).
+    await waitFor(
+      async () => {
+        const events = (await (await fetch(`${admin}/api/v1/events`)).json()).events as Array<{ message: string }>;
+        return events.some((e) => /^nginx exited \(SIGKILL\)/.test(e.message)) || undefined;
+      },
+      { timeoutMs: 10_000, what: 'the nginx crash event' },
+    );
+    await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, { timeoutMs: 15_000, what: 'nginx to serve after its restart' });
 
     const started = Date.now();
     child.kill('SIGTERM');
