@@ -31,6 +31,7 @@ import { createStatusService } from './status/status-service.js';
 import { createFilesystemStorageInspector } from './status/storage/filesystem-storage.js';
 import { createVolumeStorageInspector } from './status/storage/volume-storage.js';
 import { volumeName } from './apply/runtime/docker/cache-container.js';
+import type { DockerApi } from './apply/runtime/docker/docker-api.js';
 import { createVhostObserver } from './status/vhost-observer.js';
 import type { Clock } from './util/clock.js';
 import { findBinary } from './util/find-binary.js';
@@ -151,11 +152,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
   // when the daemon runs on the Docker host (else those numbers show as unknown).
-  const volumeApi = dockerApiFor(config, env).api;
-  const storage =
-    runtime.kind === 'process'
-      ? createFilesystemStorageInspector({ storageDir: (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage })
-      : createVolumeStorageInspector({ mountpoint: (name) => volumeApi.volumeMountpoint(volumeName(registrySlug(name))) });
+  const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(dockerApiFor(config, env).api);
   const observer = createVhostObserver({
     accessLogPath: nginxDriver.paths.accessLog,
     storage,
@@ -208,6 +205,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.info('regcache stopped');
     },
   };
+}
+
+function processStorage(config: RegcacheConfig) {
+  return createFilesystemStorageInspector({ storageDir: (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage });
+}
+
+function volumeStorage(api: DockerApi) {
+  return createVolumeStorageInspector({ mountpoint: (name) => api.volumeMountpoint(volumeName(registrySlug(name))) });
 }
 
 /** nginx as a child process, or in an existing container when `nginx.container` is set. */

@@ -4,7 +4,7 @@ import type { ConfigProblem, Result } from '../config/problems.js';
 import { formatProblem } from '../config/problems.js';
 import { desiredState } from '../desired/desired-state.js';
 import type { Logger } from '../log.js';
-import { planCaches } from '../plan/cache-plan.js';
+import { isEmptyPlan, planCaches } from '../plan/cache-plan.js';
 import type { HealthMonitor } from '../status/health-monitor.js';
 import type { DaemonState } from '../status/daemon-state.js';
 import type { EventLog } from '../status/event-log.js';
@@ -152,7 +152,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         offline.delete(name);
         events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
       }
-      const outcome: ReconcileOutcome = changed || plan.remove.length + plan.start.length + plan.replace.length > 0 ? 'applied' : 'unchanged';
+      const outcome: ReconcileOutcome = changed || !isEmptyPlan(plan) ? 'applied' : 'unchanged';
       state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: iso(deps.clock) } : { ...state.applied, config };
       state.lastError = null;
       if (outcome === 'applied') {

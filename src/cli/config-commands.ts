@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { nginxView } from '../apply/nginx/nginx-view.js';
 import { processNginxPaths } from '../apply/nginx/process-nginx.js';
+import { portBookFile, readPortBook } from '../apply/runtime/port-book.js';
 import { createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
 import { loadConfigFile } from '../config/load.js';
 import type { CommandContext } from './commands.js';
@@ -31,7 +30,7 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
     return 1;
   }
   const { config } = result.value;
-  const known = await readPortBook(path.join(config.dataDir, 'state', 'ports.json'));
+  const known = await readPortBook(portBookFile(config.dataDir));
   const placeholders = config.registries.filter((r) => !known[r.name]).map((r) => r.name);
   const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${known[r.name]?.port ?? 15000 + i}`]));
   const { prefix: _prefix, ...paths } = processNginxPaths(config.dataDir);
@@ -41,12 +40,4 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   }
   ctx.stdout.write(createNginxRenderer(readNginxTemplates())(view));
   return 0;
-}
-
-async function readPortBook(file: string): Promise<Record<string, { port: number }>> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as Record<string, { port: number }>;
-  } catch {
-    return {};
-  }
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 
 export interface CachePorts {
@@ -16,17 +17,23 @@ export interface PortBook {
   release(name: string): Promise<void>;
 }
 
+/** Where the book lives; both runtimes and `regcache render` read the same one. */
+export function portBookFile(dataDir: string): string {
+  return path.join(dataDir, 'state', 'ports.json');
+}
+
+/** The remembered ports, read-only; an absent or unreadable book is empty. */
+export async function readPortBook(file: string): Promise<Record<string, CachePorts>> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Record<string, CachePorts>;
+  } catch {
+    return {};
+  }
+}
+
 export function createPortBook(file: string, host = '127.0.0.1'): PortBook {
   let book: Record<string, CachePorts> | null = null;
-  const load = async () => {
-    if (book) return book;
-    try {
-      book = JSON.parse(await readFile(file, 'utf8')) as Record<string, CachePorts>;
-    } catch {
-      book = {};
-    }
-    return book;
-  };
+  const load = async () => (book ??= await readPortBook(file));
   const save = async () => writeFileAtomic(file, JSON.stringify(book, null, 2) + '\n');
   const used = () => new Set(Object.values(book ?? {}).flatMap((p) => [p.port, p.debugPort]));
 

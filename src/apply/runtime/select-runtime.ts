@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import type { Logger } from '../../log.js';
 import type { Clock } from '../../util/clock.js';
@@ -9,7 +8,7 @@ import { instanceId } from './docker/cache-container.js';
 import { describeEndpoint, dockerEndpoint, type DockerApi } from './docker/docker-api.js';
 import { createDockerodeApi } from './docker/dockerode-api.js';
 import { createDockerRuntime } from './docker/docker-runtime.js';
-import { createPortBook } from './port-book.js';
+import { createPortBook, portBookFile } from './port-book.js';
 import { createProcessRuntime } from './process/process-runtime.js';
 
 export class StartupError extends Error {}
@@ -57,7 +56,7 @@ export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> 
       api,
       endpoint,
       // The same persisted book as the process runtime: a cache keeps its loopback port across runtimes.
-      ports: createPortBook(path.join(config.dataDir, 'state', 'ports.json')),
+      ports: createPortBook(portBookFile(config.dataDir)),
       clock: ctx.clock,
       logger: ctx.logger,
       settings: {
