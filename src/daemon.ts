@@ -9,6 +9,8 @@ import { createNginxController } from './apply/nginx/nginx-controller.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
+import { readEgressSystem } from './apply/nginx/egress-system.js';
+import { createPortBook, portBookFile } from './apply/runtime/port-book.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
 import { dockerApiFor, selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
 import { loadConfigFile } from './config/load.js';
@@ -69,7 +71,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (!first.ok) throw new ConfigInvalidError(first.problems);
   const config = first.value.config;
 
-  const runtime = await selectRuntime({ config, env, clock, logger });
+  const ports = createPortBook(portBookFile(config.dataDir));
+  const runtime = await selectRuntime({ config, env, clock, logger, ports });
   const events = createEventLog(clock);
   const nginxDriver = createNginxDriver(config, env, clock, logger, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
@@ -95,6 +98,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     metrics: metrics.reconcile,
+    egress: { loopback: sharesLoopback(config, runtime.kind), system: () => readEgressSystem(), portFor: (name) => ports.egressPortFor(name) },
   });
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
   const referencedWatcher = watchReferencedFiles((event) => {
@@ -230,6 +234,13 @@ function createNginxDriver(
   const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
   if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
   return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger, onCrash });
+}
+
+/** Whether nginx and the caches share one loopback, so a cache can reach its egress on 127.0.0.1. */
+function sharesLoopback(config: RegcacheConfig, runtime: 'process' | 'docker'): boolean {
+  const hostNetwork = config.docker.network === 'host';
+  const nginxOnHost = !config.nginx.container || hostNetwork;
+  return nginxOnHost && (runtime === 'process' || hostNetwork);
 }
 
 /** Where the daemon reaches nginx: a containerised nginx on a Docker network answers by its container name. */

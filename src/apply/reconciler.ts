@@ -3,6 +3,7 @@ import type { RegcacheConfig } from '../config/model.js';
 import type { ConfigProblem, Result } from '../config/problems.js';
 import { formatProblem } from '../config/problems.js';
 import { desiredState } from '../desired/desired-state.js';
+import { egressPlan, egressWanted, NO_EGRESS, type EgressPlan, type EgressSystem } from '../desired/egress-routes.js';
 import type { Logger } from '../log.js';
 import { isEmptyPlan, planCaches } from '../plan/cache-plan.js';
 import type { HealthMonitor } from '../status/health-monitor.js';
@@ -12,7 +13,7 @@ import type { Clock } from '../util/clock.js';
 import { sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { NginxConfigRejected, type NginxController } from './nginx/nginx-controller.js';
-import type { NginxPaths } from './nginx/nginx-view.js';
+import type { NginxPaths, NginxView } from './nginx/nginx-view.js';
 import { nginxView } from './nginx/nginx-view.js';
 import type { NginxRenderer } from './nginx/render.js';
 import type { CacheRuntime } from './runtime/cache-runtime.js';
@@ -44,6 +45,17 @@ export interface ReconcilerDeps {
   cacheReadyTimeoutMs?: number;
   /** Outcome and duration of every pass (regcache_config_reloads_total, regcache_reconcile_duration_seconds). */
   metrics?: ReconcileMetrics;
+  /** nginx as the caches' upstream; absent: caches reach their upstreams directly. */
+  egress?: EgressDeps;
+}
+
+export interface EgressDeps {
+  /** Caches share nginx's loopback (process runtime, or Docker with host networking). */
+  loopback: boolean;
+  /** The machine's nameservers and CA bundle, read at each pass. */
+  system: () => Promise<EgressSystem>;
+  /** A persisted loopback port per cache. */
+  portFor: (name: string) => Promise<number>;
 }
 
 export type Reconciler = (reason: string) => Promise<ReconcileResult>;
@@ -57,6 +69,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const log = deps.logger.child({ component: 'reconciler' });
   /** Names of caches last started in offline mode. */
   const offline = new Set<string>();
+  /** Egress servers nginx serves now, as name → listen|origin. */
+  let liveEgress = new Map<string, string>();
+  let lastEgressNotes = '';
 
   const reject = (problems: ConfigProblem[], message: string): ReconcileResult => {
     state.lastError = { message, problems, at: new Date(deps.clock.now()).toISOString() };
@@ -91,6 +106,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
     await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream)));
+    const egress = await planEgress(config);
     const observed = await runtime.list();
     const running = new Set(observed.map((c) => c.name));
     // Offline mode exists because a proxy cannot *start* without its upstream. A cache already
@@ -100,12 +116,27 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const reachable = deps.health.health(name).upstream?.ok ?? null;
       if (reachable === false && running.has(name) && !offline.has(name)) return null;
       return reachable;
-    });
+    }, egress);
     for (const spec of desired.caches) {
       if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
     }
+    const wanted = new Set(desired.caches.map((c) => c.name));
+    const routedBackends = async () =>
+      new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
+    const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
+    const viewFor = (backends: ReadonlyMap<string, string>) =>
+      nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, egress });
     try {
       const plan = planCaches(observed, desired.caches);
+      // distribution asks its remote for /v2/ when it starts: a cache's egress must listen before it does.
+      const egressMissing = [...plan.start, ...plan.replace].some((spec) => {
+        const route = egress.routes.get(spec.name);
+        return !spec.offline && route !== undefined && liveEgress.get(spec.name) !== `${route.listen}|${route.origin}`;
+      });
+      if (egressMissing) {
+        const early = await applyNginx(viewFor(await routedBackends()), `${reason}: egress first`);
+        if (!early.ok) return early.result;
+      }
       const startedNow: string[] = [];
       await Promise.all(
         [...plan.start, ...plan.replace].map(async (spec) => {
@@ -120,31 +151,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         }),
       );
 
-      const wanted = new Set(desired.caches.map((c) => c.name));
-      const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
-      const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
-      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user });
-      let rendered = deps.render(view);
-      let changed = false;
-      if (rendered !== nginx.applied() || !state.nginxServing) {
-        const generation = state.generation + 1;
-        rendered = deps.render({ ...view, generation });
-        try {
-          changed = (await nginx.apply(rendered, generation)).changed;
-        } catch (err) {
-          // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.
-          await Promise.all(startedNow.map((name) => runtime.remove(name).catch(() => undefined)));
-          if (err instanceof NginxConfigRejected) {
-            state.lastReload = { result: 'failed', at: iso(deps.clock), message: err.output };
-            return reject([{ path: '', message: err.message }], err.message);
-          }
-          throw err;
-        }
-        state.generation = generation;
-        state.nginxServing = true;
-        state.lastReload = { result: changed ? 'ok' : 'unchanged', at: iso(deps.clock), message: null };
-        if (changed) events.record({ kind: 'reload', level: 'info', vhost: null, message: `nginx serves generation ${generation} (${reason})` });
+      const view = viewFor(await routedBackends());
+      const applied = await applyNginx(view, reason);
+      if (!applied.ok) {
+        // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.
+        await Promise.all(startedNow.map((name) => runtime.remove(name).catch(() => undefined)));
+        return applied.result;
       }
+      const changed = applied.changed;
       state.routed = new Set(view.routes.map((r) => r.name));
 
       for (const name of plan.remove) {
@@ -168,6 +182,51 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return { outcome: 'failed', generation: state.generation, problems: [], message };
     }
   };
+  /** Render, and when the bytes differ: nginx -t → swap → reload → probe. A rejection is a result, other failures throw. */
+  const applyNginx = async (
+    view: NginxView,
+    reason: string,
+  ): Promise<{ ok: true; changed: boolean } | { ok: false; result: ReconcileResult }> => {
+    let rendered = deps.render(view);
+    if (rendered === nginx.applied() && state.nginxServing) return { ok: true, changed: false };
+    const generation = state.generation + 1;
+    rendered = deps.render({ ...view, generation });
+    let changed: boolean;
+    try {
+      changed = (await nginx.apply(rendered, generation)).changed;
+    } catch (err) {
+      if (err instanceof NginxConfigRejected) {
+        state.lastReload = { result: 'failed', at: iso(deps.clock), message: err.output };
+        return { ok: false, result: reject([{ path: '', message: err.message }], err.message) };
+      }
+      throw err;
+    }
+    state.generation = generation;
+    state.nginxServing = true;
+    state.lastReload = { result: changed ? 'ok' : 'unchanged', at: iso(deps.clock), message: null };
+    liveEgress = new Map((view.egress?.servers ?? []).map((s) => [s.name, `${s.listen}|${s.origin}`]));
+    if (changed) events.record({ kind: 'reload', level: 'info', vhost: null, message: `nginx serves generation ${generation} (${reason})` });
+    return { ok: true, changed };
+  };
+
+  /** Which caches fetch through nginx; reasons a wanted egress cannot be had are logged once per change. */
+  const planEgress = async (config: RegcacheConfig): Promise<EgressPlan> => {
+    if (!deps.egress) return NO_EGRESS;
+    const e = deps.egress;
+    const names = e.loopback ? egressWanted(config) : [];
+    const ports = new Map(await Promise.all(names.map(async (name) => [name, await e.portFor(name)] as const)));
+    const plan = egressPlan({ config, ports, system: await e.system(), loopback: e.loopback });
+    const notes = JSON.stringify(plan.notes);
+    if (notes !== lastEgressNotes) {
+      lastEgressNotes = notes;
+      for (const note of plan.notes) {
+        log.warn({ vhost: note.vhost }, note.message);
+        events.record({ kind: 'config', level: 'warn', vhost: note.vhost, message: note.message });
+      }
+    }
+    return plan;
+  };
+
   return timed;
 }
 

@@ -2,6 +2,7 @@ import type { ListenAddress } from './address.js';
 import type { AccessConfig, RegistryAccessConfig } from './sections/access.js';
 import type { CacheConfig, RegistryCacheConfig } from './sections/cache.js';
 import type { DockerConfig } from './sections/docker.js';
+import type { EgressConfig } from './sections/egress.js';
 import type { RegistryTlsConfig, TlsConfig } from './sections/tls.js';
 
 /** The validated configuration. Everything downstream (templates included) reads this, never raw YAML. */
@@ -16,6 +17,7 @@ export interface RegcacheConfig {
   nginx: NginxConfig;
   docker: DockerConfig;
   cache: CacheConfig;
+  egress: EgressConfig;
   tls: TlsConfig | null;
   access: AccessConfig;
   registries: RegistryConfig[];
@@ -54,6 +56,8 @@ export interface RegistryConfig {
   hosts: string[];
   /** Per-registry overrides; null when the registry follows the global section. */
   cache: RegistryCacheConfig | null;
+  /** Per-registry egress switch; null follows egress.enabled. */
+  egress: boolean | null;
   tls: RegistryTlsConfig;
   access: RegistryAccessConfig;
 }

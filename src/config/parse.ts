@@ -10,6 +10,7 @@ import { configSchema, type RawConfig } from './schema.js';
 import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
 import { toCacheConfig, toRegistryCacheConfig } from './sections/cache.js';
 import { toDockerConfig } from './sections/docker.js';
+import { toEgressConfig } from './sections/egress.js';
 import type { SectionContext } from './sections/section-context.js';
 import { readReferenced } from './sections/section-context.js';
 import { toRegistryTlsConfig, toTlsConfig } from './sections/tls.js';
@@ -119,7 +120,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
       credentials: credentials(name, r, sections),
       hosts: [`${name}.${raw.domain}`, ...r.aliases],
       cache: toRegistryCacheConfig(r.cache),
-
+      egress: r.egress ?? null,
       tls: toRegistryTlsConfig(r.tls, sections, name),
       access: toRegistryAccessConfig(r.access, sections, name),
     }))
@@ -134,6 +135,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses, container: raw.nginx.container ?? null },
     docker: toDockerConfig(raw.docker),
     cache: toCacheConfig(raw.cache),
+    egress: toEgressConfig(raw.egress, sections),
     tls: toTlsConfig(raw.tls, sections),
     access: toAccessConfig(raw.access, sections),
     registries,

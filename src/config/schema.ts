@@ -3,6 +3,7 @@ import { isDnsName, parseListen } from './address.js';
 import { accessSectionSchema, registryAccessSchema } from './sections/access.js';
 import { cacheSectionSchema, registryCacheSchema } from './sections/cache.js';
 import { dockerSectionSchema } from './sections/docker.js';
+import { egressSectionSchema, registryEgressSchema } from './sections/egress.js';
 import { registryTlsSchema, tlsSectionSchema } from './sections/tls.js';
 
 /** Shape of registries.yaml as users write it. Strict: unknown keys are errors. */
@@ -54,6 +55,8 @@ export const registrySchema = z
     cache: registryCacheSchema,
     tls: registryTlsSchema,
     access: registryAccessSchema,
+    /** false: this cache talks to its upstream directly, not through nginx's egress (see egress:). */
+    egress: registryEgressSchema,
   })
   .strict();
 
@@ -94,6 +97,7 @@ export const configSchema = z
       .default({}),
     docker: dockerSectionSchema,
     cache: cacheSectionSchema,
+    egress: egressSectionSchema,
     tls: tlsSectionSchema,
     access: accessSectionSchema,
     registries: z.record(z.string(), registrySchema).refine((r) => Object.keys(r).length > 0, {

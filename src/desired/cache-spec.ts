@@ -6,6 +6,8 @@ export interface CacheSpec {
   name: string;
   slug: string;
   upstream: string;
+  /** What the cache proxies to (proxy.remoteurl): nginx's egress for this cache, or the upstream itself. */
+  remoteUrl: string;
   credentials: UpstreamCredentials | null;
   /**
    * Serve only what is already cached. distribution 2.8 refuses to start in proxy mode when

@@ -6,6 +6,8 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 export interface CachePorts {
   port: number;
   debugPort: number;
+  /** Where nginx's egress for this cache listens (see egress: in the README). */
+  egressPort?: number;
 }
 
 /**
@@ -14,6 +16,11 @@ export interface CachePorts {
  */
 export interface PortBook {
   portsFor(name: string): Promise<CachePorts>;
+  /**
+   * The egress port of a cache. A remembered one is kept without a check, because the nginx that
+   * listens on it is ours; only a new one is picked free.
+   */
+  egressPortFor(name: string): Promise<number>;
   release(name: string): Promise<void>;
 }
 
@@ -35,7 +42,14 @@ export function createPortBook(file: string, host = '127.0.0.1'): PortBook {
   let book: Record<string, CachePorts> | null = null;
   const load = async () => (book ??= await readPortBook(file));
   const save = async () => writeFileAtomic(file, JSON.stringify(book, null, 2) + '\n');
-  const used = () => new Set(Object.values(book ?? {}).flatMap((p) => [p.port, p.debugPort]));
+  const used = () => new Set(Object.values(book ?? {}).flatMap((p) => [p.port, p.debugPort, p.egressPort ?? 0]));
+  // One reader-writer at a time: the runtime and the reconciler share the book, and passes start caches in parallel.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = queue.then(work, work);
+    queue = run.catch(() => undefined);
+    return run;
+  };
 
   const freePort = async (avoid: Set<number>): Promise<number> => {
     for (;;) {
@@ -45,23 +59,35 @@ export function createPortBook(file: string, host = '127.0.0.1'): PortBook {
   };
 
   return {
-    async portsFor(name) {
-      const b = await load();
-      const known = b[name];
-      if (known && (await isFree(host, known.port)) && (await isFree(host, known.debugPort))) return known;
-      const avoid = used();
-      const port = await freePort(avoid);
-      avoid.add(port);
-      const debugPort = await freePort(avoid);
-      b[name] = { port, debugPort };
-      await save();
-      return b[name]!;
-    },
-    async release(name) {
-      const b = await load();
-      delete b[name];
-      await save();
-    },
+    portsFor: (name) =>
+      serial(async () => {
+        const b = await load();
+        const known = b[name];
+        if (known && known.port && (await isFree(host, known.port)) && (await isFree(host, known.debugPort))) return known;
+        const avoid = used();
+        const port = await freePort(avoid);
+        avoid.add(port);
+        const debugPort = await freePort(avoid);
+        b[name] = { ...b[name], port, debugPort };
+        await save();
+        return b[name]!;
+      }),
+    egressPortFor: (name) =>
+      serial(async () => {
+        const b = await load();
+        const known = b[name]?.egressPort;
+        if (known) return known;
+        const egressPort = await freePort(used());
+        b[name] = { ...(b[name] ?? { port: 0, debugPort: 0 }), egressPort };
+        await save();
+        return egressPort;
+      }),
+    release: (name) =>
+      serial(async () => {
+        const b = await load();
+        delete b[name];
+        await save();
+      }),
   };
 }
 

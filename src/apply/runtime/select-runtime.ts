@@ -8,7 +8,7 @@ import { instanceId } from './docker/cache-container.js';
 import { describeEndpoint, dockerEndpoint, type DockerApi } from './docker/docker-api.js';
 import { createDockerodeApi } from './docker/dockerode-api.js';
 import { createDockerRuntime } from './docker/docker-runtime.js';
-import { createPortBook, portBookFile } from './port-book.js';
+import type { PortBook } from './port-book.js';
 import { createProcessRuntime } from './process/process-runtime.js';
 
 export class StartupError extends Error {}
@@ -18,6 +18,8 @@ export interface RuntimeContext {
   env: Readonly<Record<string, string | undefined>>;
   clock: Clock;
   logger: Logger;
+  /** Loopback ports of caches and egress, persisted under dataDir; the daemon shares it with the reconciler. */
+  ports: PortBook;
 }
 
 /** The Docker API for this config (docker.socket, DOCKER_HOST, /var/run/docker.sock). */
@@ -56,7 +58,7 @@ export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> 
       api,
       endpoint,
       // The same persisted book as the process runtime: a cache keeps its loopback port across runtimes.
-      ports: createPortBook(portBookFile(config.dataDir)),
+      ports: ctx.ports,
       clock: ctx.clock,
       logger: ctx.logger,
       settings: {
@@ -74,5 +76,5 @@ export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> 
       'registry binary not found: install Debian package docker-registry, put `registry` on PATH, or set REGCACHE_REGISTRY_BIN',
     );
   }
-  return createProcessRuntime({ dataDir: config.dataDir, registryBinary, clock: ctx.clock, logger: ctx.logger });
+  return createProcessRuntime({ dataDir: config.dataDir, registryBinary, ports: ctx.ports, clock: ctx.clock, logger: ctx.logger });
 }

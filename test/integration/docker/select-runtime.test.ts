@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPortBook, portBookFile } from '../../../src/apply/runtime/port-book.js';
 import { selectRuntime } from '../../../src/apply/runtime/select-runtime.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import { createLogger } from '../../../src/log.js';
@@ -24,7 +25,13 @@ describe('selectRuntime', () => {
       env,
     });
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-    const runtimeObj = await selectRuntime({ config: parsed.value, env, clock: createSystemClock(), logger: createLogger({ level: 'silent' }) });
+    const runtimeObj = await selectRuntime({
+      config: parsed.value,
+      env,
+      clock: createSystemClock(),
+      logger: createLogger({ level: 'silent' }),
+      ports: createPortBook(portBookFile(dir)),
+    });
     await runtimeObj.close();
     return runtimeObj.kind;
   };

@@ -15,7 +15,7 @@ import { isConnectionError } from '../../../src/apply/runtime/docker/docker-runt
 import { hashSpec, type CacheSpec } from '../../../src/desired/cache-spec.js';
 
 const spec = (over: Partial<CacheSpec> = {}): CacheSpec => {
-  const base = { name: 'docker.io', slug: 'docker-io', upstream: 'https://registry-1.docker.io', credentials: null, offline: false, ...over };
+  const base = { name: 'docker.io', slug: 'docker-io', upstream: 'https://registry-1.docker.io', remoteUrl: 'https://registry-1.docker.io', credentials: null, offline: false, ...over };
   return { ...base, specHash: over.specHash ?? hashSpec({ upstream: base.upstream, credentials: base.credentials, offline: base.offline }) };
 };
 const bridge: DockerRuntimeSettings = { image: 'registry:2', network: 'registry-cache', addressing: 'name', instance: 'abc' };

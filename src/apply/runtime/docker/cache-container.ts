@@ -82,7 +82,7 @@ export function cacheContainerSpec(spec: CacheSpec, settings: DockerRuntimeSetti
   };
   // Offline: a plain registry over the same volume serves what the proxy cached.
   if (!spec.offline) {
-    env.REGISTRY_PROXY_REMOTEURL = spec.upstream;
+    env.REGISTRY_PROXY_REMOTEURL = spec.remoteUrl;
     if (spec.credentials) {
       env.REGISTRY_PROXY_USERNAME = spec.credentials.username;
       env.REGISTRY_PROXY_PASSWORD = spec.credentials.password;

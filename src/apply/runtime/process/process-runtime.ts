@@ -5,7 +5,7 @@ import type { Logger } from '../../../log.js';
 import { writeFileAtomic } from '../../../util/atomic-write.js';
 import type { Clock } from '../../../util/clock.js';
 import type { CacheInstance, CacheRuntime, RuntimeEvent } from '../cache-runtime.js';
-import { createPortBook, portBookFile } from '../port-book.js';
+import { createPortBook, portBookFile, type PortBook } from '../port-book.js';
 import { registryConfigYaml } from './registry-config.js';
 import { reapStaleProcess } from './stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from './supervisor.js';
@@ -13,6 +13,8 @@ import { createSupervisedProcess, type SupervisedProcess } from './supervisor.js
 export interface ProcessRuntimeOptions {
   dataDir: string;
   registryBinary: string;
+  /** Shared with the reconciler (egress ports); a private one on the same file when absent. */
+  ports?: PortBook;
   clock: Clock;
   logger: Logger;
 }
@@ -40,7 +42,7 @@ export function processRuntimePaths(dataDir: string, slug: string) {
 export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime {
   const caches = new Map<string, RunningCache>();
   const listeners = new Set<(e: RuntimeEvent) => void>();
-  const ports = createPortBook(portBookFile(opts.dataDir));
+  const ports = opts.ports ?? createPortBook(portBookFile(opts.dataDir));
   const log = opts.logger.child({ component: 'process-runtime' });
   let reaped = false;
 

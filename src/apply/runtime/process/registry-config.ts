@@ -34,7 +34,7 @@ export function registryConfig({ spec, addr, debugAddr, storageDir }: RegistryCo
       ? {}
       : {
           proxy: {
-            remoteurl: spec.upstream,
+            remoteurl: spec.remoteUrl,
             ...(spec.credentials ? { username: spec.credentials.username, password: spec.credentials.password } : {}),
           },
         }),
