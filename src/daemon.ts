@@ -138,7 +138,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
   health.start(async () => {
     const instances = new Map((await runtime.list()).map((i) => [i.name, i]));
-    return (state.applied?.config.registries ?? []).map((r) => ({ name: r.name, upstream: r.upstream, instance: instances.get(r.name) ?? null }));
+    const applied = state.applied?.config;
+    return (applied?.registries ?? []).map((r) => ({ name: r.name, upstream: r.upstream, caFile: applied!.egress.caFile, instance: instances.get(r.name) ?? null }));
   });
 
   const logRotation = startLogRotation({

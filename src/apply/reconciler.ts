@@ -105,7 +105,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const restartOnly = restartOnlyProblems(state.applied?.config ?? null, config);
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
-    await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream)));
+    // A private upstream CA given for nginx's egress applies to the reachability probe too.
+    await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream, config.egress.caFile)));
     const egress = await planEgress(config);
     const observed = await runtime.list();
     const running = new Set(observed.map((c) => c.name));

@@ -12,6 +12,8 @@ export interface VhostHealth {
 export interface HealthTarget {
   name: string;
   upstream: string;
+  /** CA bundle an https upstream is verified against (egress.caFile); null: the system's. */
+  caFile: string | null;
   instance: CacheInstance | null;
 }
 
@@ -19,8 +21,8 @@ export interface HealthMonitor {
   health(name: string): VhostHealth;
   /** Probe one cache now (used right after starting it). */
   checkCache(name: string, address: string): Promise<ProbeResult>;
-  /** Probe one upstream now unless a result exists already. */
-  ensureUpstreamChecked(name: string, upstream: string): Promise<ProbeResult>;
+  /** Probe one upstream now unless a result for this upstream URL exists already. */
+  ensureUpstreamChecked(name: string, upstream: string, caFile: string | null): Promise<ProbeResult>;
   /** Called when an upstream's reachability flips. */
   onUpstreamChange(listener: (name: string, reachable: boolean) => void): void;
   /** Called when a cache's /v2/ probe flips between answering and not (not on its first result). */
@@ -34,14 +36,14 @@ export interface HealthMonitorOptions {
   cacheIntervalMs?: number;
   upstreamIntervalMs?: number;
   probeCache?: typeof probeCache;
-  probeUpstream?: typeof probeUpstream;
+  probeUpstream?: (upstream: string, caFile: string | null) => Promise<ProbeResult>;
 }
 
 /** Periodic probes of every cache (/v2/) and every upstream; results kept per vhost. */
 export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
   const results = new Map<string, VhostHealth>();
   const cacheProbe = opts.probeCache ?? probeCache;
-  const upstreamProbe = opts.probeUpstream ?? probeUpstream;
+  const upstreamProbe = opts.probeUpstream ?? ((upstream: string, caFile: string | null) => probeUpstream(upstream, undefined, caFile));
   const cacheEvery = opts.cacheIntervalMs ?? 5000;
   const upstreamEvery = opts.upstreamIntervalMs ?? 30_000;
   let timer: TimerHandle | null = null;
@@ -54,8 +56,12 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     e.cacheCheckedAt = opts.clock.now();
     if (notify && before !== undefined && before !== result.ok) cacheListeners.forEach((l) => l(name, result.ok, result.error));
   };
-  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult) => {
-    const before = e.upstream?.ok;
+  /** The upstream (URL and CA) each vhost's result is for: a registry pointed elsewhere is probed afresh. */
+  const probedUrl = new Map<string, string>();
+  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, url: string) => {
+    const sameUpstream = probedUrl.get(name) === url;
+    probedUrl.set(name, url);
+    const before = sameUpstream ? e.upstream?.ok : undefined;
     e.upstream = result;
     e.upstreamCheckedAt = opts.clock.now();
     if (before !== undefined && before !== result.ok) upstreamListeners.forEach((l) => l(name, result.ok));
@@ -72,7 +78,7 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     const now = opts.clock.now();
     const list = await targets();
     const names = new Set(list.map((t) => t.name));
-    for (const name of results.keys()) if (!names.has(name)) results.delete(name);
+    for (const name of results.keys()) if (!names.has(name)) (results.delete(name), probedUrl.delete(name));
     await Promise.all(
       list.map(async (t) => {
         const e = entry(t.name);
@@ -81,8 +87,9 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
         } else {
           e.cache = null;
         }
-        if (e.upstreamCheckedAt === null || now - e.upstreamCheckedAt >= upstreamEvery) {
-          recordUpstream(t.name, e, await upstreamProbe(t.upstream));
+        const key = `${t.upstream}|${t.caFile ?? ''}`;
+        if (e.upstreamCheckedAt === null || now - e.upstreamCheckedAt >= upstreamEvery || probedUrl.get(t.name) !== key) {
+          recordUpstream(t.name, e, await upstreamProbe(t.upstream, t.caFile), key);
         }
       }),
     );
@@ -95,9 +102,10 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
       recordCache(name, e, await cacheProbe(address), false);
       return e.cache!;
     },
-    async ensureUpstreamChecked(name, upstream) {
+    async ensureUpstreamChecked(name, upstream, caFile) {
       const e = entry(name);
-      if (!e.upstream) recordUpstream(name, e, await upstreamProbe(upstream));
+      const key = `${upstream}|${caFile ?? ''}`;
+      if (!e.upstream || probedUrl.get(name) !== key) recordUpstream(name, e, await upstreamProbe(upstream, caFile), key);
       return e.upstream!;
     },
     onUpstreamChange(listener) {

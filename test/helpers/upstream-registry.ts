@@ -47,6 +47,11 @@ export interface UpstreamRegistry {
 
 export interface StartUpstreamOptions {
   htpasswd?: BasicAuth;
+  /**
+   * Blob GETs answer 307 to this base URL + the blob's storage path (distribution's redirect
+   * middleware), as Docker Hub, ghcr.io and quay.io send blobs to a CDN. Serve `dataDir` there.
+   */
+  redirectTo?: string;
   /** Fixed port; default is a free one (retried if it gets taken meanwhile). */
   port?: number;
 }
@@ -89,16 +94,22 @@ async function htpasswdLine(auth: BasicAuth): Promise<string> {
   return stdout.trim() + '\n';
 }
 
-function registryConfig(dir: string, port: number, withAuth: boolean): string {
+/** Where the upstream keeps its filesystem storage (the CDN root for redirectTo). */
+export function upstreamDataDir(dir: string): string {
+  return join(dir, 'data');
+}
+
+function registryConfig(dir: string, port: number, withAuth: boolean, opts: StartUpstreamOptions): string {
   const config = {
     version: '0.1',
     log: { level: 'info', formatter: 'json', accesslog: { disabled: false } },
     storage: {
-      filesystem: { rootdirectory: join(dir, 'data') },
+      filesystem: { rootdirectory: upstreamDataDir(dir) },
       delete: { enabled: true },
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
+    ...(opts.redirectTo ? { middleware: { storage: [{ name: 'redirect', options: { baseurl: opts.redirectTo } }] } } : {}),
     ...(withAuth ? { auth: { htpasswd: { realm: 'regcache-test-upstream', path: join(dir, 'htpasswd') } } } : {}),
   };
   return JSON.stringify(config, null, 2); // JSON is valid YAML; avoids hand-quoting.
@@ -129,7 +140,7 @@ export async function startUpstreamRegistry(opts: StartUpstreamOptions = {}): Pr
     for (let attempt = 1; ; attempt++) {
       const port = opts.port ?? (await findFreePort());
       try {
-        return await launch(bin, dir, port, opts.htpasswd);
+        return await launch(bin, dir, port, opts);
       } catch (err) {
         const retry = opts.port === undefined && attempt < 5 && err instanceof Error && BIND_RACE.test(err.message);
         if (!retry) throw err;
@@ -142,9 +153,10 @@ export async function startUpstreamRegistry(opts: StartUpstreamOptions = {}): Pr
   }
 }
 
-async function launch(bin: string, dir: string, port: number, auth: BasicAuth | undefined): Promise<UpstreamRegistry> {
+async function launch(bin: string, dir: string, port: number, opts: StartUpstreamOptions): Promise<UpstreamRegistry> {
+  const auth = opts.htpasswd;
   const configPath = join(dir, 'config.yml');
-  await writeFile(configPath, registryConfig(dir, port, auth !== undefined));
+  await writeFile(configPath, registryConfig(dir, port, auth !== undefined, opts));
   const child = spawnTracked(bin, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() });
 
   const lines: string[] = [];

@@ -1,0 +1,163 @@
+// nginx as the caches' upstream ("egress"), on real components: nginx, the daemon's registry processes,
+// local upstream registries (one redirecting blobs to a CDN, one behind TLS) and a CDN nginx.
+// Counts what each upstream served; no timing assertions.
+import { readFile, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findFreePort, waitFor } from '../../helpers/binaries.js';
+import { makeCa, makeLeaf } from '../../helpers/certs.js';
+import { generateImage, type Blob } from '../../helpers/image.js';
+import { startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
+import { startStaticNginx, startTlsFront, type StaticNginx } from '../../helpers/static-nginx.js';
+import { seedUpstream, startUpstreamRegistry, upstreamDataDir, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+
+function get(port: number, host: string, urlPath: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('egress: caches fetch their upstreams through nginx', () => {
+  const viaCdn = generateImage({ seed: 'egress-cdn', layers: [4 << 20] });
+  const plain = generateImage({ seed: 'egress-plain', layers: [300_000] });
+  const secure = generateImage({ seed: 'egress-tls', layers: [200_000] });
+
+  let cdnUpstream: UpstreamRegistry;
+  let plainUpstream: UpstreamRegistry;
+  let tlsBackend: UpstreamRegistry;
+  let cdn: StaticNginx;
+  let tlsFront: StaticNginx;
+  let rc: RunningRegcache;
+  let caFile: string;
+
+  const blobPath = (repo: string, b: Blob) => `/v2/${repo}/blobs/${b.digest}`;
+  const storedByCache = async (name: string, digest: string) => {
+    const hex = digest.slice('sha256:'.length);
+    const slug = name.replace(/[^a-z0-9]+/g, '-');
+    const data = path.join(rc.dir, 'data', 'caches', slug, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    return stat(data).then((s) => s.size > 0, () => false);
+  };
+  const blobGets = async (upstream: UpstreamRegistry, urlPath: string) =>
+    (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path === urlPath);
+
+  beforeAll(async () => {
+    // The registry redirects blob GETs to the CDN, which serves the registry's own storage.
+    const cdnPort = await findFreePort();
+    cdnUpstream = await startUpstreamRegistry({ redirectTo: `http://127.0.0.1:${cdnPort}/` });
+    cdn = await startStaticNginx(upstreamDataDir(cdnUpstream.dir), cdnPort);
+    plainUpstream = await startUpstreamRegistry();
+    tlsBackend = await startUpstreamRegistry();
+    await seedUpstream(cdnUpstream, [{ repository: 'library/cdn', tag: 'v1', image: viaCdn }]);
+    await seedUpstream(plainUpstream, [{ repository: 'library/plain', tag: 'v1', image: plain }]);
+    await seedUpstream(tlsBackend, [{ repository: 'library/secure', tag: 'v1', image: secure }]);
+
+    rc = await startRegcache(
+      {
+        registries: {
+          'cdn.example': { upstream: cdnUpstream.url },
+          'direct.example': { upstream: plainUpstream.url, egress: false },
+          'tls.example': { upstream: 'https://127.0.0.1:1' },
+        },
+      },
+      {
+        prepare: async (dir) => {
+          const ca = await makeCa(dir, 'upstream');
+          caFile = ca.cert;
+          const leaf = await makeLeaf(dir, ca, 'upstream-tls', ['127.0.0.1']);
+          tlsFront = await startTlsFront(leaf, tlsBackend.url);
+        },
+      },
+    );
+    // The TLS front's port is known only now; point tls.example at it and trust its CA for egress.
+    await rc.writeConfig({
+      registries: {
+        'cdn.example': { upstream: cdnUpstream.url },
+        'direct.example': { upstream: plainUpstream.url, egress: false },
+        'tls.example': { upstream: tlsFront.url.replace(/\/$/, '') },
+      },
+      egress: { caFile },
+    });
+    await waitFor(async () => (await get(rc.routerPort, `tls.example.${rc.domain}`, '/v2/')).status === 200, { what: 'tls.example routed' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await rc?.stop();
+    await Promise.all([cdnUpstream, plainUpstream, tlsBackend].map((u) => u?.stop()));
+    await Promise.all([cdn, tlsFront].map((n) => n?.stop()));
+  });
+
+  it('follows CDN redirects in nginx: the CDN serves a cold blob once to 8 clients, and never sees Authorization', async () => {
+    const layer = viaCdn.layers[0]!;
+    const url = blobPath('library/cdn', layer);
+    const replies = await Promise.all(Array.from({ length: 8 }, () => get(rc.routerPort, `cdn.example.${rc.domain}`, url)));
+    for (const r of replies) {
+      expect(r.status).toBe(200);
+      expect(r.body.equals(layer.data)).toBe(true);
+    }
+    await waitFor(async () => storedByCache('cdn.example', layer.digest), { what: 'the cache to store the blob' });
+    const hex = layer.digest.slice('sha256:'.length);
+    const fromCdn = (await cdn.requests()).filter((r) => r.method === 'GET' && r.uri.includes(`/${hex}/data`));
+    expect(fromCdn.map((r) => r.status)).toEqual([200]);
+    expect((await cdn.requests()).some((r) => r.authorization)).toBe(false);
+    // The registry itself only answered with redirects, to the cache's two fetches at most.
+    const redirects = await blobGets(cdnUpstream, url);
+    expect(redirects.length).toBeGreaterThanOrEqual(1);
+    expect(redirects.length).toBeLessThanOrEqual(2);
+    expect(redirects.every((r) => r.status === 307)).toBe(true);
+  });
+
+  it('egress: false sends a cache straight to its upstream, where distribution 2.8 fetches a miss twice', async () => {
+    const registryConfig = await readFile(path.join(rc.dir, 'data', 'run', 'direct-example', 'config.yml'), 'utf8');
+    expect(registryConfig).toContain(`remoteurl: ${plainUpstream.url}`);
+    const cdnConfig = await readFile(path.join(rc.dir, 'data', 'run', 'cdn-example', 'config.yml'), 'utf8');
+    expect(cdnConfig).toMatch(/remoteurl: http:\/\/127\.0\.0\.1:\d+\n/);
+    expect(cdnConfig).not.toContain(cdnUpstream.url);
+
+    const layer = plain.layers[0]!;
+    const url = blobPath('library/plain', layer);
+    const r = await get(rc.routerPort, `direct.example.${rc.domain}`, url);
+    expect(r.status).toBe(200);
+    await waitFor(async () => (await blobGets(plainUpstream, url)).length >= 2, { what: 'both of distribution’s fetches' });
+    expect(await blobGets(plainUpstream, url)).toHaveLength(2);
+  });
+
+  it('reaches an https upstream with its certificate verified against egress.caFile', async () => {
+    const layer = secure.layers[0]!;
+    const url = blobPath('library/secure', layer);
+    const r = await get(rc.routerPort, `tls.example.${rc.domain}`, url);
+    expect(r.status).toBe(200);
+    expect(r.body.equals(layer.data)).toBe(true);
+    await waitFor(async () => storedByCache('tls.example', layer.digest), { what: 'the cache to store the blob' });
+    expect(await blobGets(tlsBackend, url)).toHaveLength(1);
+  });
+
+  it('refuses an upstream whose certificate the bundle does not vouch for', async () => {
+    // Point the bundle at a CA that did not sign the upstream, then ask for what the cache has not fetched yet.
+    const otherCa = await makeCa(rc.dir, 'unrelated');
+    const generation = async () => Number((await get(rc.routerPort, 'localhost', '/__regcache/generation')).body.toString());
+    const servedBefore = await generation();
+    await rc.writeConfig({
+      registries: {
+        'cdn.example': { upstream: cdnUpstream.url },
+        'direct.example': { upstream: plainUpstream.url, egress: false },
+        'tls.example': { upstream: tlsFront.url.replace(/\/$/, '') },
+      },
+      egress: { caFile: otherCa.cert },
+    });
+    const egressLog = path.join(rc.dir, 'data', 'nginx', 'logs', 'egress.log');
+    const before = (await readFile(egressLog, 'utf8')).length;
+    await waitFor(async () => (await generation()) > servedBefore, { what: 'nginx to serve the config with the other bundle' });
+    const r = await get(rc.routerPort, `tls.example.${rc.domain}`, `/v2/library/secure/manifests/${secure.manifestDigest}`);
+    expect(r.status).not.toBe(200);
+    const lines = (await readFile(egressLog, 'utf8')).slice(before).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { uri: string; status: number });
+    expect(lines.some((l) => l.uri.includes(secure.manifestDigest) && l.status === 502)).toBe(true);
+  });
+});
