@@ -10,6 +10,7 @@ import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
 import { readEgressSystem } from './apply/nginx/egress-system.js';
+import { sharesLoopback } from './desired/egress-routes.js';
 import { createPortBook, portBookFile } from './apply/runtime/port-book.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
 import { dockerApiFor, selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
@@ -235,13 +236,6 @@ function createNginxDriver(
   const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
   if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
   return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger, onCrash });
-}
-
-/** Whether nginx and the caches share one loopback, so a cache can reach its egress on 127.0.0.1. */
-function sharesLoopback(config: RegcacheConfig, runtime: 'process' | 'docker'): boolean {
-  const hostNetwork = config.docker.network === 'host';
-  const nginxOnHost = !config.nginx.container || hostNetwork;
-  return nginxOnHost && (runtime === 'process' || hostNetwork);
 }
 
 /** Where the daemon reaches nginx: a containerised nginx on a Docker network answers by its container name. */

@@ -107,27 +107,27 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     // A private upstream CA given for nginx's egress applies to the reachability probe too.
     await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream, config.egress.caFile)));
-    const egress = await planEgress(config);
-    const observed = await runtime.list();
-    const running = new Set(observed.map((c) => c.name));
-    // Offline mode exists because a proxy cannot *start* without its upstream. A cache already
-    // running as a proxy keeps serving its content when the upstream goes away, so it is not
-    // restarted for that; an offline cache goes back to proxying once the upstream answers.
-    const desired = desiredState(config, (name) => {
-      const reachable = deps.health.health(name).upstream?.ok ?? null;
-      if (reachable === false && running.has(name) && !offline.has(name)) return null;
-      return reachable;
-    }, egress);
-    for (const spec of desired.caches) {
-      if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
-    }
-    const wanted = new Set(desired.caches.map((c) => c.name));
-    const routedBackends = async () =>
-      new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
-    const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
-    const viewFor = (backends: ReadonlyMap<string, string>) =>
-      nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, egress });
     try {
+      const egress = await planEgress(config);
+      const observed = await runtime.list();
+      const running = new Set(observed.map((c) => c.name));
+      // Offline mode exists because a proxy cannot *start* without its upstream. A cache already
+      // running as a proxy keeps serving its content when the upstream goes away, so it is not
+      // restarted for that; an offline cache goes back to proxying once the upstream answers.
+      const desired = desiredState(config, (name) => {
+        const reachable = deps.health.health(name).upstream?.ok ?? null;
+        if (reachable === false && running.has(name) && !offline.has(name)) return null;
+        return reachable;
+      }, egress);
+      for (const spec of desired.caches) {
+        if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
+      }
+      const wanted = new Set(desired.caches.map((c) => c.name));
+      const routedBackends = async () =>
+        new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
+      const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
+      const viewFor = (backends: ReadonlyMap<string, string>) =>
+        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, egress });
       const plan = planCaches(observed, desired.caches);
       // distribution asks its remote for /v2/ when it starts: a cache's egress must listen before it does.
       const egressMissing = [...plan.start, ...plan.replace].some((spec) => {

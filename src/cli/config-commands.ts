@@ -1,4 +1,6 @@
+import { readEgressSystem } from '../apply/nginx/egress-system.js';
 import { nginxView } from '../apply/nginx/nginx-view.js';
+import { egressPlan, egressWanted, sharesLoopback } from '../desired/egress-routes.js';
 import { processNginxPaths } from '../apply/nginx/process-nginx.js';
 import { portBookFile, readPortBook } from '../apply/runtime/port-book.js';
 import { createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
@@ -31,13 +33,19 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   }
   const { config } = result.value;
   const known = await readPortBook(portBookFile(config.dataDir));
-  const placeholders = config.registries.filter((r) => !known[r.name]).map((r) => r.name);
-  const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${known[r.name]?.port ?? 15000 + i}`]));
+  const placeholders = config.registries.filter((r) => !known[r.name]?.port).map((r) => r.name);
+  const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${known[r.name]?.port || 15000 + i}`]));
+  const wantEgress = new Set(egressWanted(config));
+  const egressPorts = new Map(config.registries.filter((r) => wantEgress.has(r.name)).map((r, i) => [r.name, known[r.name]?.egressPort ?? 16000 + i]));
+  // `auto` is shown as the process runtime would run it.
+  const loopback = sharesLoopback(config, config.runtime === 'docker' ? 'docker' : 'process');
+  const egress = egressPlan({ config, ports: egressPorts, system: await readEgressSystem(), loopback });
   const { prefix: _prefix, ...paths } = processNginxPaths(config.dataDir);
-  const view = nginxView({ config, backends, generation: 1, paths });
+  const view = nginxView({ config, backends, generation: 1, paths, egress });
   if (placeholders.length > 0) {
-    ctx.stdout.write(`# placeholder backend ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
+    ctx.stdout.write(`# placeholder ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
   }
+  for (const note of egress.notes) ctx.stdout.write(`# ${note.vhost ? `${note.vhost}: ` : ''}${note.message}\n`);
   ctx.stdout.write(createNginxRenderer(readNginxTemplates())(view));
   return 0;
 }

@@ -37,6 +37,13 @@ export interface EgressPlan {
 
 export const NO_EGRESS: EgressPlan = { routes: new Map(), resolvers: [], caFile: null, caMaterial: null, notes: [] };
 
+/** Whether nginx and the caches share one loopback, so a cache can reach its egress on 127.0.0.1. */
+export function sharesLoopback(config: RegcacheConfig, runtime: 'process' | 'docker'): boolean {
+  const hostNetwork = config.docker.network === 'host';
+  const nginxOnHost = !config.nginx.container || hostNetwork;
+  return nginxOnHost && (runtime === 'process' || hostNetwork);
+}
+
 /** Registries whose config asks for egress (before any reason it cannot be had). */
 export function egressWanted(config: RegcacheConfig): string[] {
   return config.registries.filter((r) => r.egress ?? config.egress.enabled).map((r) => r.name);
@@ -83,9 +90,8 @@ export function egressPlan(input: {
   return { routes, resolvers, caFile, caMaterial: config.egress.caFile ? config.egress.caMaterial : null, notes };
 }
 
-/** The nginx `resolver` arguments: IPv6 servers in brackets; AAAA lookups only when a server is IPv6. */
-export function resolverDirective(resolvers: readonly string[]): string | null {
+/** nginx `resolver` arguments: IPv6 servers in brackets; AAAA lookups only when a server is IPv6 (else ipv6=off). */
+export function resolverDirective(resolvers: readonly string[]): { servers: string[]; ipv6: boolean } | null {
   if (resolvers.length === 0) return null;
-  const v6 = resolvers.some((r) => net.isIPv6(r));
-  return [...resolvers.map((r) => (net.isIPv6(r) ? `[${r}]` : r)), ...(v6 ? [] : ['ipv6=off'])].join(' ');
+  return { servers: resolvers.map((r) => (net.isIPv6(r) ? `[${r}]` : r)), ipv6: resolvers.some((r) => net.isIPv6(r)) };
 }

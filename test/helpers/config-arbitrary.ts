@@ -56,6 +56,7 @@ export function configArbitrary(files: ConfigFilesForArbitrary) {
       aliases: fc.array(hostile(dnsName), { maxLength: 2 }),
       access: fc.option(access, { nil: undefined }),
       tls: fc.option(fc.record({ cert: path(files.cert), key: path(files.key) }), { nil: undefined }),
+      egress: fc.boolean(),
     },
     { requiredKeys: ['upstream'] },
   ).map(({ username, password, ...rest }) => (username ? { ...rest, username, password } : rest));
@@ -70,6 +71,17 @@ export function configArbitrary(files: ConfigFilesForArbitrary) {
         { nil: undefined },
       ),
       access: fc.option(access, { nil: undefined }),
+      egress: fc.option(
+        fc.record(
+          {
+            enabled: fc.boolean(),
+            resolver: fc.array(hostile(fc.oneof(ipv4, fc.constantFrom('::1', '2001:db8::53'))), { minLength: 1, maxLength: 2 }),
+            caFile: path(files.ca),
+          },
+          { requiredKeys: [] },
+        ),
+        { nil: undefined },
+      ),
       registries: fc.dictionary(hostile(dnsName), registry, { minKeys: 1, maxKeys: 3 }),
     },
     { requiredKeys: ['domain', 'registries'] },

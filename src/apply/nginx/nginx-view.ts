@@ -44,8 +44,8 @@ export interface NginxTagLocation {
 
 /** nginx as the caches' upstream (templates/nginx/egress-servers.conf.ejs). */
 export interface NginxEgress {
-  /** `resolver` arguments; null when every upstream is an IP address and no nameserver is known. */
-  resolver: string | null;
+  /** `resolver` servers; null when every upstream is an IP address and no nameserver is known. */
+  resolver: { servers: string[]; ipv6: boolean } | null;
   caFile: string;
   /** Changes when a configured bundle's contents change, so nginx reloads and re-reads it. */
   caMaterial: string | null;

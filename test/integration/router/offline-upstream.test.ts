@@ -62,7 +62,10 @@ describe('upstream unreachable when the daemon starts', () => {
     // A new image only the new upstream has proves the cache pulls through again.
     const fresh = generateImage({ seed: 'fresh' });
     await seedUpstream(upstream, [{ repository: 'library/fresh', tag: '1', image: fresh }]);
-    const m = await getManifest(rc.routerUrl, 'library/fresh', '1', undefined, host);
-    expect(m.digest).toBe(fresh.manifestDigest);
+    // The replaced cache may still be starting (the event comes before it answers): ask until it does.
+    await waitFor(async () => ((await getManifest(rc!.routerUrl, 'library/fresh', '1', undefined, host)).digest === fresh.manifestDigest ? true : undefined), {
+      timeoutMs: 15_000,
+      what: 'a tag only the returned upstream has',
+    });
   });
 });

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
+import { egressPlan } from '../../../src/desired/egress-routes.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { readSmallFile } from '../../../src/config/load.js';
 import { parseConfig } from '../../../src/config/parse.js';
@@ -49,6 +50,12 @@ describe('config → nginx -t (real nginx)', () => {
           nginxView({
             config,
             backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${21000 + i}`])),
+            egress: egressPlan({
+              config,
+              ports: new Map(config.registries.map((r, i) => [r.name, 23000 + i])),
+              system: { resolvers: ['127.0.0.53'], caFile: '/etc/ssl/certs/ca-certificates.crt' },
+              loopback: true,
+            }),
             generation: tested,
             paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
           }),

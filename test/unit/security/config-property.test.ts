@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { nginxView, type NginxView } from '../../../src/apply/nginx/nginx-view.js';
+import { egressPlan } from '../../../src/desired/egress-routes.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import type { ReadConfigFile } from '../../../src/config/config-files.js';
 import { parseConfig } from '../../../src/config/parse.js';
@@ -21,13 +22,19 @@ const contents: Record<string, string> = {
 };
 const readFile: ReadConfigFile = (p) => (p in contents ? { ok: true, text: contents[p]! } : { ok: false, message: 'file not found' });
 const render = createNginxRenderer(readNginxTemplates());
-const TOP_LEVEL = new Set(['domain', 'listen', 'admin', 'runtime', 'dataDir', 'nginx', 'docker', 'cache', 'tls', 'access', 'registries']);
+const TOP_LEVEL = new Set(['domain', 'listen', 'admin', 'runtime', 'dataDir', 'nginx', 'docker', 'cache', 'egress', 'tls', 'access', 'registries']);
 
 export function viewFor(config: Parameters<typeof nginxView>[0]['config']): NginxView {
   const prefix = path.join(config.dataDir, 'nginx');
   return nginxView({
     config,
     backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${20000 + i}`])),
+    egress: egressPlan({
+      config,
+      ports: new Map(config.registries.map((r, i) => [r.name, 22000 + i])),
+      system: { resolvers: ['127.0.0.53'], caFile: '/etc/ssl/certs/ca-certificates.crt' },
+      loopback: true,
+    }),
     generation: 7,
     paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
   });
