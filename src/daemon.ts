@@ -9,7 +9,7 @@ import { createNginxController } from './apply/nginx/nginx-controller.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
-import { readEgressSystem } from './apply/nginx/egress-system.js';
+import { readEgressSystem, shareCaBundle } from './apply/nginx/egress-system.js';
 import { sharesLoopback } from './desired/egress-routes.js';
 import { createPortBook, portBookFile } from './apply/runtime/port-book.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
@@ -99,7 +99,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     metrics: metrics.reconcile,
-    egress: { loopback: sharesLoopback(config, runtime.kind), system: () => readEgressSystem(), portFor: (name) => ports.egressPortFor(name) },
+    egress: {
+      loopback: sharesLoopback(config, runtime.kind),
+      system: async () => {
+        const system = await readEgressSystem();
+        return config.nginx.container ? shareCaBundle(system, path.dirname(nginxDriver.paths.pid)) : system;
+      },
+      portFor: (name) => ports.egressPortFor(name),
+    },
   });
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
   const referencedWatcher = watchReferencedFiles((event) => {
