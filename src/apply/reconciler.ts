@@ -161,6 +161,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       }
       const changed = applied.changed;
       state.routed = new Set(view.routes.map((r) => r.name));
+      state.egress = new Map(desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])));
 
       for (const name of plan.remove) {
         await runtime.remove(name);

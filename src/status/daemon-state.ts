@@ -29,8 +29,10 @@ export interface DaemonState {
   routed: Set<string>;
   /** True once nginx answered with the generation we last applied. */
   nginxServing: boolean;
+  /** Caches that fetch their upstream through nginx's egress now: name → the egress address. */
+  egress: Map<string, string>;
 }
 
 export function createDaemonState(configPath: string): DaemonState {
-  return { configPath, generation: 0, applied: null, lastError: null, lastReload: null, routed: new Set(), nginxServing: false };
+  return { configPath, generation: 0, applied: null, lastError: null, lastReload: null, routed: new Set(), nginxServing: false, egress: new Map() };
 }

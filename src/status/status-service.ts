@@ -46,7 +46,7 @@ export function createStatusService(deps: {
     const [instanceList] = await Promise.all([deps.runtime.list(), deps.observer.refresh()]);
     const instances = new Map(instanceList.map((i) => [i.name, i]));
     return config.registries.map((r) => ({
-      ...vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name)),
+      ...vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name), state.egress.get(r.name) ?? null),
       ...deps.observer.numbers(r.name),
     }));
   };

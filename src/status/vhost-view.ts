@@ -13,6 +13,8 @@ export interface VhostView {
   routed: boolean;
   backend: { address: string | null; state: string; restarts: number };
   upstreamReachable: boolean | null;
+  /** Where the cache reaches its upstream through nginx (see egress:); null: directly, or offline. */
+  egress: string | null;
   lastError: string | null;
 }
 
@@ -24,7 +26,13 @@ export function vhostStatus(instance: CacheInstance | null, health: VhostHealth,
   return 'up';
 }
 
-export function vhostView(registry: RegistryConfig, instance: CacheInstance | null, health: VhostHealth, routed: boolean): VhostView {
+export function vhostView(
+  registry: RegistryConfig,
+  instance: CacheInstance | null,
+  health: VhostHealth,
+  routed: boolean,
+  egress: string | null = null,
+): VhostView {
   const status = vhostStatus(instance, health, routed);
   const lastError =
     instance?.lastError && instance.state !== 'running'
@@ -42,6 +50,7 @@ export function vhostView(registry: RegistryConfig, instance: CacheInstance | nu
     routed,
     backend: { address: instance?.address ?? null, state: instance?.state ?? 'absent', restarts: instance?.restarts ?? 0 },
     upstreamReachable: health.upstream ? health.upstream.ok : null,
+    egress,
     lastError,
   };
 }

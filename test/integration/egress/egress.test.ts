@@ -121,6 +121,10 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     expect(cdnConfig).toMatch(/remoteurl: http:\/\/127\.0\.0\.1:\d+\n/);
     expect(cdnConfig).not.toContain(cdnUpstream.url);
 
+    const api = async (name: string) => (await (await fetch(`${rc.adminUrl}/api/v1/vhosts/${name}`)).json()) as { egress: string | null };
+    expect((await api('cdn.example')).egress).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect((await api('direct.example')).egress).toBeNull();
+
     const layer = plain.layers[0]!;
     const url = blobPath('library/plain', layer);
     const r = await get(rc.routerPort, `direct.example.${rc.domain}`, url);
