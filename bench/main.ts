@@ -1,7 +1,7 @@
 // `npm run bench`: a seeded local upstream, regcache (the CLI daemon) with one registry in front of
 // it, and side-by-side measurements of the router against that same registry reached directly.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { request, Agent } from 'node:http';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -83,12 +83,13 @@ async function startRegcache(dir: string, config: string): Promise<RunningDaemon
   };
 }
 
-/** Upstream GETs of `urlPath` once the registry has finished storing what it fetched. */
-async function settledGets(upstream: UpstreamRegistry, urlPath: string, atLeast: number): Promise<number> {
-  const count = async () => (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path === urlPath).length;
-  await waitFor(async () => (await count()) >= atLeast, { timeoutMs: 60_000, what: `${atLeast} upstream GETs of ${urlPath}` });
+/** Upstream GETs of `urlPath` once the registry cache has stored the blob (its data file exists). */
+async function settledGets(upstream: UpstreamRegistry, urlPath: string, storage: string): Promise<number> {
+  const hex = urlPath.split('sha256:')[1]!;
+  const data = path.join(storage, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+  await waitFor(async () => stat(data).then((s) => s.size > 0, () => false), { timeoutMs: 60_000, what: `the cache to store ${urlPath}` });
   await new Promise((r) => setTimeout(r, 500));
-  return count();
+  return (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path === urlPath).length;
 }
 
 async function hotBlob(router: Target, direct: Target, urlPath: string, size: number): Promise<ComparisonRow[]> {
@@ -129,13 +130,20 @@ async function requestRate(id: string, label: string, router: Target, direct: Ta
   return { id, label, unit: 'req/s, wrk 32 conns', router: r.requestsPerSecond, direct: d.requestsPerSecond, ratio, goal: `≥ ${goal}×`, pass: ratio >= goal };
 }
 
-async function coldPull(upstream: UpstreamRegistry, router: Target, direct: Target, viaRouter: string, viaDirect: string): Promise<ComparisonRow[]> {
+async function coldPull(
+  upstream: UpstreamRegistry,
+  storage: string,
+  router: Target,
+  direct: Target,
+  viaRouter: string,
+  viaDirect: string,
+): Promise<ComparisonRow[]> {
   upstream.clearRequests();
   const r = await parallelDownloads(router, viaRouter, 16);
   const d = await parallelDownloads(direct, viaDirect, 16);
   if ([...r.statuses, ...d.statuses].some((s) => s !== 200)) throw new Error(`cold pull statuses ${r.statuses} / ${d.statuses}`);
-  const routerGets = await settledGets(upstream, viaRouter, 1);
-  const directGets = await settledGets(upstream, viaDirect, 1);
+  const routerGets = await settledGets(upstream, viaRouter, storage);
+  const directGets = await settledGets(upstream, viaDirect, storage);
   return [
     {
       id: '4',
@@ -246,11 +254,13 @@ registries:
     const vhost = (await (await fetch(`${daemon.adminUrl}/api/v1/vhosts/hub.example`)).json()) as { backend: { address: string } };
     const router: Target = { base: `http://127.0.0.1:${port}`, host: 'hub.example.bench.test' };
     const direct: Target = { base: `http://${vhost.backend.address}`, host: null };
+    // The registry cache's storage (process runtime), to know when it has stored a blob.
+    const storage = path.join(dir, 'data', 'caches', 'hub-example');
 
     log('warming the hot blob and manifests');
     upstream.clearRequests();
     await curlDownload(router, blobPath(hot));
-    await settledGets(upstream, blobPath(hot), 2);
+    await settledGets(upstream, blobPath(hot), storage);
     await curlDownload(direct, blobPath(hot));
     const digestPath = `/v2/bench/app/manifests/${small.manifestDigest}`;
     const tagPath = '/v2/bench/app/manifests/small';
@@ -264,7 +274,7 @@ registries:
     log('3. manifest by tag');
     rows.push(await requestRate('3', 'manifest by tag', router, direct, tagPath, 10));
     log('4. cold pull');
-    rows.push(...(await coldPull(upstream, router, direct, blobPath(coldA), blobPath(coldB))));
+    rows.push(...(await coldPull(upstream, storage, router, direct, blobPath(coldA), blobPath(coldB))));
     const loadRss = await load.stop();
 
     log(`5. ${CONFIG_CHANGES} config changes`);

@@ -7,11 +7,11 @@ import { createContainerNginx } from './apply/nginx/container-nginx.js';
 import type { NginxDriver } from './apply/nginx/nginx-driver.js';
 import { createNginxController } from './apply/nginx/nginx-controller.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
-import { createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
+import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
-import { readEgressSystem, shareCaBundle } from './apply/nginx/egress-system.js';
+import { readEgressSystem } from './apply/nginx/egress-system.js';
 import { sharesLoopback } from './desired/egress-routes.js';
-import { createPortBook, portBookFile } from './apply/runtime/port-book.js';
+import { createPortBook, portBookFile, type PortBook } from './apply/runtime/port-book.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
 import { dockerApiFor, selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
 import { loadConfigFile } from './config/load.js';
@@ -78,6 +78,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const nginxDriver = createNginxDriver(config, env, clock, logger, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
   );
+  // The caches' egress: a second nginx child process, when nginx runs as one (see egress-view.ts).
+  const egressNginx = config.nginx.container ? null : await createEgressNginx(config, env, clock, logger, ports, (message) =>
+    events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
+  );
   const probeHost = nginxProbeHost(config);
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
@@ -99,14 +103,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     metrics: metrics.reconcile,
-    egress: {
-      loopback: sharesLoopback(config, runtime.kind),
-      system: async () => {
-        const system = await readEgressSystem();
-        return config.nginx.container ? shareCaBundle(system, path.dirname(nginxDriver.paths.pid)) : system;
-      },
-      portFor: (name) => ports.egressPortFor(name),
-    },
+    egress: egressNginx
+      ? {
+          loopback: sharesLoopback(config, runtime.kind),
+          system: () => readEgressSystem(),
+          portFor: (name) => ports.egressPortFor(name),
+          nginx: egressNginx.controller,
+          paths: egressNginx.driver.paths,
+          render: createEgressNginxRenderer(readNginxTemplates()),
+          controlPort: egressNginx.controlPort,
+          workerUser: (configured) => egressNginx.driver.workerUser(configured),
+        }
+      : undefined,
   });
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
   const referencedWatcher = watchReferencedFiles((event) => {
@@ -142,6 +150,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await referencedWatcher.close();
     await nginx.stop();
     await runtime.close();
+    await egressNginx?.controller.stop();
     throw new StartupError(initial.message ?? 'initial apply failed');
   }
   health.start(async () => {
@@ -152,8 +161,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   const logRotation = startLogRotation({
     appendDirs: [path.join(config.dataDir, 'logs')],
-    reopenDirs: [path.dirname(nginxDriver.paths.accessLog)],
-    reopen: () => nginxDriver.reopenLogs(),
+    reopenDirs: [path.dirname(nginxDriver.paths.accessLog), ...(egressNginx ? [path.dirname(egressNginx.driver.paths.accessLog)] : [])],
+    reopen: async () => {
+      await nginxDriver.reopenLogs();
+      await egressNginx?.driver.reopenLogs();
+    },
     clock,
     logger,
   });
@@ -215,6 +227,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Stop routing first, then the caches behind it.
       await nginx.stop();
       await runtime.close();
+      // Last: caches fetch through it until they stop.
+      await egressNginx?.controller.stop();
       logger.info('regcache stopped');
     },
   };
@@ -243,6 +257,24 @@ function createNginxDriver(
   const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
   if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
   return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger, onCrash });
+}
+
+/** The egress nginx: its own prefix (dataDir/egress-nginx), and a loopback port that answers its generation probe. */
+async function createEgressNginx(
+  config: RegcacheConfig,
+  env: DaemonOptions['env'],
+  clock: Clock,
+  logger: Logger,
+  ports: PortBook,
+  onCrash: (message: string) => void,
+) {
+  const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
+  if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
+  const driver = createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger, onCrash, subdir: 'egress-nginx' });
+  // A name no registry can have (registry names are DNS names).
+  const controlPort = await ports.egressPortFor('.egress');
+  const controller = createNginxController({ driver, probeBase: `http://127.0.0.1:${controlPort}`, clock, logger });
+  return { driver, controller, controlPort };
 }
 
 /** Where the daemon reaches nginx: a containerised nginx on a Docker network answers by its container name. */

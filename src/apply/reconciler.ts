@@ -13,9 +13,10 @@ import type { Clock } from '../util/clock.js';
 import { sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { NginxConfigRejected, type NginxController } from './nginx/nginx-controller.js';
+import { egressNginxView } from './nginx/egress-view.js';
 import type { NginxPaths, NginxView } from './nginx/nginx-view.js';
 import { nginxView } from './nginx/nginx-view.js';
-import type { NginxRenderer } from './nginx/render.js';
+import type { EgressNginxRenderer, NginxRenderer } from './nginx/render.js';
 import type { CacheRuntime } from './runtime/cache-runtime.js';
 import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
 
@@ -50,12 +51,18 @@ export interface ReconcilerDeps {
 }
 
 export interface EgressDeps {
-  /** Caches share nginx's loopback (process runtime, or Docker with host networking). */
+  /** Caches share the egress nginx's loopback (process runtime, or Docker with host networking). */
   loopback: boolean;
   /** The machine's nameservers and CA bundle, read at each pass. */
   system: () => Promise<EgressSystem>;
   /** A persisted loopback port per cache. */
   portFor: (name: string) => Promise<number>;
+  /** The egress nginx (a second nginx process): controller, file paths, renderer, probe port, worker user. */
+  nginx: NginxController;
+  paths: NginxPaths;
+  render: EgressNginxRenderer;
+  controlPort: number;
+  workerUser?: (configured: string | null) => Promise<string | null>;
 }
 
 export type Reconciler = (reason: string) => Promise<ReconcileResult>;
@@ -69,9 +76,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const log = deps.logger.child({ component: 'reconciler' });
   /** Names of caches last started in offline mode. */
   const offline = new Set<string>();
-  /** Egress servers nginx serves now, as name → listen|origin. */
-  let liveEgress = new Map<string, string>();
   let lastEgressNotes = '';
+  let egressGeneration = 0;
+  let egressServing = false;
 
   const reject = (problems: ConfigProblem[], message: string): ReconcileResult => {
     state.lastError = { message, problems, at: new Date(deps.clock.now()).toISOString() };
@@ -127,17 +134,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
       const viewFor = (backends: ReadonlyMap<string, string>) =>
-        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, egress });
+        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user });
       const plan = planCaches(observed, desired.caches);
       // distribution asks its remote for /v2/ when it starts: a cache's egress must listen before it does.
-      const egressMissing = [...plan.start, ...plan.replace].some((spec) => {
-        const route = egress.routes.get(spec.name);
-        return !spec.offline && route !== undefined && liveEgress.get(spec.name) !== `${route.listen}|${route.origin}`;
-      });
-      if (egressMissing) {
-        const early = await applyNginx(viewFor(await routedBackends()), `${reason}: egress first`);
-        if (!early.ok) return early.result;
-      }
+      const egressApplied = await applyEgress(config, egress);
+      if (!egressApplied.ok) return egressApplied.result;
       const startedNow: string[] = [];
       await Promise.all(
         [...plan.start, ...plan.replace].map(async (spec) => {
@@ -206,9 +207,38 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     state.generation = generation;
     state.nginxServing = true;
     state.lastReload = { result: changed ? 'ok' : 'unchanged', at: iso(deps.clock), message: null };
-    liveEgress = new Map((view.egress?.servers ?? []).map((s) => [s.name, `${s.listen}|${s.origin}`]));
     if (changed) events.record({ kind: 'reload', level: 'info', vhost: null, message: `nginx serves generation ${generation} (${reason})` });
     return { ok: true, changed };
+  };
+
+  /** The egress nginx serves the plan's listeners (started, reloaded, or stopped when none is wanted). */
+  const applyEgress = async (config: RegcacheConfig, plan: EgressPlan): Promise<{ ok: true } | { ok: false; result: ReconcileResult }> => {
+    const e = deps.egress;
+    if (!e) return { ok: true };
+    const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
+    const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });
+    if (!view) {
+      if (egressServing) {
+        await e.nginx.stop();
+        egressServing = false;
+        events.record({ kind: 'reload', level: 'info', vhost: null, message: 'egress nginx stopped: no cache fetches through it' });
+      }
+      return { ok: true };
+    }
+    if (egressServing && e.render(view) === e.nginx.applied()) return { ok: true };
+    const generation = egressGeneration + 1;
+    try {
+      await e.nginx.apply(e.render({ ...view, generation }), generation);
+    } catch (err) {
+      if (err instanceof NginxConfigRejected) {
+        return { ok: false, result: reject([{ path: 'egress', message: err.message }], `egress ${err.message}`) };
+      }
+      throw err;
+    }
+    egressGeneration = generation;
+    egressServing = true;
+    events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${generation} (${view.servers.length} caches)` });
+    return { ok: true };
   };
 
   /** Which caches fetch through nginx; reasons a wanted egress cannot be had are logged once per change. */

@@ -24,7 +24,7 @@ const configOption = { config: { type: 'string', short: 'c' } } as const;
 export const commands: Record<string, Command> = {
   run: { options: configOption, run: runCommand },
   validate: { options: configOption, run: validateCommand },
-  render: { options: configOption, run: renderCommand },
+  render: { options: { ...configOption, egress: { type: 'boolean' } }, run: renderCommand },
   clients: { options: clientsOptions, positionals: true, run: clientsCommand },
   status: { options: { admin: { type: 'string' } }, run: statusCommand },
 };

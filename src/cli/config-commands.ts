@@ -1,9 +1,10 @@
 import { readEgressSystem } from '../apply/nginx/egress-system.js';
+import { egressNginxView } from '../apply/nginx/egress-view.js';
 import { nginxView } from '../apply/nginx/nginx-view.js';
 import { egressPlan, egressWanted, sharesLoopback } from '../desired/egress-routes.js';
 import { processNginxPaths } from '../apply/nginx/process-nginx.js';
 import { portBookFile, readPortBook } from '../apply/runtime/port-book.js';
-import { createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
+import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
 import { loadConfigFile } from '../config/load.js';
 import type { CommandContext } from './commands.js';
 import { configPathFrom, printProblems } from './commands.js';
@@ -22,7 +23,8 @@ export async function validateCommand(values: Record<string, unknown>, ctx: Comm
 /**
  * Prints the nginx config `run` would apply. Cache ports come from the port book `run` keeps
  * under dataDir; a cache that has never run has no port yet and is shown at a placeholder
- * port (said in a leading comment), so the output always passes `nginx -t`.
+ * port (said in a leading comment), so the output always passes `nginx -t`. With --egress it
+ * prints the egress nginx's config instead (nothing, with a comment, when no cache uses egress).
  */
 export async function renderCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
   const file = configPathFrom(values, ctx.env);
@@ -40,12 +42,19 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   // `auto` is shown as the process runtime would run it.
   const loopback = sharesLoopback(config, config.runtime === 'docker' ? 'docker' : 'process');
   const egress = egressPlan({ config, ports: egressPorts, system: await readEgressSystem(), loopback });
+  if (values.egress) {
+    const { prefix: _egressPrefix, ...egressPaths } = processNginxPaths(config.dataDir, 'egress-nginx');
+    const controlPort = known['.egress']?.egressPort ?? 17000;
+    const egressView = egressNginxView({ config, plan: egress, paths: egressPaths, generation: 1, controlPort });
+    for (const note of egress.notes) ctx.stdout.write(`# ${note.vhost ? `${note.vhost}: ` : ''}${note.message}\n`);
+    ctx.stdout.write(egressView ? createEgressNginxRenderer(readNginxTemplates())(egressView) : '# no cache fetches through the egress nginx\n');
+    return 0;
+  }
   const { prefix: _prefix, ...paths } = processNginxPaths(config.dataDir);
-  const view = nginxView({ config, backends, generation: 1, paths, egress });
+  const view = nginxView({ config, backends, generation: 1, paths });
   if (placeholders.length > 0) {
     ctx.stdout.write(`# placeholder ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
   }
-  for (const note of egress.notes) ctx.stdout.write(`# ${note.vhost ? `${note.vhost}: ` : ''}${note.message}\n`);
   ctx.stdout.write(createNginxRenderer(readNginxTemplates())(view));
   return 0;
 }

@@ -6,7 +6,9 @@ const USAGE = `usage: regcache <command> [options]
 commands:
   run       --config FILE        run the daemon (watch the file, apply it live)
   validate  --config FILE        check the config; exit 1 with one line per problem
-  render    --config FILE        print the nginx config that run would apply
+  render    --config FILE [--egress]
+                                 print the nginx config that run would apply (--egress: the config
+                                 of the egress nginx the caches fetch their upstreams through)
   clients   containerd|k3s|docker|k3d --config FILE [--out DIR] [--mode vhost|single] [--endpoint URL]
                                  print (or write under DIR) client configuration for this cache;
                                  also --ca-file PATH, --skip-verify (https); k3d: --cluster, --network,

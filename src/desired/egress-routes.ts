@@ -37,11 +37,13 @@ export interface EgressPlan {
 
 export const NO_EGRESS: EgressPlan = { routes: new Map(), resolvers: [], caFile: null, caMaterial: null, notes: [] };
 
-/** Whether nginx and the caches share one loopback, so a cache can reach its egress on 127.0.0.1. */
+/**
+ * Whether a cache can reach the egress nginx on 127.0.0.1: it runs as a child process beside nginx
+ * (so not with nginx.container), and the caches share the host's loopback (process runtime, or
+ * Docker with host networking).
+ */
 export function sharesLoopback(config: RegcacheConfig, runtime: 'process' | 'docker'): boolean {
-  const hostNetwork = config.docker.network === 'host';
-  const nginxOnHost = !config.nginx.container || hostNetwork;
-  return nginxOnHost && (runtime === 'process' || hostNetwork);
+  return !config.nginx.container && (runtime === 'process' || config.docker.network === 'host');
 }
 
 /** Registries whose config asks for egress (before any reason it cannot be had). */
@@ -65,7 +67,10 @@ export function egressPlan(input: {
   const routes = new Map<string, EgressRoute>();
   if (wanted.size === 0) return { ...NO_EGRESS, notes };
   if (!input.loopback) {
-    notes.push({ vhost: null, message: 'egress needs the caches on nginx’s loopback (runtime process, or docker.network: host); caches reach their upstreams directly' });
+    notes.push({
+      vhost: null,
+      message: 'egress needs nginx as a child process and the caches on its loopback (runtime process, or docker.network: host); caches reach their upstreams directly',
+    });
     return { ...NO_EGRESS, notes };
   }
   if (!caFile) {

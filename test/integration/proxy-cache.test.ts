@@ -58,7 +58,7 @@ describe('nginx proxy cache in front of the registry caches', () => {
       .filter(Boolean)
       .map((line) => JSON.parse(line) as { uri: string; cache: string; upstream_status: string; status: number });
   const egressLog = async () =>
-    (await readFile(path.join(dir, 'data', 'nginx', 'logs', 'egress.log'), 'utf8'))
+    (await readFile(path.join(dir, 'data', 'egress-nginx', 'logs', 'access.log'), 'utf8'))
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as { vhost: string; method: string; uri: string; cache: string; status: number });

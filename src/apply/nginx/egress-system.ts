@@ -1,7 +1,5 @@
 import { access, readFile } from 'node:fs/promises';
 import net from 'node:net';
-import path from 'node:path';
-import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { EgressSystem } from '../../desired/egress-routes.js';
 
 /** Where Debian/Ubuntu, Fedora/RHEL, Alpine and openSUSE keep the system CA bundle. */
@@ -31,14 +29,3 @@ export async function readEgressSystem(resolvConf = '/etc/resolv.conf', bundles 
   return { resolvers, caFile };
 }
 
-/**
- * nginx in a container sees only the directory regcache shares with it: give it a copy of the system
- * bundle there (rewritten only when the bundle changes, so the rendered config stays byte-identical).
- */
-export async function shareCaBundle(system: EgressSystem, sharedDir: string): Promise<EgressSystem> {
-  if (!system.caFile) return system;
-  const copy = path.join(sharedDir, 'egress-ca.pem');
-  const [want, have] = await Promise.all([readFile(system.caFile), readFile(copy).catch(() => null)]);
-  if (!have || !have.equals(want)) await writeFileAtomic(copy, want);
-  return { ...system, caFile: copy };
-}

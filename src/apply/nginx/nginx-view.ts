@@ -2,7 +2,6 @@ import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';
-import { NO_EGRESS, resolverDirective, type EgressPlan } from '../../desired/egress-routes.js';
 import { httpListen, securityView, type SecurityView } from './security-view.js';
 
 /** Where the rendered config points nginx at: pid, logs, temp, cache. Chosen by the nginx driver. */
@@ -42,18 +41,6 @@ export interface NginxTagLocation {
   validFor: string | null;
 }
 
-/** nginx as the caches' upstream (templates/nginx/egress-servers.conf.ejs). */
-export interface NginxEgress {
-  /** `resolver` servers; null when every upstream is an IP address and no nameserver is known. */
-  resolver: { servers: string[]; ipv6: boolean } | null;
-  caFile: string;
-  /** Changes when a configured bundle's contents change, so nginx reloads and re-reads it. */
-  caMaterial: string | null;
-  cacheZone: NginxCacheZone;
-  accessLog: string;
-  servers: Array<{ name: string; listen: string; origin: string }>;
-}
-
 /** Everything the nginx template reads, already validated and flattened: the template holds layout only. */
 export interface NginxView {
   generation: number;
@@ -67,27 +54,8 @@ export interface NginxView {
   tagLocations: NginxTagLocation[];
   /** proxy_cache_lock_timeout and proxy_cache_lock_age for digests, e.g. "3600s". */
   cacheLockTimeout: string;
-  /** null: caches talk to their upstreams directly. */
-  egress: NginxEgress | null;
   /** TLS servers and access rules (templates/nginx/security-*.ejs read it as view.security). */
   security: SecurityView;
-}
-
-/**
- * Egress servers for every cache that has a route, routed or not yet: a cache must find its
- * egress listening when it starts, because distribution asks its remote for /v2/ at start-up.
- */
-function egressView(plan: EgressPlan, config: RegcacheConfig, paths: NginxPaths): NginxEgress | null {
-  if (plan.routes.size === 0 || !plan.caFile) return null;
-  return {
-    resolver: resolverDirective(plan.resolvers),
-    caFile: plan.caFile,
-    caMaterial: plan.caMaterial,
-    // Entries live only until distribution's second fetch and concurrent misses have read them.
-    cacheZone: { zone: 'regcache_egress', path: path.join(paths.cache, '_egress'), keysZoneSize: '4m', maxSize: sizeToken(config.cache.maxSizeBytes), inactive: '10m' },
-    accessLog: path.join(path.dirname(paths.accessLog), 'egress.log'),
-    servers: [...plan.routes.values()].map((r) => ({ name: r.name, listen: r.listen, origin: r.origin })),
-  };
 }
 
 /** nginx takes k/m/g suffixes only; round down to whole KiB. */
@@ -122,7 +90,6 @@ export function nginxView(input: {
   generation: number;
   /** The `user` directive as the nginx driver resolved it; defaults to nginx.user from the config. */
   user?: string | null;
-  egress?: EgressPlan;
 }): NginxView {
   const { config } = input;
   const routed = config.registries
@@ -156,7 +123,6 @@ export function nginxView(input: {
     cacheZones,
     tagLocations,
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
-    egress: egressView(input.egress ?? NO_EGRESS, config, input.paths),
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
   };
 }

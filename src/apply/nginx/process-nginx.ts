@@ -19,11 +19,13 @@ export interface ProcessNginxOptions {
   logger: Logger;
   /** Told when nginx exits on its own (it is restarted with backoff). */
   onCrash?: (message: string) => void;
+  /** Directory under dataDir: `nginx` for the router, `egress-nginx` for the caches' egress. */
+  subdir?: string;
 }
 
-/** Where the process-runtime nginx keeps its files: everything under dataDir/nginx. */
-export function processNginxPaths(dataDir: string): NginxPaths & { prefix: string } {
-  const prefix = path.join(dataDir, 'nginx');
+/** Where a process nginx keeps its files: everything under dataDir/<subdir> (dataDir/nginx for the router). */
+export function processNginxPaths(dataDir: string, subdir = 'nginx'): NginxPaths & { prefix: string } {
+  const prefix = path.join(dataDir, subdir);
   return {
     prefix,
     pid: path.join(prefix, 'nginx.pid'),
@@ -36,11 +38,12 @@ export function processNginxPaths(dataDir: string): NginxPaths & { prefix: strin
 
 /** nginx as a supervised child process with its prefix, logs and temp files under dataDir/nginx. */
 export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
-  const { prefix, ...paths } = processNginxPaths(opts.dataDir);
+  const name = opts.subdir ?? 'nginx';
+  const { prefix, ...paths } = processNginxPaths(opts.dataDir, name);
   const configFile = path.join(prefix, 'nginx.conf');
   const errorLog = paths.errorLog;
   const baseArgs = ['-p', prefix + '/', '-e', errorLog];
-  const log = opts.logger.child({ component: 'nginx' });
+  const log = opts.logger.child({ component: name });
   let supervised: SupervisedProcess | null = null;
   let lastFallbackReason: string | null = null;
 
@@ -85,14 +88,14 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
         // A daemon killed with -9 leaves nginx holding the port; it is ours to replace.
         if (await reapStaleProcess(paths.pid, configFile)) log.warn('killed an nginx left behind by an earlier run');
         supervised = createSupervisedProcess({
-          name: 'nginx',
+          name,
           command: opts.binary,
           args: [...baseArgs, '-c', configFile, '-g', 'daemon off;'],
           logFile: path.join(prefix, 'logs', 'stderr.log'),
           clock: opts.clock,
           logger: log,
           onExit: ({ code, signal, willRestart }) => {
-            if (willRestart) opts.onCrash?.(`nginx exited (${signal ?? `code ${code}`}); restarting`);
+            if (willRestart) opts.onCrash?.(`${name} exited (${signal ?? `code ${code}`}); restarting`);
           },
         });
       }

@@ -2,9 +2,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
 import { packageRoot } from '../../util/package-root.js';
+import type { EgressNginxView } from './egress-view.js';
 import type { NginxView } from './nginx-view.js';
 
 export type NginxRenderer = (view: NginxView) => string;
+export type EgressNginxRenderer = (view: EgressNginxView) => string;
 
 /**
  * Template sources by name: the main template, EJS partials from templates/nginx/ and the static
@@ -12,6 +14,8 @@ export type NginxRenderer = (view: NginxView) => string;
  */
 export interface NginxTemplates {
   main: string;
+  /** The egress nginx's whole config (templates/egress-nginx.conf.ejs). */
+  egress: string;
   partials: Record<string, string>;
 }
 
@@ -26,15 +30,41 @@ export function readNginxTemplates(root = packageRoot()): NginxTemplates {
     }
     for (const file of files) partials[file] = readFileSync(path.join(dir, file), 'utf8');
   }
-  return { main: readFileSync(path.join(root, 'templates', 'nginx.conf.ejs'), 'utf8'), partials };
+  return {
+    main: readFileSync(path.join(root, 'templates', 'nginx.conf.ejs'), 'utf8'),
+    egress: readFileSync(path.join(root, 'templates', 'egress-nginx.conf.ejs'), 'utf8'),
+    partials,
+  };
 }
 
 /** Compiles once; rendering is then a pure function of the view. */
 export function createNginxRenderer(templates: NginxTemplates): NginxRenderer {
-  const template = ejs.compile(templates.main, {
+  const template = compile(templates, templates.main, ['generation', 'user', 'workerProcesses', 'listen', 'paths', 'routes', 'hosts', 'cacheZones', 'tagLocations', 'cacheLockTimeout']);
+  return (view) => template(view);
+}
+
+export function createEgressNginxRenderer(templates: NginxTemplates): EgressNginxRenderer {
+  const template = compile(templates, templates.egress, [
+    'generation',
+    'user',
+    'workerProcesses',
+    'paths',
+    'controlListen',
+    'resolver',
+    'caFile',
+    'caMaterial',
+    'cacheZone',
+    'cacheLockTimeout',
+    'servers',
+  ]);
+  return (view) => template(view);
+}
+
+function compile(templates: NginxTemplates, main: string, locals: string[]): ejs.TemplateFunction {
+  return ejs.compile(main, {
     strict: true,
     localsName: 'view',
-    destructuredLocals: ['generation', 'user', 'workerProcesses', 'listen', 'paths', 'routes', 'hosts', 'cacheZones', 'tagLocations', 'cacheLockTimeout'],
+    destructuredLocals: locals,
     escape: (s: unknown) => String(s),
     includer: (name: string) => {
       const template = templates.partials[name];
@@ -42,5 +72,4 @@ export function createNginxRenderer(templates: NginxTemplates): NginxRenderer {
       return { template };
     },
   });
-  return (view) => template(view);
 }

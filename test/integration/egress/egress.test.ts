@@ -146,8 +146,12 @@ describe('egress: caches fetch their upstreams through nginx', () => {
   it('refuses an upstream whose certificate the bundle does not vouch for', async () => {
     // Point the bundle at a CA that did not sign the upstream, then ask for what the cache has not fetched yet.
     const otherCa = await makeCa(rc.dir, 'unrelated');
-    const generation = async () => Number((await get(rc.routerPort, 'localhost', '/__regcache/generation')).body.toString());
-    const servedBefore = await generation();
+    // The bundle is part of the egress nginx's config only: wait for its next generation.
+    const egressReloads = async () =>
+      ((await (await fetch(`${rc.adminUrl}/api/v1/events?limit=200`)).json()).events as Array<{ message: string }>).filter((e) =>
+        e.message.startsWith('egress nginx serves generation'),
+      ).length;
+    const servedBefore = await egressReloads();
     await rc.writeConfig({
       registries: {
         'cdn.example': { upstream: cdnUpstream.url },
@@ -156,12 +160,19 @@ describe('egress: caches fetch their upstreams through nginx', () => {
       },
       egress: { caFile: otherCa.cert },
     });
-    const egressLog = path.join(rc.dir, 'data', 'nginx', 'logs', 'egress.log');
+    const egressLog = path.join(rc.dir, 'data', 'egress-nginx', 'logs', 'access.log');
     const before = (await readFile(egressLog, 'utf8')).length;
-    await waitFor(async () => (await generation()) > servedBefore, { what: 'nginx to serve the config with the other bundle' });
+    await waitFor(async () => (await egressReloads()) > servedBefore, { what: 'the egress nginx to serve the config with the other bundle' });
     const r = await get(rc.routerPort, `tls.example.${rc.domain}`, `/v2/library/secure/manifests/${secure.manifestDigest}`);
     expect(r.status).not.toBe(200);
-    const lines = (await readFile(egressLog, 'utf8')).slice(before).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { uri: string; status: number });
-    expect(lines.some((l) => l.uri.includes(secure.manifestDigest) && l.status === 502)).toBe(true);
+    // nginx logs a request once it has answered it: wait for the line.
+    const refused = async () =>
+      (await readFile(egressLog, 'utf8'))
+        .slice(before)
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { uri: string; status: number })
+        .some((l) => l.uri.includes(secure.manifestDigest) && l.status === 502);
+    await waitFor(async () => (await refused()) || undefined, { timeoutMs: 5000, what: 'a 502 for the manifest in the egress log' });
   });
 });

@@ -10,7 +10,8 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { egressPlan } from '../../../src/desired/egress-routes.js';
-import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
+import { egressNginxView } from '../../../src/apply/nginx/egress-view.js';
+import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { readSmallFile } from '../../../src/config/load.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import { requireBinary } from '../../helpers/binaries.js';
@@ -33,6 +34,7 @@ describe('config → nginx -t (real nginx)', () => {
   it('every config that validates passes nginx -t', async () => {
     const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
     const render = createNginxRenderer(readNginxTemplates());
+    const renderEgress = createEgressNginxRenderer(readNginxTemplates());
     let tested = 0;
     await fc.assert(
       fc.asyncProperty(configArbitrary(files), async (doc) => {
@@ -50,22 +52,33 @@ describe('config → nginx -t (real nginx)', () => {
           nginxView({
             config,
             backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${21000 + i}`])),
-            egress: egressPlan({
-              config,
-              ports: new Map(config.registries.map((r, i) => [r.name, 23000 + i])),
-              system: { resolvers: ['127.0.0.53'], caFile: '/etc/ssl/certs/ca-certificates.crt' },
-              loopback: true,
-            }),
             generation: tested,
             paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
           }),
         );
-        const file = path.join(prefix, 'nginx.conf');
-        await writeFile(file, text);
-        try {
-          await promisify(execFile)(nginx, ['-t', '-q', '-p', prefix + '/', '-e', path.join(prefix, 'logs/error.log'), '-c', file, '-g', 'daemon off;']);
-        } catch (err) {
-          throw new Error(`nginx -t rejected a validated config:\n${stringify(doc)}\n${(err as { stderr?: string }).stderr}`);
+        // The egress nginx's config too, with every registry's egress on.
+        const egressView = egressNginxView({
+          config,
+          plan: egressPlan({
+            config,
+            ports: new Map(config.registries.map((r, i) => [r.name, 23000 + i])),
+            system: { resolvers: ['127.0.0.53'], caFile: '/etc/ssl/certs/ca-certificates.crt' },
+            loopback: true,
+          }),
+          generation: tested,
+          controlPort: 22999,
+          paths: { pid: path.join(prefix, 'egress.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/egress.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
+        });
+        const files: Array<[string, string]> = [['nginx.conf', text]];
+        if (egressView) files.push(['egress-nginx.conf', renderEgress(egressView)]);
+        for (const [name, content] of files) {
+          const file = path.join(prefix, name);
+          await writeFile(file, content);
+          try {
+            await promisify(execFile)(nginx, ['-t', '-q', '-p', prefix + '/', '-e', path.join(prefix, 'logs/error.log'), '-c', file, '-g', 'daemon off;']);
+          } catch (err) {
+            throw new Error(`nginx -t rejected a validated config (${name}):\n${stringify(doc)}\n${(err as { stderr?: string }).stderr}`);
+          }
         }
       }),
       // No shrinking: each step is a real nginx -t, and a shrink run outlasts the test timeout, hiding the counterexample.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseResolvConf } from '../../../src/apply/nginx/egress-system.js';
-import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
-import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
+import { egressNginxView } from '../../../src/apply/nginx/egress-view.js';
+import { createEgressNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { desiredState } from '../../../src/desired/desired-state.js';
 import { egressPlan, resolverDirective } from '../../../src/desired/egress-routes.js';
 import { parseConfig } from '../../../src/config/parse.js';
@@ -92,20 +92,28 @@ describe('resolv.conf', () => {
 });
 
 describe('egress render', () => {
-  it('renders one egress server per route, with verified TLS and the digest lock', () => {
+  it('renders one listener per cache in one server, with verified TLS and the digest lock', () => {
     const c = config();
     const plan = egressPlan({ config: c, ports, system, loopback: true });
-    const paths = { pid: '/d/nginx/nginx.pid', errorLog: '/d/nginx/logs/error.log', accessLog: '/d/nginx/logs/access.log', temp: '/d/nginx/temp', cache: '/d/nginx/cache' };
-    const text = createNginxRenderer(readNginxTemplates())(nginxView({ config: c, backends: new Map(), paths, generation: 1, egress: plan }));
+    const paths = { pid: '/d/egress-nginx/nginx.pid', errorLog: '/d/egress-nginx/logs/error.log', accessLog: '/d/egress-nginx/logs/access.log', temp: '/d/egress-nginx/temp', cache: '/d/egress-nginx/cache' };
+    const view = egressNginxView({ config: c, plan, paths, generation: 3, controlPort: 41000 })!;
+    const text = createEgressNginxRenderer(readNginxTemplates())(view);
     expect(text).toContain('resolver 10.255.255.53 ipv6=off;');
-    expect(text).toContain('proxy_cache_path /d/nginx/cache/_egress levels=1:2 keys_zone=regcache_egress:4m max_size=10240m inactive=10m use_temp_path=off;');
-    expect(text.match(/listen 127\.0\.0\.1:4100[12];/g)).toEqual(['listen 127.0.0.1:41001;', 'listen 127.0.0.1:41002;']);
-    expect(text).toContain('set $regcache_egress_origin "https://registry-1.docker.io";');
+    expect(text).toContain('proxy_cache_path /d/egress-nginx/cache/blobs levels=1:2 keys_zone=regcache_egress:4m max_size=10240m inactive=10m use_temp_path=off;');
+    expect(text.match(/listen 127\.0\.0\.1:410\d\d;/g)).toEqual(['listen 127.0.0.1:41000;', 'listen 127.0.0.1:41001;', 'listen 127.0.0.1:41002;']);
+    expect(text).toContain('41001 "https://registry-1.docker.io";');
+    expect(text).toContain('41002 "local.example";');
     expect(text).toContain('proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;');
     expect(text).toContain('proxy_ssl_verify on;');
     expect(text).toContain('proxy_cache_lock on;');
-    expect(text).toContain('access_log /d/nginx/logs/egress.log regcache_egress_json;');
-    // Egress servers exist even before their caches are routed: a cache must find its egress when it starts.
-    expect(text).not.toContain('upstream cache_docker_io');
+    expect(text).toContain('return 200 "3\\n";');
+    // One location proxies, so nginx loads the CA bundle once however many caches there are.
+    expect(text.match(/^\s*proxy_pass /gm)).toHaveLength(1);
+  });
+
+  it('renders nothing when no cache fetches through egress', () => {
+    const c = config('egress: { enabled: false }\n');
+    const paths = { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t', cache: '/c' };
+    expect(egressNginxView({ config: c, plan: egressPlan({ config: c, ports, system, loopback: true }), paths, generation: 1, controlPort: 1 })).toBeNull();
   });
 });

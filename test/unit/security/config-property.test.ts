@@ -6,7 +6,6 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { nginxView, type NginxView } from '../../../src/apply/nginx/nginx-view.js';
-import { egressPlan } from '../../../src/desired/egress-routes.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import type { ReadConfigFile } from '../../../src/config/config-files.js';
 import { parseConfig } from '../../../src/config/parse.js';
@@ -29,12 +28,6 @@ export function viewFor(config: Parameters<typeof nginxView>[0]['config']): Ngin
   return nginxView({
     config,
     backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${20000 + i}`])),
-    egress: egressPlan({
-      config,
-      ports: new Map(config.registries.map((r, i) => [r.name, 22000 + i])),
-      system: { resolvers: ['127.0.0.53'], caFile: '/etc/ssl/certs/ca-certificates.crt' },
-      loopback: true,
-    }),
     generation: 7,
     paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
   });
