@@ -72,7 +72,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (!first.ok) throw new ConfigInvalidError(first.problems);
   const config = first.value.config;
 
-  const ports = createPortBook(portBookFile(config.dataDir));
+  const ports = createPortBook(portBookFile(config.dataDir), '127.0.0.1', () => [
+    config.listen.port,
+    config.admin.listen.port,
+    ...(config.tls ? [config.tls.listen.port] : []),
+  ]);
   const runtime = await selectRuntime({ config, env, clock, logger, ports });
   const events = createEventLog(clock);
   const nginxDriver = createNginxDriver(config, env, clock, logger, (message) =>

@@ -38,11 +38,15 @@ export async function readPortBook(file: string): Promise<Record<string, CachePo
   }
 }
 
-export function createPortBook(file: string, host = '127.0.0.1'): PortBook {
+/**
+ * `reserved`: ports the config gives to nginx and the admin API. They may be in the ephemeral range
+ * and not bound yet (the admin API listens after the first pass), so they are never handed out.
+ */
+export function createPortBook(file: string, host = '127.0.0.1', reserved: () => Iterable<number> = () => []): PortBook {
   let book: Record<string, CachePorts> | null = null;
   const load = async () => (book ??= await readPortBook(file));
   const save = async () => writeFileAtomic(file, JSON.stringify(book, null, 2) + '\n');
-  const used = () => new Set(Object.values(book ?? {}).flatMap((p) => [p.port, p.debugPort, p.egressPort ?? 0]));
+  const used = () => new Set([...Object.values(book ?? {}).flatMap((p) => [p.port, p.debugPort, p.egressPort ?? 0]), ...reserved()]);
   // One reader-writer at a time: the runtime and the reconciler share the book, and passes start caches in parallel.
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(work: () => Promise<T>): Promise<T> => {

@@ -217,10 +217,13 @@ describe('fault suite', () => {
       expect(await alive(oldNginx)).toBe(false);
       expect(await nginxPid()).not.toBe(oldNginx);
     }
-    // Exactly one nginx master and one registry per cache run from this dataDir.
+    // Exactly one router nginx, one egress nginx and one registry per cache run from this dataDir.
     const { stdout } = await run('ps', ['-eo', 'pid,args']);
     const ours = stdout.split('\n').filter((l) => l.includes(dataDir));
-    expect(ours.filter((l) => /nginx: master|nginx .*-c/.test(l))).toHaveLength(1);
+    const masters = ours.filter((l) => /nginx: master|nginx .*-c/.test(l));
+    expect(masters.filter((l) => l.includes(path.join(dataDir, 'nginx', 'nginx.conf')))).toHaveLength(1);
+    expect(masters.filter((l) => l.includes(path.join(dataDir, 'egress-nginx', 'nginx.conf')))).toHaveLength(1);
+    expect(masters).toHaveLength(2);
     const caches = (await status()).vhosts.length as number;
     expect(ours.filter((l) => /registry serve|docker-registry serve/.test(l))).toHaveLength(caches);
   });
