@@ -191,10 +191,18 @@ async function twoHundredRegistries(dir: string): Promise<Record<'router' | 'egr
   const logger = createLogger({ level: 'warn' });
   const templates = readNginxTemplates(repoRoot);
   const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${20000 + i}`]));
+  // Distinct free ports (the OS may hand the same ephemeral port out twice in a row).
+  const taken = new Set<number>([port]);
+  const distinctPort = async () => {
+    for (;;) {
+      const p = await findFreePort();
+      if (!taken.has(p)) return taken.add(p), p;
+    }
+  };
   const egressPorts = new Map<string, number>();
-  for (const r of config.registries) egressPorts.set(r.name, await findFreePort());
+  for (const r of config.registries) egressPorts.set(r.name, await distinctPort());
   const plan = egressPlan({ config, ports: egressPorts, system: await readEgressSystem(), loopback: true });
-  const controlPort = await findFreePort();
+  const controlPort = await distinctPort();
 
   const measure = async (subdir: string, probePort: number, text: (driver: NginxDriver, user: string | null, generation: number) => string) => {
     const driver = createProcessNginx({ binary: 'nginx', dataDir: config.dataDir, clock, logger, subdir });
