@@ -86,6 +86,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const egressNginx = config.nginx.container ? null : await createEgressNginx(config, env, clock, logger, ports, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
   );
+  const accept = await nginxDriver.acceptSupport();
+  if (!accept.complete) {
+    logger.warn('nginx sees only the first Accept line (nginx < 1.23 without the njs module, e.g. Debian libnginx-mod-http-js): Docker tag pulls skip the tag microcache');
+  }
   const probeHost = nginxProbeHost(config);
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
@@ -101,6 +105,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     nginxPaths: nginxDriver.paths,
     nginxWorkerUser: (configured) => nginxDriver.workerUser(configured),
     render: createNginxRenderer(readNginxTemplates()),
+    nginxAccept: accept,
     health,
     state,
     events,

@@ -14,6 +14,7 @@ import { sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { NginxConfigRejected, type NginxController } from './nginx/nginx-controller.js';
 import { egressNginxView } from './nginx/egress-view.js';
+import type { AcceptSupport } from './nginx/nginx-features.js';
 import type { NginxPaths, NginxView } from './nginx/nginx-view.js';
 import { nginxView } from './nginx/nginx-view.js';
 import type { EgressNginxRenderer, NginxRenderer } from './nginx/render.js';
@@ -37,6 +38,8 @@ export interface ReconcilerDeps {
   /** Resolves the nginx `user` directive (see NginxDriver.workerUser); config's nginx.user when absent. */
   nginxWorkerUser?: (configured: string | null) => Promise<string | null>;
   render: NginxRenderer;
+  /** How the router's nginx sees a whole Accept header (NginxDriver.acceptSupport); first line only when absent. */
+  nginxAccept?: AcceptSupport;
   health: HealthMonitor;
   state: DaemonState;
   events: EventLog;
@@ -134,7 +137,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
       const viewFor = (backends: ReadonlyMap<string, string>) =>
-        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user });
+        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept });
       const plan = planCaches(observed, desired.caches);
       // distribution asks its remote for /v2/ when it starts: a cache's egress must listen before it does.
       const egressApplied = await applyEgress(config, egress);

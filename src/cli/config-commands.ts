@@ -1,4 +1,8 @@
+import path from 'node:path';
 import { readEgressSystem } from '../apply/nginx/egress-system.js';
+import { detectAcceptSupport } from '../apply/nginx/nginx-features.js';
+import { findBinary } from '../util/find-binary.js';
+import { packageRoot } from '../util/package-root.js';
 import { egressNginxView } from '../apply/nginx/egress-view.js';
 import { nginxView } from '../apply/nginx/nginx-view.js';
 import { egressPlan, egressWanted, sharesLoopback } from '../desired/egress-routes.js';
@@ -51,7 +55,9 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
     return 0;
   }
   const { prefix: _prefix, ...paths } = processNginxPaths(config.dataDir);
-  const view = nginxView({ config, backends, generation: 1, paths });
+  const nginxBinary = findBinary(['nginx'], ctx.env.REGCACHE_NGINX_BIN);
+  const accept = nginxBinary ? await detectAcceptSupport(nginxBinary, path.join(packageRoot(), 'nginx', 'accept.js')) : undefined;
+  const view = nginxView({ config, backends, generation: 1, paths, accept });
   if (placeholders.length > 0) {
     ctx.stdout.write(`# placeholder ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
   }

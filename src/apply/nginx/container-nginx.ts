@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { DockerApi } from '../runtime/docker/docker-api.js';
 import type { Logger } from '../../log.js';
 import { errorMessage } from '../../util/errors.js';
+import { FIRST_ACCEPT_LINE_ONLY } from './nginx-features.js';
 import type { NginxDriver, NginxProcessState } from './nginx-driver.js';
 
 export interface ContainerNginxOptions {
@@ -92,6 +93,8 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
       await api.startContainer(container);
       await refresh();
     },
+    // The njs script lives on regcache's side; the container's nginx keys tags by its first Accept line.
+    acceptSupport: async () => FIRST_ACCEPT_LINE_ONLY,
     async reopenLogs() {
       // USR1 to PID 1 (the nginx master): reopen logs after rotation renamed them.
       if (await refresh()) await api.signalContainer(container, 'SIGUSR1');

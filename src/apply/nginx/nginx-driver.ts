@@ -1,3 +1,4 @@
+import type { AcceptSupport } from './nginx-features.js';
 import type { NginxPaths } from './nginx-view.js';
 
 export interface NginxTestResult {
@@ -26,6 +27,8 @@ export interface NginxDriver {
    * Throws with a user-facing message when the configured user cannot work.
    */
   workerUser(configured: string | null): Promise<string | null>;
+  /** How this nginx can see a request's whole Accept header (version, njs module). */
+  acceptSupport(): Promise<AcceptSupport>;
   test(file: string): Promise<NginxTestResult>;
   /** Starts nginx with the live config when not running, else asks it to reload gracefully. */
   startOrReload(): Promise<void>;

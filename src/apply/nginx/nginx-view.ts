@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';
+import { FIRST_ACCEPT_LINE_ONLY, type AcceptSupport } from './nginx-features.js';
 import { httpListen, securityView, type SecurityView } from './security-view.js';
 
 /** Where the rendered config points nginx at: pid, logs, temp, cache. Chosen by the nginx driver. */
@@ -54,6 +55,8 @@ export interface NginxView {
   tagLocations: NginxTagLocation[];
   /** proxy_cache_lock_timeout and proxy_cache_lock_age for digests, e.g. "3600s". */
   cacheLockTimeout: string;
+  /** Which variable holds the whole Accept header for the tag microcache (njs on nginx < 1.23). */
+  accept: AcceptSupport;
   /** TLS servers and access rules (templates/nginx/security-*.ejs read it as view.security). */
   security: SecurityView;
 }
@@ -90,6 +93,8 @@ export function nginxView(input: {
   generation: number;
   /** The `user` directive as the nginx driver resolved it; defaults to nginx.user from the config. */
   user?: string | null;
+  /** What the nginx binary offers for Accept (NginxDriver.acceptSupport); the first line only when absent. */
+  accept?: AcceptSupport;
 }): NginxView {
   const { config } = input;
   const routed = config.registries
@@ -123,6 +128,7 @@ export function nginxView(input: {
     cacheZones,
     tagLocations,
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
+    accept: input.accept ?? FIRST_ACCEPT_LINE_ONLY,
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
   };
 }

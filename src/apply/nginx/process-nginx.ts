@@ -6,7 +6,9 @@ import type { Logger } from '../../log.js';
 import type { Clock } from '../../util/clock.js';
 import { reapStaleProcess } from '../runtime/process/stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from '../runtime/process/supervisor.js';
+import { packageRoot } from '../../util/package-root.js';
 import type { NginxDriver } from './nginx-driver.js';
+import { detectAcceptSupport } from './nginx-features.js';
 import type { NginxPaths } from './nginx-view.js';
 import { resolveWorkerUser } from './worker-user.js';
 
@@ -68,6 +70,7 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
       lastFallbackReason = decision.kind === 'root-fallback' ? decision.reason : null;
       return decision.directive;
     },
+    acceptSupport: () => detectAcceptSupport(opts.binary, path.join(packageRoot(), 'nginx', 'accept.js')),
     async test(file) {
       await ensureDirs();
       try {

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { egressPlan } from '../../../src/desired/egress-routes.js';
 import { egressNginxView } from '../../../src/apply/nginx/egress-view.js';
+import { detectAcceptSupport } from '../../../src/apply/nginx/nginx-features.js';
+import { packageRoot } from '../../../src/util/package-root.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { readSmallFile } from '../../../src/config/load.js';
 import { parseConfig } from '../../../src/config/parse.js';
@@ -35,6 +37,8 @@ describe('config → nginx -t (real nginx)', () => {
     const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
     const render = createNginxRenderer(readNginxTemplates());
     const renderEgress = createEgressNginxRenderer(readNginxTemplates());
+    // What this nginx offers for whole Accept headers (the njs module where .ci/setup installed it).
+    const accept = await detectAcceptSupport(nginx, path.join(packageRoot(), 'nginx', 'accept.js'));
     let tested = 0;
     await fc.assert(
       fc.asyncProperty(configArbitrary(files), async (doc) => {
@@ -53,6 +57,7 @@ describe('config → nginx -t (real nginx)', () => {
             config,
             backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${21000 + i}`])),
             generation: tested,
+            accept,
             paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
           }),
         );

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { acceptSupport } from '../../../src/apply/nginx/nginx-features.js';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { configFrom } from '../../helpers/config.js';
@@ -102,5 +103,37 @@ registries:
   it('holds concurrent digest misses for the configured lock timeout', () => {
     expect(out).toContain('proxy_cache_lock_timeout 7200s;');
     expect(out).toContain('proxy_cache_lock_age 7200s;');
+  });
+});
+
+describe('nginx render: the whole Accept header', () => {
+  const view = (accept: ReturnType<typeof acceptSupport>) =>
+    render(nginxView({ config: twoRegistries, backends: new Map([['ghcr.io', '127.0.0.1:1']]), paths, generation: 1, accept }));
+
+  it('knows which nginx sees every Accept line', () => {
+    expect(acceptSupport('nginx version: nginx/1.22.1', null, '/s.js')).toEqual({ variable: '$http_accept', complete: false, js: null });
+    expect(acceptSupport('nginx version: nginx/1.22.1', '/m/ngx_http_js_module.so', '/s.js')).toEqual({
+      variable: '$regcache_accept',
+      complete: true,
+      js: { module: '/m/ngx_http_js_module.so', script: '/s.js' },
+    });
+    // nginx 1.23 joins repeated headers itself.
+    expect(acceptSupport('nginx version: nginx/1.25.3', '/m/ngx_http_js_module.so', '/s.js')).toEqual({ variable: '$http_accept', complete: true, js: null });
+    expect(acceptSupport('garbage', null, '/s.js').complete).toBe(false);
+  });
+
+  it('with njs: loads the module, joins the lines, and lets every tag request use the microcache', () => {
+    const out = view(acceptSupport('nginx version: nginx/1.22.1', '/m/ngx_http_js_module.so', '/pkg/nginx/accept.js'));
+    expect(out.split('\n').slice(0, 3)).toContain('load_module /m/ngx_http_js_module.so;');
+    expect(out).toContain('js_import regcache_accept from /pkg/nginx/accept.js;');
+    expect(out).toContain('proxy_cache_key "$regcache_vhost|tag|$request_uri|$regcache_accept";');
+    expect(out).not.toContain('regcache_accept_uncacheable');
+  });
+
+  it('without: keys by the first line and lets lone media types skip the microcache', () => {
+    const out = view(acceptSupport('nginx version: nginx/1.22.1', null, '/s.js'));
+    expect(out).not.toContain('load_module');
+    expect(out).toContain('proxy_cache_key "$regcache_vhost|tag|$request_uri|$http_accept";');
+    expect(out).toContain('proxy_cache_bypass $regcache_accept_uncacheable;');
   });
 });
