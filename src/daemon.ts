@@ -197,7 +197,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ...opts.observe,
   });
   observer.start();
-  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, observer });
+  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, egressDriver: egressNginx?.driver ?? null, observer });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;

@@ -224,6 +224,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       if (egressServing) {
         await e.nginx.stop();
         egressServing = false;
+        state.egressGeneration = 0;
         events.record({ kind: 'reload', level: 'info', vhost: null, message: 'egress nginx stopped: no cache fetches through it' });
       }
       return { ok: true };
@@ -240,6 +241,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
     egressGeneration = generation;
     egressServing = true;
+    state.egressGeneration = generation;
     events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${generation} (${view.servers.length} caches)` });
     return { ok: true };
   };

@@ -31,8 +31,10 @@ export interface DaemonState {
   nginxServing: boolean;
   /** Caches that fetch their upstream through nginx's egress now: name → the egress address. */
   egress: Map<string, string>;
+  /** Generation the egress nginx serves (0: not running). */
+  egressGeneration: number;
 }
 
 export function createDaemonState(configPath: string): DaemonState {
-  return { configPath, generation: 0, applied: null, lastError: null, lastReload: null, routed: new Set(), nginxServing: false, egress: new Map() };
+  return { configPath, generation: 0, applied: null, lastError: null, lastReload: null, routed: new Set(), nginxServing: false, egress: new Map(), egressGeneration: 0 };
 }

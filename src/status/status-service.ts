@@ -19,6 +19,8 @@ export interface DaemonStatus {
   /** The last rejected config file, null once a file applied. */
   lastError: RejectedConfig | null;
   nginx: { kind: NginxDriver['kind'] } & NginxProcessState & { lastReload: ReloadRecord | null };
+  /** The egress nginx the caches fetch their upstreams through; null when there is none. */
+  egressNginx: (NginxProcessState & { generation: number; caches: number }) | null;
   runtime: CacheRuntime['kind'];
   observer: ObserverStats;
   vhosts: ObservedVhost[];
@@ -37,6 +39,7 @@ export function createStatusService(deps: {
   health: HealthMonitor;
   nginx: NginxController;
   nginxDriver: NginxDriver;
+  egressDriver?: NginxDriver | null;
   observer: VhostObserver;
 }): StatusService {
   const { state } = deps;
@@ -70,6 +73,7 @@ export function createStatusService(deps: {
           : { path: state.configPath, appliedAt: null, applied: null },
         lastError: state.lastError,
         nginx: { kind: deps.nginxDriver.kind, ...nginxState, lastReload: state.lastReload },
+        egressNginx: deps.egressDriver ? { ...deps.egressDriver.state(), generation: state.egressGeneration, caches: state.egress.size } : null,
         runtime: deps.runtime.kind,
         observer: deps.observer.stats(),
         vhosts: await vhosts(),

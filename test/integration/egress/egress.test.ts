@@ -124,6 +124,9 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     const api = async (name: string) => (await (await fetch(`${rc.adminUrl}/api/v1/vhosts/${name}`)).json()) as { egress: string | null };
     expect((await api('cdn.example')).egress).toMatch(/^127\.0\.0\.1:\d+$/);
     expect((await api('direct.example')).egress).toBeNull();
+    const status = (await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as { egressNginx: { running: boolean; generation: number; caches: number } };
+    expect(status.egressNginx).toMatchObject({ running: true, caches: 2 });
+    expect(status.egressNginx.generation).toBeGreaterThan(0);
 
     const layer = plain.layers[0]!;
     const url = blobPath('library/plain', layer);
