@@ -189,6 +189,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(dockerApiFor(config, env).api);
   const observer = createVhostObserver({
     accessLogPath: nginxDriver.paths.accessLog,
+    egressLogPath: egressNginx?.driver.paths.accessLog ?? null,
     storage,
     instances: () => runtime.list(),
     vhostNames: () => [...new Set([...(state.applied?.config.registries.map((r) => r.name) ?? []), ...state.routed])],

@@ -1,3 +1,4 @@
+import { emptyEgressCounts, type EgressCounts } from './access-log/egress-counters.js';
 import type { VhostTrafficCounts } from './access-log/traffic-counters.js';
 import type { RegistryProxyVars } from './registry-vars/registry-vars.js';
 import type { DiskSample } from './storage/disk-usage-sampler.js';
@@ -14,6 +15,8 @@ export interface VhostTraffic {
   bytesFromUpstream: number;
   /** 429 Too Many Requests the upstream answered (passed through by the cache). */
   upstream429: number;
+  /** What the cache sent upstream through the egress nginx (all zero when it goes direct). */
+  egress: EgressCounts;
   /** End of the last successful manifest GET (a pull), or null. */
   lastPullAt: string | null;
   lastRequestAt: string | null;
@@ -49,6 +52,7 @@ export function vhostNumbers(input: {
   /** The last poll of the registry's counters succeeded. */
   proxyCurrent: boolean;
   disk: DiskSample | null;
+  egress?: EgressCounts;
   sinceMs: number;
 }): { traffic: VhostTraffic; cache: VhostCacheStats } {
   const { traffic: t, proxy, disk } = input;
@@ -66,6 +70,7 @@ export function vhostNumbers(input: {
       bytesServed: t.bytesServed,
       bytesFromUpstream: (proxy?.manifests.bytesPulled ?? 0) + t.blobMissBytes,
       upstream429: t.upstream429,
+      egress: { ...(input.egress ?? emptyEgressCounts()) },
       lastPullAt: iso(t.lastPullAtMs),
       lastRequestAt: iso(t.lastRequestAtMs),
     },

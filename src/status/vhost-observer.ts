@@ -5,6 +5,7 @@ import { errorMessage } from '../util/errors.js';
 import { parseAccessLogLine } from './access-log/access-log-entry.js';
 import { blobOutcome, isBlobDownload, isNginxCacheHit } from './access-log/blob-outcome.js';
 import { createFileTailer, type FileTailerStats, type TailFs } from './access-log/file-tailer.js';
+import { createEgressCounters, parseEgressLogLine } from './access-log/egress-counters.js';
 import { createTrafficCounters } from './access-log/traffic-counters.js';
 import { createProxyTotals } from './registry-vars/proxy-totals.js';
 import { fetchRegistryVars as defaultFetchVars, type FetchRegistryVars } from './registry-vars/registry-vars.js';
@@ -15,6 +16,8 @@ import { vhostNumbers, type VhostCacheStats, type VhostTraffic } from './vhost-n
 export interface VhostObserverOptions {
   /** nginx's JSON access log (the nginx driver's paths.accessLog). */
   accessLogPath: string;
+  /** The egress nginx's JSON access log, when there is an egress nginx. */
+  egressLogPath?: string | null;
   storage: CacheStorageInspector;
   /** Caches as the runtime lists them (their debugAddress serves /debug/vars). */
   instances: () => Promise<CacheInstance[]>;
@@ -47,6 +50,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
   const log = opts.logger.child({ component: 'observer' });
   const sinceMs = opts.clock.now();
   const counters = createTrafficCounters();
+  const egressCounters = createEgressCounters();
   const totals = createProxyTotals();
   const fetchVars = opts.fetchVars ?? defaultFetchVars;
   const varsErrors = new Map<string, string>();
@@ -57,6 +61,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
   const syncNames = () => {
     const names = opts.vhostNames();
     counters.retain(names);
+    egressCounters.retain(names);
     totals.retain(names);
     return names;
   };
@@ -81,6 +86,24 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
       }
     },
   });
+
+  const egressTailer = opts.egressLogPath
+    ? createFileTailer({
+        path: opts.egressLogPath,
+        clock: opts.clock,
+        fs: opts.tailFs,
+        onLines: async (lines) => {
+          for (const line of lines) {
+            const entry = parseEgressLogLine(line);
+            if (entry) egressCounters.record(entry);
+          }
+        },
+      })
+    : null;
+  const pollLogs = async () => {
+    await tailer.poll();
+    await egressTailer?.poll();
+  };
 
   const disk = createDiskUsageSampler({ inspector: opts.storage, names: syncNames, clock: opts.clock, intervalMs: opts.diskSampleMs });
 
@@ -111,7 +134,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
 
   const refresh = async () => {
     syncNames();
-    await Promise.all([tailer.poll().catch((err) => log.warn({ err: errorMessage(err) }, 'access log read failed')), pollVars()]);
+    await Promise.all([pollLogs().catch((err) => log.warn({ err: errorMessage(err) }, 'access log read failed')), pollVars()]);
   };
 
   const every = (key: keyof typeof timers, ms: number, fn: () => Promise<unknown>) => {
@@ -131,6 +154,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
         proxy: totals.totals(name),
         proxyCurrent: !varsErrors.has(name) && totals.totals(name) !== null,
         disk: disk.latest(name),
+        egress: egressCounters.get(name),
         sinceMs,
       });
     },
@@ -141,7 +165,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
       if (!stopped) return;
       stopped = false;
       syncNames();
-      every('tail', opts.accessLogPollMs ?? 1000, () => tailer.poll());
+      every('tail', opts.accessLogPollMs ?? 1000, pollLogs);
       every('vars', opts.registryVarsPollMs ?? 15_000, pollVars);
       disk.start();
     },
@@ -150,6 +174,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
       for (const t of Object.values(timers)) if (t) opts.clock.clearTimeout(t);
       disk.stop();
       await tailer.close();
+      await egressTailer?.close();
     },
   };
 }

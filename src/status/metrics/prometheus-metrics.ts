@@ -39,6 +39,18 @@ export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () =
   });
   const hits = new Counter({ name: 'regcache_cache_hits_total', help: 'Requests served from the cache', labelNames: ['vhost', 'kind'], registers });
   const misses = new Counter({ name: 'regcache_cache_misses_total', help: 'Requests the cache had to fetch from its upstream', labelNames: ['vhost', 'kind'], registers });
+  const upstreamRequests = new Counter({
+    name: 'regcache_upstream_requests_total',
+    help: 'Requests the cache sent to its upstream or CDN through the egress nginx (one per hop)',
+    labelNames: ['vhost'],
+    registers,
+  });
+  const mergedFetches = new Counter({
+    name: 'regcache_upstream_fetches_merged_total',
+    help: "Blob fetches of the cache the egress nginx answered from its lock instead of the upstream",
+    labelNames: ['vhost'],
+    registers,
+  });
   const rateLimited = new Counter({ name: 'regcache_upstream_rate_limited_total', help: 'Responses with status 429 from the upstream', labelNames: ['vhost'], registers });
   const restarts = new Counter({ name: 'regcache_cache_restarts_total', help: 'Restarts of the cache process or container', labelNames: ['vhost'], registers });
   const disk = new Gauge({ name: 'regcache_cache_disk_bytes', help: "Disk used by the cache's storage (last measurement)", labelNames: ['vhost'], registers });
@@ -53,7 +65,7 @@ export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () =
   });
   for (const result of OUTCOMES) reloads.inc({ result }, 0);
 
-  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, hits, misses, rateLimited, restarts, disk, lastPull];
+  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, restarts, disk, lastPull];
   const snapshot = (vhosts: ObservedVhost[]) => {
     // Rebuilt from the observer's monotonic totals on every scrape; a removed vhost's series disappear.
     for (const m of perVhost) m.reset();
@@ -64,6 +76,8 @@ export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () =
       for (const code of STATUS_CLASSES) requests.inc({ vhost, code }, v.traffic.requests[code]);
       responseBytes.inc({ vhost }, v.traffic.bytesServed);
       upstreamBytes.inc({ vhost }, v.traffic.bytesFromUpstream);
+      upstreamRequests.inc({ vhost }, v.traffic.egress.upstreamRequests);
+      mergedFetches.inc({ vhost }, v.traffic.egress.mergedFetches);
       for (const kind of KINDS) {
         const stats = kind === 'manifest' ? v.cache.manifests : v.cache.blobs;
         hits.inc({ vhost, kind }, stats.hits);

@@ -112,6 +112,18 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     expect(redirects.length).toBeGreaterThanOrEqual(1);
     expect(redirects.length).toBeLessThanOrEqual(2);
     expect(redirects.every((r) => r.status === 307)).toBe(true);
+
+    // The API and /metrics count what went upstream and what the egress merged.
+    await waitFor(
+      async () => {
+        const v = (await (await fetch(`${rc.adminUrl}/api/v1/vhosts/cdn.example`)).json()) as { traffic: { egress: { upstreamRequests: number; mergedFetches: number } } };
+        return v.traffic.egress.mergedFetches >= 1 && v.traffic.egress.upstreamRequests >= 2 ? true : undefined;
+      },
+      { what: 'egress counters in the API' },
+    );
+    const metrics = await (await fetch(`${rc.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^regcache_upstream_fetches_merged_total\{vhost="cdn\.example"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^regcache_upstream_requests_total\{vhost="cdn\.example"\} [1-9]\d*$/m);
   });
 
   it('egress: false sends a cache straight to its upstream, where distribution 2.8 fetches a miss twice', async () => {
