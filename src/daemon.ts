@@ -37,6 +37,7 @@ import { volumeName } from './apply/runtime/docker/cache-container.js';
 import type { DockerApi } from './apply/runtime/docker/docker-api.js';
 import { createVhostObserver } from './status/vhost-observer.js';
 import type { Clock } from './util/clock.js';
+import { errorMessage } from './util/errors.js';
 import { findBinary } from './util/find-binary.js';
 
 export class ConfigInvalidError extends Error {
@@ -218,7 +219,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     guard: { token: () => currentConfig().admin.token, metricsPublic: () => currentConfig().admin.metricsPublic, clock },
   });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
-  await once(server, 'listening');
+  const shutdown = async (listening: boolean) => {
+    await watcher.close();
+    logRotation.stop();
+    await referencedWatcher.close();
+    await scheduler.stop();
+    health.stop();
+    await observer.stop();
+    if (listening) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // Stop routing first, then the caches behind it.
+    await nginx.stop();
+    await runtime.close();
+    // Last: caches fetch through it until they stop.
+    await egressNginx?.controller.stop();
+  };
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    // Nothing of this start may outlive it (nginx, caches and the egress nginx are running by now).
+    await shutdown(false);
+    throw new StartupError(`admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${errorMessage(err)}`);
+  }
   const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;
   logger.info({ admin: adminUrl, generation: state.generation }, 'regcache is running');
 
@@ -226,19 +250,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     adminUrl,
     reload,
     async stop() {
-      await watcher.close();
-      logRotation.stop();
-      await referencedWatcher.close();
-      await scheduler.stop();
-      health.stop();
-      await observer.stop();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      // Stop routing first, then the caches behind it.
-      await nginx.stop();
-      await runtime.close();
-      // Last: caches fetch through it until they stop.
-      await egressNginx?.controller.stop();
+      await shutdown(true);
       logger.info('regcache stopped');
     },
   };
