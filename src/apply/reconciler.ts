@@ -132,12 +132,6 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       for (const spec of desired.caches) {
         if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
       }
-      const wanted = new Set(desired.caches.map((c) => c.name));
-      const routedBackends = async () =>
-        new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
-      const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
-      const viewFor = (backends: ReadonlyMap<string, string>) =>
-        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept });
       const plan = planCaches(observed, desired.caches);
       // distribution asks its remote for /v2/ when it starts: a cache's egress must listen before it does.
       const egressApplied = await applyEgress(config, egress);
@@ -156,7 +150,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         }),
       );
 
-      const view = viewFor(await routedBackends());
+      const wanted = new Set(desired.caches.map((c) => c.name));
+      const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
+      const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
+      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept });
       const applied = await applyNginx(view, reason);
       if (!applied.ok) {
         // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.

@@ -62,7 +62,12 @@ const healthyMonitor: HealthMonitor = {
   stop: () => undefined,
 };
 
-function setup(opts: { reject?: (config: string) => boolean } = {}) {
+interface EgressSetup {
+  /** The egress nginx rejects every config (its apply calls are recorded in `calls` either way). */
+  rejectEgress?: boolean;
+}
+
+function setup(opts: { reject?: (config: string) => boolean; egress?: EgressSetup } = {}) {
   let text = '';
   const loadConfig = async (): Promise<Result<LoadedConfig>> => {
     const r = parseConfig(text, { source: '/srv/registries.yaml', env: {} });
@@ -70,6 +75,14 @@ function setup(opts: { reject?: (config: string) => boolean } = {}) {
   };
   const { runtime, calls } = fakeRuntime();
   const nginx = fakeNginx(opts);
+  const egressNginx = fakeNginx({ reject: () => opts.egress?.rejectEgress === true });
+  const egressApply = egressNginx.controller.apply;
+  egressNginx.controller.apply = async (config, generation) => {
+    calls.push(`egress nginx ${generation}`);
+    return egressApply(config, generation);
+  };
+  let nextEgressPort = 41000;
+  const egressPorts = new Map<string, number>();
   const state = createDaemonState('/srv/registries.yaml');
   const reconcile = createReconciler({
     loadConfig,
@@ -82,14 +95,62 @@ function setup(opts: { reject?: (config: string) => boolean } = {}) {
     events: createEventLog(createSystemClock()),
     clock: createSystemClock(),
     logger: createLogger({ level: 'silent' }),
+    egress: opts.egress
+      ? {
+          loopback: true,
+          system: async () => ({ resolvers: ['10.0.0.2'], caFile: '/etc/ssl/certs/ca-certificates.crt' }),
+          portFor: async (name) => egressPorts.get(name) ?? (egressPorts.set(name, nextEgressPort++), egressPorts.get(name)!),
+          nginx: egressNginx.controller,
+          paths: { pid: '/ep', errorLog: '/ee', accessLog: '/ea', temp: '/et', cache: '/ec' },
+          render: (view) => `egress ${view.generation}\n${view.servers.map((s) => `${s.listen} ${s.origin}`).join('\n')}`,
+          controlPort: 40999,
+        }
+      : undefined,
   });
   const write = (registries: Record<string, string>) => {
     text = `domain: example.com\nregistries:\n${Object.entries(registries)
       .map(([n, u]) => `  ${n}:\n    upstream: ${u}\n`)
       .join('')}`;
   };
-  return { reconcile, calls, nginx, state, write, setText: (t: string) => (text = t) };
+  return { reconcile, calls, nginx, egressNginx, state, write, setText: (t: string) => (text = t) };
 }
+
+describe('reconciler with egress', () => {
+  it('serves a cache its egress before it starts, and reloads the egress nginx only when caches or upstreams change', async () => {
+    const t = setup({ egress: {} });
+    t.write({ 'docker.io': 'https://a.example' });
+    expect((await t.reconcile('start')).outcome).toBe('applied');
+    expect(t.calls).toEqual(['egress nginx 1', 'ensure docker.io']);
+    expect(t.egressNginx.controller.applied()).toBe('egress 1\n127.0.0.1:41000 https://a.example');
+    expect(t.state.egress).toEqual(new Map([['docker.io', '127.0.0.1:41000']]));
+    // An alias is the router's business only.
+    t.setText('domain: example.com\nregistries:\n  docker.io:\n    upstream: https://a.example\n    aliases: [hub.example.com]\n');
+    await t.reconcile('alias');
+    expect(t.calls).toEqual(['egress nginx 1', 'ensure docker.io']);
+    // A new upstream: the egress nginx first, then the replaced cache.
+    t.write({ 'docker.io': 'https://b.example' });
+    await t.reconcile('upstream');
+    expect(t.calls).toEqual(['egress nginx 1', 'ensure docker.io', 'egress nginx 2', 'ensure docker.io']);
+  });
+
+  it('starts nothing when nginx rejects the egress config, and says it was the egress', async () => {
+    const t = setup({ egress: { rejectEgress: true } });
+    t.write({ 'docker.io': 'https://a.example' });
+    const r = await t.reconcile('start');
+    expect(r.outcome).toBe('rejected');
+    expect(r.problems[0]!.path).toBe('egress');
+    expect(t.calls).toEqual(['egress nginx 1']);
+    expect(t.nginx.applies).toEqual([]);
+  });
+
+  it('goes direct for a registry with egress: false', async () => {
+    const t = setup({ egress: {} });
+    t.setText('domain: example.com\nregistries:\n  docker.io:\n    upstream: https://a.example\n    egress: false\n');
+    await t.reconcile('start');
+    expect(t.calls).toEqual(['ensure docker.io']);
+    expect(t.state.egress).toEqual(new Map());
+  });
+});
 
 describe('reconciler', () => {
   it('starts caches before routing and reloads only when the rendering changes', async () => {
