@@ -29,6 +29,7 @@ describe('egress: caches fetch their upstreams through nginx', () => {
   const viaCdn = generateImage({ seed: 'egress-cdn', layers: [4 << 20] });
   const plain = generateImage({ seed: 'egress-plain', layers: [300_000] });
   const secure = generateImage({ seed: 'egress-tls', layers: [200_000] });
+  const afterCrash = generateImage({ seed: 'egress-after-crash', layers: [100_000] });
 
   let cdnUpstream: UpstreamRegistry;
   let plainUpstream: UpstreamRegistry;
@@ -55,7 +56,10 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     cdn = await startStaticNginx(upstreamDataDir(cdnUpstream.dir), cdnPort);
     plainUpstream = await startUpstreamRegistry();
     tlsBackend = await startUpstreamRegistry();
-    await seedUpstream(cdnUpstream, [{ repository: 'library/cdn', tag: 'v1', image: viaCdn }]);
+    await seedUpstream(cdnUpstream, [
+      { repository: 'library/cdn', tag: 'v1', image: viaCdn },
+      { repository: 'library/later', tag: 'v1', image: afterCrash },
+    ]);
     await seedUpstream(plainUpstream, [{ repository: 'library/plain', tag: 'v1', image: plain }]);
     await seedUpstream(tlsBackend, [{ repository: 'library/secure', tag: 'v1', image: secure }]);
 
@@ -124,6 +128,23 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     const metrics = await (await fetch(`${rc.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^regcache_upstream_fetches_merged_total\{vhost="cdn\.example"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^regcache_upstream_requests_total\{vhost="cdn\.example"\} [1-9]\d*$/m);
+  });
+
+  it('brings the egress nginx back after kill -9, and misses pull through it again', async () => {
+    const status = async () =>
+      ((await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as { egressNginx: { running: boolean; pid: number; restarts: number } }).egressNginx;
+    const before = await status();
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor(async () => {
+      const s = await status();
+      return s.running && s.restarts > before.restarts && s.pid !== before.pid ? true : undefined;
+    }, { timeoutMs: 15_000, what: 'the egress nginx restarted' });
+    const events = ((await (await fetch(`${rc.adminUrl}/api/v1/events?limit=100`)).json()).events as Array<{ message: string }>).map((e) => e.message);
+    expect(events.some((m) => /^egress-nginx exited \(SIGKILL\)/.test(m))).toBe(true);
+    const layer = afterCrash.layers[0]!;
+    const r = await get(rc.routerPort, `cdn.example.${rc.domain}`, blobPath('library/later', layer));
+    expect(r.status).toBe(200);
+    expect(r.body.equals(layer.data)).toBe(true);
   });
 
   it('egress: false sends a cache straight to its upstream, where distribution 2.8 fetches a miss twice', async () => {
