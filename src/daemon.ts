@@ -14,7 +14,7 @@ import { sharesLoopback } from './desired/egress-routes.js';
 import { createPortBook, portBookFile, type PortBook } from './apply/runtime/port-book.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
 import { dockerApiFor, selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
-import { loadConfigFile } from './config/load.js';
+import { loadConfigFileSettled } from './config/load.js';
 import type { RegcacheConfig } from './config/model.js';
 import { registrySlug } from './config/parse.js';
 import type { ConfigProblem } from './config/problems.js';
@@ -36,7 +36,7 @@ import { createVolumeStorageInspector } from './status/storage/volume-storage.js
 import { volumeName } from './apply/runtime/docker/cache-container.js';
 import type { DockerApi } from './apply/runtime/docker/docker-api.js';
 import { createVhostObserver } from './status/vhost-observer.js';
-import type { Clock } from './util/clock.js';
+import { sleep, type Clock } from './util/clock.js';
 import { errorMessage } from './util/errors.js';
 import { findBinary } from './util/find-binary.js';
 
@@ -68,7 +68,8 @@ export interface Daemon {
 /** The composition root of the long-running daemon: builds every collaborator and wires the loop. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { clock, logger, env } = opts;
-  const loadConfig = () => loadConfigFile(opts.configPath, env);
+  // 50 ms: longer than an editor's truncate-then-write, short next to a reload.
+  const loadConfig = () => loadConfigFileSettled(opts.configPath, env, () => sleep(clock, 50));
   const first = await loadConfig();
   if (!first.ok) throw new ConfigInvalidError(first.problems);
   const config = first.value.config;

@@ -40,6 +40,22 @@ export async function loadConfigFile(
   return result.ok ? { ok: true, value: { config: result.value, text } } : result;
 }
 
+/**
+ * loadConfigFile, but a failure is read once more after `settle()`: an in-place save (truncate, then
+ * write) can be caught between its two steps, and such a half-written file must not be reported as
+ * the user's mistake. A file that stays broken is rejected with the second read's problems.
+ */
+export async function loadConfigFileSettled(
+  file: string,
+  env: Readonly<Record<string, string | undefined>>,
+  settle: () => Promise<void>,
+): Promise<Result<LoadedConfig>> {
+  const first = await loadConfigFile(file, env);
+  if (first.ok) return first;
+  await settle();
+  return loadConfigFile(file, env);
+}
+
 const MAX_REFERENCED_FILE = 1 << 20;
 
 /** Certificates, htpasswd and password files: small, read whole, errors as messages. */

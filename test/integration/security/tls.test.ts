@@ -170,6 +170,8 @@ describe('TLS', () => {
     (next.tls as Record<string, unknown>).httpDisabled = true;
     await rc.writeConfig(next);
     await waitFor(async () => (await rawRequest(`${rc.routerUrl}/v2/library/app/manifests/v1`, 'GET', { host: `docker.io.${rc.domain}` })).status === 403, { what: 'http refused', timeoutMs: 20_000 });
+    // Workers of the previous config may answer a moment longer after the reload: ask until the new ones do.
+    await waitFor(async () => (await rawRequest(`${rc.routerUrl}/v2/`, 'GET', { host: `docker.io.${rc.domain}` })).status === 403, { what: '/v2/ refused too' });
     const plain = await rawRequest(`${rc.routerUrl}/v2/`, 'GET', { host: `docker.io.${rc.domain}` });
     expect(JSON.parse(plain.body.toString()).errors[0].code).toBe('DENIED');
     // Readiness follows once the daemon has recorded the new generation (the probe reaches http on loopback).
