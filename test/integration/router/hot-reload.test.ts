@@ -144,6 +144,8 @@ describe('hot reload while requests run', () => {
   });
 
   it('does not reload nginx when the file changes but the rendering does not', async () => {
+    // Passes run one at a time: this one waits for any still running from the test before.
+    await adminJson(rc, '/api/v1/reload', { method: 'POST' });
     const { generation } = (await adminJson(rc, '/api/v1/status')).body;
     const text = (await import('node:fs/promises')).readFile(rc.configFile, 'utf8');
     await rc.writeConfig(`# a comment changes the bytes, not the meaning\n${await text}`);
