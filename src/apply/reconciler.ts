@@ -82,6 +82,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   let lastEgressNotes = '';
   let egressGeneration = 0;
   let egressServing = false;
+  /** What the egress config applied last was made of (see applyEgress). */
+  let egressInputs = '';
 
   const reject = (problems: ConfigProblem[], message: string): ReconcileResult => {
     state.lastError = { message, problems, at: new Date(deps.clock.now()).toISOString() };
@@ -215,6 +217,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const applyEgress = async (config: RegcacheConfig, plan: EgressPlan): Promise<{ ok: true } | { ok: false; result: ReconcileResult }> => {
     const e = deps.egress;
     if (!e) return { ok: true };
+    // Most passes change the router only: skip resolving the worker user and rendering when nothing
+    // the egress config is made of changed since it was applied.
+    const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache]);
+    if (egressServing && inputs === egressInputs) return { ok: true };
     const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
     const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });
     if (!view) {
@@ -226,7 +232,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       }
       return { ok: true };
     }
-    if (egressServing && e.render(view) === e.nginx.applied()) return { ok: true };
+    if (egressServing && e.render(view) === e.nginx.applied()) {
+      egressInputs = inputs;
+      return { ok: true };
+    }
     const generation = egressGeneration + 1;
     try {
       await e.nginx.apply(e.render({ ...view, generation }), generation);
@@ -238,6 +247,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
     egressGeneration = generation;
     egressServing = true;
+    egressInputs = inputs;
     state.egressGeneration = generation;
     events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${generation} (${view.servers.length} caches)` });
     return { ok: true };
