@@ -1,18 +1,12 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isDnsName } from '../address.js';
-import { unsafePathMessage } from '../config-files.js';
-import { addProblem, readReferenced, type SectionContext } from './section-context.js';
+import { addProblem, readReferenced, safePath, type SectionContext } from './section-context.js';
 
 /**
  * `access:` — who may pull through the caches, globally and per registry (issue: security).
  * Every value lands in nginx config, so each is validated to a narrow shape here.
  */
-
-const safePath = z.string().superRefine((p, ctx) => {
-  const problem = unsafePathMessage(p);
-  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-});
 
 const cidr = z.string().superRefine((value, ctx) => {
   const problem = cidrProblem(value);

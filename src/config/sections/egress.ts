@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { fingerprint, unsafePathMessage } from '../config-files.js';
-import { addProblem, readReferenced, type SectionContext } from './section-context.js';
+import { fingerprint } from '../config-files.js';
+import { addProblem, readReferenced, safePath, type SectionContext } from './section-context.js';
 
 /**
  * `egress:` — each cache reaches its upstream through nginx instead of directly (issue: performance).
@@ -9,11 +9,6 @@ import { addProblem, readReferenced, type SectionContext } from './section-conte
  * and does not merge concurrent misses; behind nginx's digest-keyed lock the upstream serves it once.
  * nginx also follows the upstream's CDN redirects itself, so the download is merged there too.
  */
-
-const safePath = z.string().superRefine((p, ctx) => {
-  const problem = unsafePathMessage(p);
-  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-});
 
 const nameserver = z
   .string()

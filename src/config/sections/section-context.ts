@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import type { ReadConfigFile } from '../config-files.js';
-import { resolveConfigPath } from '../config-files.js';
+import { resolveConfigPath, unsafePathMessage } from '../config-files.js';
 import type { ConfigProblem } from '../problems.js';
 import { joinPath } from '../problems.js';
 
@@ -27,3 +28,9 @@ export function readReferenced(ctx: SectionContext, at: ReadonlyArray<string | n
   }
   return { path: abs, text: read.text };
 }
+
+/** A path that lands in nginx config or is read by regcache: no characters that could end a token. */
+export const safePath = z.string().superRefine((p, ctx) => {
+  const problem = unsafePathMessage(p);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});

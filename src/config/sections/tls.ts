@@ -1,14 +1,9 @@
 import { z } from 'zod';
 import { parseListen, type ListenAddress } from '../address.js';
-import { fingerprint, unsafePathMessage } from '../config-files.js';
-import { addProblem, readReferenced, type SectionContext } from './section-context.js';
+import { fingerprint } from '../config-files.js';
+import { addProblem, readReferenced, safePath, type SectionContext } from './section-context.js';
 
 /** `tls:` — the https listener, its certificates and optional client certificates (issue: security). */
-
-const safePath = z.string().superRefine((p, ctx) => {
-  const problem = unsafePathMessage(p);
-  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-});
 
 const listen = z.union([z.string(), z.number()]).superRefine((value, ctx) => {
   const parsed = parseListen(value, '0.0.0.0');
