@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import { resolverDirective, type EgressPlan } from '../../desired/egress-routes.js';
-import type { NginxCacheZone, NginxPaths } from './nginx-view.js';
+import { sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
 
 /**
  * What templates/egress-nginx.conf.ejs reads: the caches' egress, a second nginx beside the router.
@@ -27,8 +27,6 @@ export interface EgressNginxView {
   servers: Array<{ name: string; listen: string; port: number; origin: string }>;
 }
 
-const MIB = 1024 ** 2;
-
 export function egressNginxView(input: {
   config: RegcacheConfig;
   plan: EgressPlan;
@@ -39,7 +37,6 @@ export function egressNginxView(input: {
 }): EgressNginxView | null {
   const { plan, config, paths } = input;
   if (plan.routes.size === 0 || !plan.caFile) return null;
-  const maxSize = config.cache.maxSizeBytes;
   return {
     generation: input.generation,
     user: input.user !== undefined ? input.user : config.nginx.user,
@@ -54,7 +51,7 @@ export function egressNginxView(input: {
       zone: 'regcache_egress',
       path: path.join(paths.cache, 'blobs'),
       keysZoneSize: '4m',
-      maxSize: maxSize % MIB === 0 ? `${maxSize / MIB}m` : `${Math.floor(maxSize / 1024)}k`,
+      maxSize: sizeToken(config.cache.maxSizeBytes),
       inactive: '10m',
     },
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,

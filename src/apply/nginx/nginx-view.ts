@@ -62,7 +62,7 @@ export interface NginxView {
 }
 
 /** nginx takes k/m/g suffixes only; round down to whole KiB. */
-function sizeToken(bytes: number): string {
+export function sizeToken(bytes: number): string {
   return bytes % MIB === 0 ? `${bytes / MIB}m` : `${Math.floor(bytes / 1024)}k`;
 }
 
