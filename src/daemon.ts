@@ -100,13 +100,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
   let statusService: ReturnType<typeof createStatusService> | null = null;
   const metrics = createPrometheusMetrics({ registry: metricsRegistry, vhosts: async () => (statusService ? statusService.vhosts() : []) });
+  const templates = readNginxTemplates();
   const reconcile = createReconciler({
     loadConfig,
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,
     nginxWorkerUser: (configured) => nginxDriver.workerUser(configured),
-    render: createNginxRenderer(readNginxTemplates()),
+    render: createNginxRenderer(templates),
     nginxAccept: accept,
     health,
     state,
@@ -121,7 +122,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           portFor: (name) => ports.egressPortFor(name),
           nginx: egressNginx.controller,
           paths: egressNginx.driver.paths,
-          render: createEgressNginxRenderer(readNginxTemplates()),
+          render: createEgressNginxRenderer(templates),
           controlPort: egressNginx.controlPort,
           workerUser: (configured) => egressNginx.driver.workerUser(configured),
         }
@@ -277,9 +278,13 @@ function createNginxDriver(
     const { api } = dockerApiFor(config, env);
     return createContainerNginx({ api, container: config.nginx.container, dir: path.join(config.dataDir, 'nginx'), logger });
   }
-  const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
-  if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
-  return createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger, onCrash });
+  return createProcessNginx({ binary: requireNginxBinary(env), dataDir: config.dataDir, clock, logger, onCrash });
+}
+
+function requireNginxBinary(env: DaemonOptions['env']): string {
+  const binary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
+  if (!binary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
+  return binary;
 }
 
 /** The egress nginx: its own prefix (dataDir/egress-nginx), and a loopback port that answers its generation probe. */
@@ -291,9 +296,7 @@ async function createEgressNginx(
   ports: PortBook,
   onCrash: (message: string) => void,
 ) {
-  const nginxBinary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
-  if (!nginxBinary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
-  const driver = createProcessNginx({ binary: nginxBinary, dataDir: config.dataDir, clock, logger, onCrash, subdir: 'egress-nginx' });
+  const driver = createProcessNginx({ binary: requireNginxBinary(env), dataDir: config.dataDir, clock, logger, onCrash, subdir: 'egress-nginx' });
   // A name no registry can have (registry names are DNS names).
   const controlPort = await ports.egressPortFor('.egress');
   const controller = createNginxController({ driver, probeBase: `http://127.0.0.1:${controlPort}`, clock, logger });

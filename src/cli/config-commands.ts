@@ -41,12 +41,12 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   const known = await readPortBook(portBookFile(config.dataDir));
   const placeholders = config.registries.filter((r) => !known[r.name]?.port).map((r) => r.name);
   const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${known[r.name]?.port || 15000 + i}`]));
-  const wantEgress = new Set(egressWanted(config));
-  const egressPorts = new Map(config.registries.filter((r) => wantEgress.has(r.name)).map((r, i) => [r.name, known[r.name]?.egressPort ?? 16000 + i]));
-  // `auto` is shown as the process runtime would run it.
-  const loopback = sharesLoopback(config, config.runtime === 'docker' ? 'docker' : 'process');
-  const egress = egressPlan({ config, ports: egressPorts, system: await readEgressSystem(), loopback });
   if (values.egress) {
+    const wantEgress = new Set(egressWanted(config));
+    const egressPorts = new Map(config.registries.filter((r) => wantEgress.has(r.name)).map((r, i) => [r.name, known[r.name]?.egressPort ?? 16000 + i]));
+    // `auto` is shown as the process runtime would run it.
+    const loopback = sharesLoopback(config, config.runtime === 'docker' ? 'docker' : 'process');
+    const egress = egressPlan({ config, ports: egressPorts, system: await readEgressSystem(), loopback });
     const { prefix: _egressPrefix, ...egressPaths } = processNginxPaths(config.dataDir, 'egress-nginx');
     const controlPort = known['.egress']?.egressPort ?? 17000;
     const egressView = egressNginxView({ config, plan: egress, paths: egressPaths, generation: 1, controlPort });
