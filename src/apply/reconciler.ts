@@ -81,7 +81,6 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const offline = new Set<string>();
   let lastEgressNotes = '';
   let egressGeneration = 0;
-  let egressServing = false;
   /** What the egress config applied last was made of (see applyEgress). */
   let egressInputs = '';
 
@@ -192,13 +191,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     view: NginxView,
     reason: string,
   ): Promise<{ ok: true; changed: boolean } | { ok: false; result: ReconcileResult }> => {
-    let rendered = deps.render(view);
-    if (rendered === nginx.applied() && state.nginxServing) return { ok: true, changed: false };
-    const generation = state.generation + 1;
-    rendered = deps.render({ ...view, generation });
-    let changed: boolean;
+    let applied: { generation: number; changed: boolean } | null;
     try {
-      changed = (await nginx.apply(rendered, generation)).changed;
+      applied = await applyWhenChanged(nginx, (generation) => deps.render({ ...view, generation }), state.generation, state.nginxServing);
     } catch (err) {
       if (err instanceof NginxConfigRejected) {
         state.lastReload = { result: 'failed', at: iso(deps.clock), message: err.output };
@@ -206,6 +201,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       }
       throw err;
     }
+    if (!applied) return { ok: true, changed: false };
+    const { generation, changed } = applied;
     state.generation = generation;
     state.nginxServing = true;
     state.lastReload = { result: changed ? 'ok' : 'unchanged', at: iso(deps.clock), message: null };
@@ -217,39 +214,36 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const applyEgress = async (config: RegcacheConfig, plan: EgressPlan): Promise<{ ok: true } | { ok: false; result: ReconcileResult }> => {
     const e = deps.egress;
     if (!e) return { ok: true };
+    const serving = state.egressGeneration > 0;
     // Most passes change the router only: skip resolving the worker user and rendering when nothing
     // the egress config is made of changed since it was applied.
     const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache]);
-    if (egressServing && inputs === egressInputs) return { ok: true };
+    if (serving && inputs === egressInputs) return { ok: true };
     const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
     const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });
     if (!view) {
-      if (egressServing) {
+      if (serving) {
         await e.nginx.stop();
-        egressServing = false;
         state.egressGeneration = 0;
         events.record({ kind: 'reload', level: 'info', vhost: null, message: 'egress nginx stopped: no cache fetches through it' });
       }
       return { ok: true };
     }
-    if (egressServing && e.render(view) === e.nginx.applied()) {
-      egressInputs = inputs;
-      return { ok: true };
-    }
-    const generation = egressGeneration + 1;
+    let applied: { generation: number } | null;
     try {
-      await e.nginx.apply(e.render({ ...view, generation }), generation);
+      applied = await applyWhenChanged(e.nginx, (generation) => e.render({ ...view, generation }), egressGeneration, serving);
     } catch (err) {
       if (err instanceof NginxConfigRejected) {
         return { ok: false, result: reject([{ path: 'egress', message: err.message }], `egress ${err.message}`) };
       }
       throw err;
     }
-    egressGeneration = generation;
-    egressServing = true;
     egressInputs = inputs;
-    state.egressGeneration = generation;
-    events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${generation} (${view.servers.length} caches)` });
+    if (!applied) return { ok: true };
+    // Kept apart from state.egressGeneration (0 while stopped) so a restarted egress nginx never reuses a number.
+    egressGeneration = applied.generation;
+    state.egressGeneration = applied.generation;
+    events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${applied.generation} (${view.servers.length} caches)` });
     return { ok: true };
   };
 
@@ -272,6 +266,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   };
 
   return timed;
+}
+
+/**
+ * nginx -t → swap → reload → probe, unless nginx already serves these bytes. `render` gives the config
+ * at a generation; null when nothing changed. A rejected config throws NginxConfigRejected.
+ */
+async function applyWhenChanged(
+  controller: NginxController,
+  render: (generation: number) => string,
+  current: number,
+  serving: boolean,
+): Promise<{ generation: number; changed: boolean } | null> {
+  if (serving && render(current) === controller.applied()) return null;
+  const generation = current + 1;
+  const { changed } = await controller.apply(render(generation), generation);
+  return { generation, changed };
 }
 
 /** Settings the running daemon cannot take live. */
