@@ -57,10 +57,11 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     if (notify && before !== undefined && before !== result.ok) cacheListeners.forEach((l) => l(name, result.ok, result.error));
   };
   /** The upstream (URL and CA) each vhost's result is for: a registry pointed elsewhere is probed afresh. */
-  const probedUrl = new Map<string, string>();
-  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, url: string) => {
-    const sameUpstream = probedUrl.get(name) === url;
-    probedUrl.set(name, url);
+  const probedTarget = new Map<string, string>();
+  const targetKey = (upstream: string, caFile: string | null) => `${upstream}|${caFile ?? ''}`;
+  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, key: string) => {
+    const sameUpstream = probedTarget.get(name) === key;
+    probedTarget.set(name, key);
     const before = sameUpstream ? e.upstream?.ok : undefined;
     e.upstream = result;
     e.upstreamCheckedAt = opts.clock.now();
@@ -78,7 +79,7 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     const now = opts.clock.now();
     const list = await targets();
     const names = new Set(list.map((t) => t.name));
-    for (const name of results.keys()) if (!names.has(name)) (results.delete(name), probedUrl.delete(name));
+    for (const name of results.keys()) if (!names.has(name)) (results.delete(name), probedTarget.delete(name));
     await Promise.all(
       list.map(async (t) => {
         const e = entry(t.name);
@@ -87,8 +88,8 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
         } else {
           e.cache = null;
         }
-        const key = `${t.upstream}|${t.caFile ?? ''}`;
-        if (e.upstreamCheckedAt === null || now - e.upstreamCheckedAt >= upstreamEvery || probedUrl.get(t.name) !== key) {
+        const key = targetKey(t.upstream, t.caFile);
+        if (e.upstreamCheckedAt === null || now - e.upstreamCheckedAt >= upstreamEvery || probedTarget.get(t.name) !== key) {
           recordUpstream(t.name, e, await upstreamProbe(t.upstream, t.caFile), key);
         }
       }),
@@ -104,8 +105,8 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     },
     async ensureUpstreamChecked(name, upstream, caFile) {
       const e = entry(name);
-      const key = `${upstream}|${caFile ?? ''}`;
-      if (!e.upstream || probedUrl.get(name) !== key) recordUpstream(name, e, await upstreamProbe(upstream, caFile), key);
+      const key = targetKey(upstream, caFile);
+      if (!e.upstream || probedTarget.get(name) !== key) recordUpstream(name, e, await upstreamProbe(upstream, caFile), key);
       return e.upstream!;
     },
     onUpstreamChange(listener) {
