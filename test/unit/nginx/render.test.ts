@@ -88,8 +88,8 @@ registries:
 
   it('shares one tag location per tagTTL and passes tags through where tagTTL is 0', () => {
     expect(view.tagLocations).toEqual([
-      { name: '@regcache_tags_uncached', validFor: null },
-      { name: '@regcache_tags_45s', validFor: '45s' },
+      { name: '@regcache_tags_uncached', validFor: null, referrers: '@regcache_referrers_uncached' },
+      { name: '@regcache_tags_45s', validFor: '45s', referrers: '@regcache_referrers_45s' },
     ]);
     expect(out).toContain('cache_docker_io @regcache_tags_uncached;');
     expect(out).toContain('cache_quay_io @regcache_tags_45s;');
