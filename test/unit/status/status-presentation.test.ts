@@ -39,7 +39,7 @@ function status(over: Partial<DaemonStatus> = {}): DaemonStatus {
     lastError: null,
     nginx: { kind: 'process', running: true, pid: 1, restarts: 0, lastError: null, lastReload: null },
     runtime: 'process',
-    observer: { accessLog: { path: '/x', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0 } },
+    observer: { accessLog: { path: '/x', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0, tlsOnPlainRequests: 0 } },
     vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', lastError: 'cache not answering: ECONNREFUSED <script>' })],
     ...over,
   };
