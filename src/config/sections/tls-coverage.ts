@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
 import type { HostStyle, RegistryConfig } from '../model.js';
 import type { ConfigProblem } from '../problems.js';
 import type { TlsConfig } from './tls.js';
@@ -15,7 +16,7 @@ export function uncoveredHosts(certPem: string, hosts: readonly string[]): strin
   } catch {
     return null;
   }
-  return hosts.filter((host) => cert.checkHost(host) === undefined);
+  return hosts.filter((host) => (net.isIP(host) ? cert.checkIP(host) : cert.checkHost(host)) === undefined);
 }
 
 /** One warning per certificate that leaves some served host uncovered, naming those hosts. Pure. */
