@@ -1,6 +1,6 @@
 import { isDnsName } from '../config/address.js';
 import type { RegcacheConfig } from '../config/model.js';
-import { mirrorSorted } from '../config/mirror-order.js';
+import { firstMirrors, mirrorSorted } from '../config/mirror-order.js';
 import { vhostLabel } from '../config/parse.js';
 
 export { mirrorSorted };
@@ -112,17 +112,15 @@ export function clientEndpoints(config: RegcacheConfig, options: ClientOptions):
   const registries = mirrorSorted(config.registries);
   if (options.mode === 'vhost') return registries.map((r) => vhostEndpoint(config, r.name, options.base));
   const hostPort = formatHostPort(options.base.host, options.base);
-  return registries
-    .filter((r, i) => i === 0 || registries[i - 1]!.mirrorOf !== r.mirrorOf)
-    .map((registry) => ({
-      registry: registry.name,
-      mirrorOf: registry.mirrorOf,
-      upstream: registry.upstream,
-      url: `${options.base.scheme}://${hostPort}`,
-      hostPort,
-      scheme: options.base.scheme,
-      byHost: registry.hosts.includes(options.base.host),
-    }));
+  return firstMirrors(registries).map((registry) => ({
+    registry: registry.name,
+    mirrorOf: registry.mirrorOf,
+    upstream: registry.upstream,
+    url: `${options.base.scheme}://${hostPort}`,
+    hostPort,
+    scheme: options.base.scheme,
+    byHost: registry.hosts.includes(options.base.host),
+  }));
 }
 
 /** The caches of one registry host, in the order clients try them; the first one's upstream is the fallback. */
@@ -154,7 +152,8 @@ export function endpointWarnings(config: RegcacheConfig, options: ClientOptions)
       );
     }
   } else {
-    const shadowed = mirrorSorted(config.registries).filter((r, i, all) => i > 0 && all[i - 1]!.mirrorOf === r.mirrorOf);
+    const first = new Set(firstMirrors(config.registries).map((r) => r.name));
+    const shadowed = mirrorSorted(config.registries).filter((r) => !first.has(r.name));
     for (const r of shadowed) {
       warnings.push(`${r.name}: ?ns=${r.mirrorOf} goes to the first cache of ${r.mirrorOf} (lowest mirrorOrder); ${r.name} is reachable in vhost mode only`);
     }
