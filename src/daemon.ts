@@ -27,7 +27,7 @@ import { createScheduler } from './scheduler/scheduler.js';
 import { createDaemonState } from './status/daemon-state.js';
 import { createEventLog } from './status/event-log.js';
 import { createHealthMonitor } from './status/health-monitor.js';
-import { createPrometheusMetrics } from './status/metrics/prometheus-metrics.js';
+import { createPrometheusMetrics, type UnroutedCounts } from './status/metrics/prometheus-metrics.js';
 import { generatedClientSnippets } from './status/page/client-snippets.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from './status/page/render-status-page.js';
 import { createStatusService } from './status/status-service.js';
@@ -99,7 +99,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const metricsRegistry = new Registry();
   // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
   let statusService: ReturnType<typeof createStatusService> | null = null;
-  const metrics = createPrometheusMetrics({ registry: metricsRegistry, vhosts: async () => (statusService ? statusService.vhosts() : []) });
+  let unroutedCounts: () => UnroutedCounts = () => ({ unknownHost: 0, tlsOnPlainPort: 0 });
+  const metrics = createPrometheusMetrics({
+    registry: metricsRegistry,
+    vhosts: async () => (statusService ? statusService.vhosts() : []),
+    unrouted: () => unroutedCounts(),
+  });
   const templates = readNginxTemplates();
   const reconcile = createReconciler({
     loadConfig,
@@ -201,6 +206,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ...opts.observe,
   });
   observer.start();
+  unroutedCounts = () => {
+    const { unroutedRequests, tlsOnPlainRequests } = observer.stats().accessLog;
+    return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
+  };
   statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, egressDriver: egressNginx?.driver ?? null, observer });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);

@@ -91,6 +91,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return { outcome: 'rejected', generation: state.generation, problems, message };
   };
 
+  // Config warnings (a certificate missing served hosts) are checked every pass, logged when they change.
+  let lastWarnings = '';
+  const reportWarnings = (warnings: ConfigProblem[]) => {
+    const text = warnings.map(formatProblem).join('; ');
+    if (text === lastWarnings) return;
+    lastWarnings = text;
+    for (const w of warnings) {
+      log.warn({ path: w.path }, w.message);
+      events.record({ kind: 'config', level: 'warn', vhost: null, message: formatProblem(w) });
+    }
+  };
+
   const waitHealthy = async (name: string, address: string) => {
     const deadline = deps.clock.now() + (deps.cacheReadyTimeoutMs ?? 15_000);
     while (deps.clock.now() < deadline) {
@@ -113,6 +125,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const loaded = await deps.loadConfig();
     if (!loaded.ok) return reject(loaded.problems, `config rejected: ${loaded.problems.map(formatProblem).join('; ')}`);
     const config = loaded.value.config;
+    reportWarnings(config.warnings);
     const restartOnly = restartOnlyProblems(state.applied?.config ?? null, config);
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
@@ -154,7 +167,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const wanted = new Set(desired.caches.map((c) => c.name));
       const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
-      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept });
+      const egressAddresses = new Map(desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])));
+      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept, egress: egressAddresses });
       const applied = await applyNginx(view, reason);
       if (!applied.ok) {
         // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.
@@ -163,7 +177,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       }
       const changed = applied.changed;
       state.routed = new Set(view.routes.map((r) => r.name));
-      state.egress = new Map(desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])));
+      state.egress = egressAddresses;
 
       for (const name of plan.remove) {
         await runtime.remove(name);

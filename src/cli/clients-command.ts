@@ -57,7 +57,7 @@ async function writeFiles(dir: string, files: GeneratedFile[], ctx: CommandConte
 }
 
 /**
- * `regcache clients containerd|k3s|docker|k3d`: client configuration generated from the same
+ * `regcache clients containerd|k3s|docker|podman|k3d`: client configuration generated from the same
  * registries.yaml. Prints the documents, or writes them under `--out DIR`.
  */
 export async function clientsCommand(values: Record<string, unknown>, ctx: CommandContext, positionals: string[] = []): Promise<number> {
@@ -77,7 +77,7 @@ export async function clientsCommand(values: Record<string, unknown>, ctx: Comma
     for (const p of problems) ctx.stderr.write(`regcache clients: ${FLAG_OF[p.param]}: ${p.message}\n`);
     return 2;
   };
-  const options = parseClientOptions(config, input);
+  const options = parseClientOptions(config, input, target);
   if (!options.ok) return badParams(options.problems);
   const out = values.out as string | undefined;
 

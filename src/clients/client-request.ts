@@ -35,10 +35,13 @@ function parseBoolean(value: string | boolean | undefined): boolean | null {
 }
 
 /** Mode, endpoint and TLS options for the generators, or one problem per bad parameter. */
-export function parseClientOptions(config: RegcacheConfig, input: ClientRequestInput): ParamResult<ClientOptions> {
+export function parseClientOptions(config: RegcacheConfig, input: ClientRequestInput, client?: string): ParamResult<ClientOptions> {
   const problems: ParamProblem[] = [];
   const mode = (input.mode ?? 'vhost') as ClientMode;
   if (!MODES.includes(mode)) problems.push({ param: 'mode', message: `must be vhost or single (got "${input.mode}")` });
+  else if (mode === 'single' && client === 'podman') {
+    problems.push({ param: 'mode', message: 'podman, buildah, skopeo and CRI-O send no ns parameter, so they need vhost mode' });
+  }
 
   let base = endpointBaseFromConfig(config);
   if (input.endpoint !== undefined) {

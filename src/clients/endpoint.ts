@@ -1,5 +1,9 @@
 import { isDnsName } from '../config/address.js';
 import type { RegcacheConfig } from '../config/model.js';
+import { firstMirrors, mirrorSorted } from '../config/mirror-order.js';
+import { vhostLabel } from '../config/parse.js';
+
+export { mirrorSorted };
 
 /** `vhost`: each registry at `<name>.<host>`; `single`: every registry at one endpoint, routed by containerd's `ns`. */
 export type ClientMode = 'vhost' | 'single';
@@ -25,9 +29,12 @@ export interface ClientOptions {
   tls: ClientTls;
 }
 
-/** One registry as a client sees it: the mirror to try first and the upstream to fall back to. */
+/** One cache as a client sees it: the mirror to try and the upstream to fall back to. */
 export interface ClientEndpoint {
+  /** The cache's name in registries.yaml. */
   registry: string;
+  /** The registry host images are named by (`docker.io`): what clients key their mirror settings with. */
+  mirrorOf: string;
   /** The registry's real upstream, e.g. `https://registry-1.docker.io`. */
   upstream: string;
   /** The mirror URL, e.g. `http://docker.io.registry.example.com:5000`. */
@@ -79,24 +86,58 @@ export function formatBaseUrl(base: EndpointBase): string {
 export function vhostEndpoint(config: RegcacheConfig, registryName: string, base: EndpointBase): ClientEndpoint {
   const registry = config.registries.find((r) => r.name === registryName);
   if (!registry) throw new Error(`no registry named ${registryName}`);
-  const hostPort = formatHostPort(`${registry.name}.${base.host}`, base);
-  return { registry: registry.name, upstream: registry.upstream, url: `${base.scheme}://${hostPort}`, hostPort, scheme: base.scheme, byHost: true };
+  const hostPort = formatHostPort(vhostName(config, registry.name, base.host), base);
+  return {
+    registry: registry.name,
+    mirrorOf: registry.mirrorOf,
+    upstream: registry.upstream,
+    url: `${base.scheme}://${hostPort}`,
+    hostPort,
+    scheme: base.scheme,
+    byHost: true,
+  };
 }
 
-/** Every configured registry with the mirror clients should use for it, sorted by name. */
+/** `<name>.<host>`, or `<name-with-dashes>.<host>` with hostStyle dashed: the vhost name nginx routes. */
+export function vhostName(config: RegcacheConfig, registryName: string, host: string): string {
+  return `${vhostLabel(registryName, config.hostStyle)}.${host}`;
+}
+
+/**
+ * Every cache with the mirror clients should use for it, in mirror order. In single mode one
+ * endpoint serves them all and `?ns=<mirrorOf>` picks the first cache of each registry host, so
+ * only that one is listed.
+ */
 export function clientEndpoints(config: RegcacheConfig, options: ClientOptions): ClientEndpoint[] {
-  return config.registries.map((registry) => {
-    if (options.mode === 'vhost') return vhostEndpoint(config, registry.name, options.base);
-    const hostPort = formatHostPort(options.base.host, options.base);
-    return {
-      registry: registry.name,
-      upstream: registry.upstream,
-      url: `${options.base.scheme}://${hostPort}`,
-      hostPort,
-      scheme: options.base.scheme,
-      byHost: registry.hosts.includes(options.base.host),
-    };
-  });
+  const registries = mirrorSorted(config.registries);
+  if (options.mode === 'vhost') return registries.map((r) => vhostEndpoint(config, r.name, options.base));
+  const hostPort = formatHostPort(options.base.host, options.base);
+  return firstMirrors(registries).map((registry) => ({
+    registry: registry.name,
+    mirrorOf: registry.mirrorOf,
+    upstream: registry.upstream,
+    url: `${options.base.scheme}://${hostPort}`,
+    hostPort,
+    scheme: options.base.scheme,
+    byHost: registry.hosts.includes(options.base.host),
+  }));
+}
+
+/** The caches of one registry host, in the order clients try them; the first one's upstream is the fallback. */
+export interface MirrorGroup {
+  mirrorOf: string;
+  upstream: string;
+  endpoints: ClientEndpoint[];
+}
+
+export function mirrorGroups(endpoints: readonly ClientEndpoint[]): MirrorGroup[] {
+  const groups: MirrorGroup[] = [];
+  for (const endpoint of endpoints) {
+    const last = groups[groups.length - 1];
+    if (last && last.mirrorOf === endpoint.mirrorOf) last.endpoints.push(endpoint);
+    else groups.push({ mirrorOf: endpoint.mirrorOf, upstream: endpoint.upstream, endpoints: [endpoint] });
+  }
+  return groups;
 }
 
 /** What a user should know before using the generated files: routes nginx will not recognise, ignored TLS settings. */
@@ -104,13 +145,18 @@ export function endpointWarnings(config: RegcacheConfig, options: ClientOptions)
   const warnings: string[] = [];
   const { base, mode, tls } = options;
   if (mode === 'vhost') {
-    const unrouted = config.registries.filter((r) => !r.hosts.includes(`${r.name}.${base.host}`)).map((r) => `${r.name}.${base.host}`);
+    const unrouted = config.registries.filter((r) => !r.hosts.includes(vhostName(config, r.name, base.host))).map((r) => vhostName(config, r.name, base.host));
     if (unrouted.length > 0) {
       warnings.push(
         `nginx routes <name>.${config.domain} and aliases only; ${unrouted.join(', ')} will answer 404 (add them as aliases, or use --mode single)`,
       );
     }
   } else {
+    const first = new Set(firstMirrors(config.registries).map((r) => r.name));
+    const shadowed = mirrorSorted(config.registries).filter((r) => !first.has(r.name));
+    for (const r of shadowed) {
+      warnings.push(`${r.name}: ?ns=${r.mirrorOf} goes to the first cache of ${r.mirrorOf} (lowest mirrorOrder); ${r.name} is reachable in vhost mode only`);
+    }
     const owner = config.registries.find((r) => r.hosts.includes(base.host));
     if (owner) {
       warnings.push(`${base.host} is a host of ${owner.name}, so nginx routes every request to it by host and ignores ns; use a host that is no vhost`);

@@ -4,9 +4,9 @@ export interface GeneratedFile {
   content: string;
 }
 
-export type ClientKind = 'containerd' | 'k3s' | 'docker';
+export type ClientKind = 'containerd' | 'k3s' | 'docker' | 'podman';
 
-export const CLIENT_KINDS: readonly ClientKind[] = ['containerd', 'k3s', 'docker'];
+export const CLIENT_KINDS: readonly ClientKind[] = ['containerd', 'k3s', 'docker', 'podman'];
 
 /** The generated documents for one kind of client, plus what the user should know before using them. */
 export interface GeneratedClientConfig {

@@ -1,5 +1,5 @@
 import type { RegcacheConfig } from '../config/model.js';
-import type { ClientMode } from './endpoint.js';
+import { vhostName, type ClientMode } from './endpoint.js';
 
 export interface K3dCommandOptions {
   cluster: string;
@@ -24,7 +24,7 @@ export function k3dCommand(config: RegcacheConfig, options: K3dCommandOptions): 
   const words = ['k3d', 'cluster', 'create', options.cluster, '--registry-config', options.registryConfig];
   if (options.network !== null) words.push('--network', options.network);
   if (options.hostIp !== null) {
-    const names = options.mode === 'vhost' ? config.registries.map((r) => `${r.name}.${options.endpointHost}`) : [options.endpointHost];
+    const names = options.mode === 'vhost' ? config.registries.map((r) => vhostName(config, r.name, options.endpointHost)) : [options.endpointHost];
     words.push('--host-alias', `${options.hostIp}:${names.join(',')}`);
   }
   return words.map(shellWord).join(' ');

@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import type { ClientEndpoint, ClientTls } from './endpoint.js';
+import { mirrorGroups, type ClientEndpoint, type ClientTls } from './endpoint.js';
 
 interface K3sTlsConfig {
   ca_file?: string;
@@ -7,7 +7,7 @@ interface K3sTlsConfig {
 }
 
 /**
- * The k3s/k3d `registries.yaml`: `mirrors.<registry>.endpoint` lists the mirror, and k3s keeps the
+ * The k3s/k3d `registries.yaml`: `mirrors.<registry host>.endpoint` lists its caches in mirror order, and k3s keeps the
  * registry's default endpoint as the last resort. `configs` appears only for https mirrors with a CA
  * or skip-verify, keyed by the mirror's host[:port], and uses only keys k3s reads (`tls.ca_file`,
  * `tls.insecure_skip_verify` — there is no `tls.insecure`). Plain http needs no `configs` at all.
@@ -15,8 +15,8 @@ interface K3sTlsConfig {
 export function k3sRegistriesYaml(endpoints: ClientEndpoint[], tls: ClientTls): string {
   const mirrors: Record<string, { endpoint: string[] }> = {};
   const configs: Record<string, { tls: K3sTlsConfig }> = {};
+  for (const group of mirrorGroups(endpoints)) mirrors[group.mirrorOf] = { endpoint: [...new Set(group.endpoints.map((e) => e.url))] };
   for (const endpoint of endpoints) {
-    mirrors[endpoint.registry] = { endpoint: [endpoint.url] };
     if (endpoint.scheme !== 'https') continue;
     const tlsConfig: K3sTlsConfig = {};
     if (tls.caFile !== null) tlsConfig.ca_file = tls.caFile;

@@ -1,4 +1,5 @@
 import type { ListenAddress } from './address.js';
+import type { ConfigProblem } from './problems.js';
 import type { AccessConfig, RegistryAccessConfig } from './sections/access.js';
 import type { CacheConfig, RegistryCacheConfig } from './sections/cache.js';
 import type { DockerConfig } from './sections/docker.js';
@@ -10,6 +11,8 @@ export interface RegcacheConfig {
   /** Absolute path of the file this came from, for messages and relative paths. */
   source: string;
   domain: string;
+  /** How a cache's name becomes its vhost's first label(s): `dotted` keeps the name, `dashed` joins it with '-'. */
+  hostStyle: HostStyle;
   listen: ListenAddress;
   admin: AdminConfig;
   runtime: RuntimeChoice;
@@ -21,9 +24,13 @@ export interface RegcacheConfig {
   tls: TlsConfig | null;
   access: AccessConfig;
   registries: RegistryConfig[];
+  /** Things that work but that the user should fix (e.g. host names the TLS certificate does not cover). */
+  warnings: ConfigProblem[];
   /** Absolute paths of the files the config points at and that were read with it (certificates, htpasswd, secrets). */
   referencedFiles: string[];
 }
+
+export type HostStyle = 'dotted' | 'dashed';
 
 export type RuntimeChoice = 'process' | 'docker' | 'auto';
 
@@ -50,9 +57,13 @@ export interface UpstreamCredentials {
 export interface RegistryConfig {
   /** The upstream registry's name, e.g. `docker.io`; also the first label(s) of its vhost. */
   name: string;
+  /** The registry host images are named by (`docker.io`); clients map it to this cache. Default: name. */
+  mirrorOf: string;
+  /** Position among the caches of the same mirrorOf (1 = first); null when it is the only one. */
+  mirrorOrder: number | null;
   upstream: string;
   credentials: UpstreamCredentials | null;
-  /** `<name>.<domain>` first, then aliases. */
+  /** `<name>.<domain>` (or `<slug>.<domain>` with hostStyle dashed) first, then aliases. */
   hosts: string[];
   /** Per-registry overrides; null when the registry follows the global section. */
   cache: RegistryCacheConfig | null;

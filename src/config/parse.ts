@@ -4,7 +4,7 @@ import type { ZodIssue } from 'zod';
 import { isDnsName, parseListen, type ListenAddress } from './address.js';
 import { noFileReader, type ReadConfigFile } from './config-files.js';
 import { expandEnv } from './expand-env.js';
-import type { RegcacheConfig, RegistryConfig } from './model.js';
+import type { HostStyle, RegcacheConfig, RegistryConfig } from './model.js';
 import { joinPath, type ConfigProblem, type Result } from './problems.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
@@ -13,6 +13,7 @@ import { toDockerConfig } from './sections/docker.js';
 import { toEgressConfig } from './sections/egress.js';
 import type { SectionContext } from './sections/section-context.js';
 import { readReferenced } from './sections/section-context.js';
+import { certificateCoverage } from './sections/tls-coverage.js';
 import { toRegistryTlsConfig, toTlsConfig } from './sections/tls.js';
 
 export interface ParseContext {
@@ -86,7 +87,7 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
       problems.push({ path: at(hasUser ? 'password' : 'username'), message: 'username and password go together; set both or neither' });
     }
     if (registry.tls && !raw.tls) problems.push({ path: at('tls'), message: 'needs the global tls section (its listener serves this certificate)' });
-    for (const host of [`${name}.${raw.domain}`, ...registry.aliases]) {
+    for (const host of [`${vhostLabel(name, raw.hostStyle)}.${raw.domain}`, ...registry.aliases]) {
       const owner = hostOwner.get(host);
       if (owner !== undefined) {
         problems.push({ path: at('aliases'), message: `host ${host} is already claimed by ${owner}` });
@@ -95,6 +96,7 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
       }
     }
   }
+  problems.push(...mirrorProblems(raw));
   if (raw.tls) {
     const http = parseListen(raw.listen, '0.0.0.0') as ListenAddress;
     const https = parseListen(raw.tls.listen, '0.0.0.0') as ListenAddress;
@@ -102,6 +104,44 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
   }
   if (raw.admin.token && raw.admin.token.length < 16) problems.push({ path: 'admin.token', message: 'must be at least 16 characters' });
   return problems;
+}
+
+/**
+ * Two caches may mirror one registry host (two Docker Hub accounts, say) only when each says where it
+ * stands with mirrorOrder: clients list the mirrors in that order and `?ns=<host>` routes to the first.
+ */
+function mirrorProblems(raw: RawConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const byHost = new Map<string, Array<[string, RawConfig['registries'][string]]>>();
+  for (const [name, registry] of Object.entries(raw.registries)) {
+    const host = registry.mirrorOf ?? name;
+    byHost.set(host, [...(byHost.get(host) ?? []), [name, registry]]);
+  }
+  for (const [host, caches] of byHost) {
+    if (caches.length < 2) continue;
+    const names = caches.map(([name]) => name);
+    const orders = new Map<number, string>();
+    for (const [name, registry] of caches) {
+      const path = joinPath(['registries', name, 'mirrorOrder']);
+      const others = names.filter((n) => n !== name).join(', ');
+      if (registry.mirrorOrder === undefined) {
+        problems.push({
+          path,
+          message: `${host} is also mirrored by ${others}; give each of them a distinct mirrorOrder (clients try lower first, ?ns=${host} goes to the lowest)`,
+        });
+        continue;
+      }
+      const clash = orders.get(registry.mirrorOrder);
+      if (clash) problems.push({ path, message: `mirrorOrder ${registry.mirrorOrder} is already ${clash}'s for ${host}; use distinct numbers` });
+      orders.set(registry.mirrorOrder, name);
+    }
+  }
+  return problems;
+}
+
+/** The first label(s) of a cache's vhost: its name, or with hostStyle dashed its name as one label (`docker-io`). */
+export function vhostLabel(name: string, style: HostStyle): string {
+  return style === 'dashed' ? registrySlug(name) : name;
 }
 
 /** Stable identifier used for file names, container names and nginx upstream names. */
@@ -116,18 +156,22 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
   const registries: RegistryConfig[] = Object.entries(raw.registries)
     .map(([name, r]) => ({
       name,
+      mirrorOf: r.mirrorOf ?? name,
+      mirrorOrder: r.mirrorOrder ?? null,
       upstream: r.upstream.replace(/\/+$/, ''),
       credentials: credentials(name, r, sections),
-      hosts: [`${name}.${raw.domain}`, ...r.aliases],
+      hosts: [`${vhostLabel(name, raw.hostStyle)}.${raw.domain}`, ...r.aliases],
       cache: toRegistryCacheConfig(r.cache),
       egress: r.egress ?? null,
       tls: toRegistryTlsConfig(r.tls, sections, name),
       access: toRegistryAccessConfig(r.access, sections, name),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
+  const tls = toTlsConfig(raw.tls, sections);
   return {
     source,
     domain: raw.domain,
+    hostStyle: raw.hostStyle,
     listen,
     admin: { listen: adminListen, token: adminToken(raw, sections, env), metricsPublic: raw.admin.metricsPublic },
     runtime: raw.runtime,
@@ -136,9 +180,10 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     docker: toDockerConfig(raw.docker),
     cache: toCacheConfig(raw.cache),
     egress: toEgressConfig(raw.egress, sections),
-    tls: toTlsConfig(raw.tls, sections),
+    tls,
     access: toAccessConfig(raw.access, sections),
     registries,
+    warnings: certificateCoverage(tls, registries, raw.hostStyle),
     referencedFiles: sections.referenced,
   };
 }

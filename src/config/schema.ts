@@ -52,6 +52,10 @@ export const registrySchema = z
       .regex(/^[^\0\r\n]+$/, 'must be a path on one line')
       .optional(),
     aliases: z.array(dnsName('alias')).default([]),
+    /** The registry host images are named by (`docker.io` in `docker.io/library/alpine`); default: the cache's name. */
+    mirrorOf: dnsName('mirrorOf').optional(),
+    /** Order among caches with the same mirrorOf: clients try lower first, `?ns=` goes to the lowest. */
+    mirrorOrder: z.number().int().min(1).max(1000).optional(),
     cache: registryCacheSchema,
     tls: registryTlsSchema,
     access: registryAccessSchema,
@@ -63,6 +67,8 @@ export const registrySchema = z
 export const configSchema = z
   .object({
     domain: dnsName('domain'),
+    /** `dotted`: `docker.io.<domain>`; `dashed`: `docker-io.<domain>`, one label, so `*.<domain>` certificates cover it. */
+    hostStyle: z.enum(['dotted', 'dashed']).default('dotted'),
     listen: listen('0.0.0.0').default('5000'),
     admin: z
       .object({

@@ -17,6 +17,8 @@ export function redactedConfig(config: RegcacheConfig) {
   return {
     source: config.source,
     domain: config.domain,
+    hostStyle: config.hostStyle,
+    warnings: config.warnings,
     listen: formatListen(config.listen),
     admin: { listen: formatListen(config.admin.listen), token: config.admin.token ? '[set]' : null, metricsPublic: config.admin.metricsPublic },
     tls: config.tls
@@ -27,6 +29,8 @@ export function redactedConfig(config: RegcacheConfig) {
     dataDir: config.dataDir,
     registries: config.registries.map((r) => ({
       name: r.name,
+      mirrorOf: r.mirrorOf,
+      mirrorOrder: r.mirrorOrder,
       upstream: r.upstream,
       hosts: r.hosts,
       credentials: r.credentials ? { username: r.credentials.username, password: '[redacted]' } : null,

@@ -33,7 +33,7 @@ export interface VhostObserverOptions {
 }
 
 export interface ObserverStats {
-  accessLog: FileTailerStats & { unparsedLines: number; unroutedRequests: number };
+  accessLog: FileTailerStats & { unparsedLines: number; unroutedRequests: number; tlsOnPlainRequests: number };
 }
 
 /** Per-vhost numbers from the access log, the registries' expvar and the caches' storage. */
@@ -159,7 +159,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
       });
     },
     stats() {
-      return { accessLog: { ...tailer.stats(), unparsedLines: unparsed, unroutedRequests: counters.unrouted() } };
+      return { accessLog: { ...tailer.stats(), unparsedLines: unparsed, unroutedRequests: counters.unrouted(), tlsOnPlainRequests: counters.tlsOnPlain() } };
     },
     start() {
       if (!stopped) return;

@@ -7,6 +7,8 @@ export type VhostStatus = 'up' | 'starting' | 'degraded' | 'down';
 /** One vhost as the API shows it. Never carries credentials. */
 export interface VhostView {
   name: string;
+  /** The registry host images are named by, which clients map to this cache (mirrorOf). */
+  mirrorOf: string;
   hosts: string[];
   upstream: string;
   status: VhostStatus;
@@ -44,6 +46,7 @@ export function vhostView(
           : (instance?.lastError ?? null);
   return {
     name: registry.name,
+    mirrorOf: registry.mirrorOf,
     hosts: registry.hosts,
     upstream: registry.upstream,
     status,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
+import { firstMirrors } from '../../config/mirror-order.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';
 import { FIRST_ACCEPT_LINE_ONLY, type AcceptSupport } from './nginx-features.js';
@@ -23,6 +24,10 @@ export interface NginxRoute {
   cacheZone: string;
   /** Named location that answers this registry's tag manifests (microcached or not). */
   tagLocation: string;
+  /** Named location that answers this registry's referrers listings (cached like tags). */
+  referrersLocation: string;
+  /** `127.0.0.1:PORT` of this cache's egress listener, which asks the upstream for referrers; "" without egress. */
+  egress: string;
 }
 
 /** One `proxy_cache_path`: a registry's on-disk cache, LRU-bounded by nginx. */
@@ -40,6 +45,8 @@ export interface NginxTagLocation {
   name: string;
   /** "30s"; null: tags pass through uncached (tagTTL 0). */
   validFor: string | null;
+  /** The referrers location with the same lifetime. */
+  referrers: string;
 }
 
 /** Everything the nginx template reads, already validated and flattened: the template holds layout only. */
@@ -51,6 +58,8 @@ export interface NginxView {
   paths: NginxPaths;
   routes: NginxRoute[];
   hosts: Array<{ host: string; upstreamId: string }>;
+  /** containerd's `?ns=<registry host>` → the first cache (in mirror order) of that registry host. */
+  nsRoutes: Array<{ ns: string; upstreamId: string }>;
   cacheZones: NginxCacheZone[];
   tagLocations: NginxTagLocation[];
   /** proxy_cache_lock_timeout and proxy_cache_lock_age for digests, e.g. "3600s". */
@@ -82,6 +91,10 @@ function tagLocationName(ttlSeconds: number): string {
   return ttlSeconds > 0 ? `@regcache_tags_${ttlSeconds}s` : '@regcache_tags_uncached';
 }
 
+function referrersLocationName(ttlSeconds: number): string {
+  return ttlSeconds > 0 ? `@regcache_referrers_${ttlSeconds}s` : '@regcache_referrers_uncached';
+}
+
 /**
  * Builds the view from config and the live backend addresses. Registries without a backend
  * address are left out: nginx must never route to a cache that does not exist.
@@ -95,6 +108,8 @@ export function nginxView(input: {
   user?: string | null;
   /** What the nginx binary offers for Accept (NginxDriver.acceptSupport); the first line only when absent. */
   accept?: AcceptSupport;
+  /** Egress listener per cache (`127.0.0.1:PORT`), where referrers are asked of the upstream. */
+  egress?: ReadonlyMap<string, string>;
 }): NginxView {
   const { config } = input;
   const routed = config.registries
@@ -106,7 +121,10 @@ export function nginxView(input: {
     address: input.backends.get(registry.name)!,
     cacheZone: `regcache_${registrySlug(registry.name).replace(/-/g, '_')}`,
     tagLocation: tagLocationName(cache.tagTtlSeconds),
+    referrersLocation: referrersLocationName(cache.tagTtlSeconds),
+    egress: input.egress?.get(registry.name) ?? '',
   }));
+  const nsRoutes = firstMirrors(routed.map(({ registry }) => registry)).map((r) => ({ ns: r.mirrorOf, upstreamId: upstreamId(r.name) }));
   const cacheZones = routed.map(({ registry, cache }, i) => ({
     zone: routes[i]!.cacheZone,
     path: path.join(input.paths.cache, registrySlug(registry.name)),
@@ -115,7 +133,7 @@ export function nginxView(input: {
     inactive: `${cache.inactiveSeconds}s`,
   }));
   const ttls = [...new Set(routed.map(({ cache }) => cache.tagTtlSeconds))].sort((a, b) => a - b);
-  const tagLocations = ttls.map((ttl) => ({ name: tagLocationName(ttl), validFor: ttl > 0 ? `${ttl}s` : null }));
+  const tagLocations = ttls.map((ttl) => ({ name: tagLocationName(ttl), validFor: ttl > 0 ? `${ttl}s` : null, referrers: referrersLocationName(ttl) }));
   const hosts = routed.flatMap(({ registry }) => registry.hosts.map((host) => ({ host, upstreamId: upstreamId(registry.name) })));
   return {
     generation: input.generation,
@@ -125,6 +143,7 @@ export function nginxView(input: {
     paths: input.paths,
     routes,
     hosts,
+    nsRoutes,
     cacheZones,
     tagLocations,
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,

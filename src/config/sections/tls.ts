@@ -28,6 +28,8 @@ export interface CertificatePair {
   /** Absolute paths; nginx reads them at start and on every reload. */
   cert: string;
   key: string;
+  /** The certificate file's text as read with this config (public; for the host-coverage check). */
+  certPem: string;
 }
 
 export interface TlsConfig extends CertificatePair {
@@ -55,6 +57,7 @@ export function toTlsConfig(raw: z.infer<typeof tlsSectionSchema>, ctx: SectionC
     listen: parseListen(raw.listen, '0.0.0.0') as ListenAddress,
     cert: pair.cert,
     key: pair.key,
+    certPem: pair.certPem,
     clientCA: ca?.path ?? null,
     httpDisabled: raw.httpDisabled,
     material: fingerprint([pair.material, ca?.text ?? '']),
@@ -64,7 +67,7 @@ export function toTlsConfig(raw: z.infer<typeof tlsSectionSchema>, ctx: SectionC
 export function toRegistryTlsConfig(raw: z.infer<typeof registryTlsSchema>, ctx: SectionContext, registry: string): RegistryTlsConfig {
   if (!raw) return null;
   const pair = readPair(ctx, ['registries', registry, 'tls'], raw);
-  return pair ? { cert: pair.cert, key: pair.key, material: fingerprint([pair.material]) } : null;
+  return pair ? { cert: pair.cert, key: pair.key, certPem: pair.certPem, material: fingerprint([pair.material]) } : null;
 }
 
 function readPair(ctx: SectionContext, at: string[], raw: { cert: string; key: string }): (CertificatePair & { material: string }) | null {
@@ -73,5 +76,5 @@ function readPair(ctx: SectionContext, at: string[], raw: { cert: string; key: s
   if (cert && !cert.text.includes('-----BEGIN CERTIFICATE-----')) addProblem(ctx, [...at, 'cert'], `${cert.path} holds no PEM certificate`);
   if (key && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.text)) addProblem(ctx, [...at, 'key'], `${key.path} holds no PEM private key`);
   if (!cert || !key) return null;
-  return { cert: cert.path, key: key.path, material: fingerprint([cert.text, key.text]) };
+  return { cert: cert.path, key: key.path, certPem: cert.text, material: fingerprint([cert.text, key.text]) };
 }

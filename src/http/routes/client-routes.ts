@@ -59,7 +59,7 @@ export function clientRoutes(deps: { appliedConfig: () => RegcacheConfig | null 
       res.status(503).json({ error: 'no configuration applied yet' });
       return;
     }
-    const options = parseClientOptions(config, query.input);
+    const options = parseClientOptions(config, query.input, client);
     if (!options.ok) return badRequest(res, options.problems);
     const endpoint = formatBaseUrl(options.value.base);
 

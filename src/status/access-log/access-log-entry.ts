@@ -20,6 +20,8 @@ export interface AccessLogEntry {
   upstreamStatus: number | null;
   /** nginx proxy_cache status (HIT, MISS, …) when a proxy cache is configured, else null. */
   cacheStatus: string | null;
+  /** False when nginx could read no request line (empty URI): TLS or other non-HTTP bytes on the plain port. */
+  requestLine: boolean;
 }
 
 const V2_PATH = /^\/v2\/(?:(.+)\/(manifests|blobs|tags)\/(.*)|(_catalog)|)$/;
@@ -87,5 +89,6 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
     bytes,
     upstreamStatus: lastStatus(raw.upstream_status),
     cacheStatus: cache,
+    requestLine: uri !== '',
   };
 }

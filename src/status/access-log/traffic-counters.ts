@@ -51,6 +51,11 @@ export interface TrafficCounters {
   get(vhost: string): VhostTrafficCounts;
   /** Requests that matched no vhost (unknown host and no ns parameter). */
   unrouted(): number;
+  /**
+   * Connections that sent no HTTP request line nginx could read (it logs 400 with an empty URI): TLS
+   * handshakes on the plain-http port, which podman, skopeo and dockerd try before http. Not in unrouted().
+   */
+  tlsOnPlain(): number;
   /** Forget vhosts no longer configured; new names start from zero. */
   retain(vhosts: Iterable<string>): void;
 }
@@ -59,6 +64,7 @@ export function createTrafficCounters(knownVhosts: Iterable<string> = []): Traff
   const known = new Set(knownVhosts);
   const counts = new Map<string, VhostTrafficCounts>();
   let unrouted = 0;
+  let tlsOnPlain = 0;
   const entry = (vhost: string) => {
     let c = counts.get(vhost);
     if (!c) counts.set(vhost, (c = emptyTrafficCounts()));
@@ -66,6 +72,10 @@ export function createTrafficCounters(knownVhosts: Iterable<string> = []): Traff
   };
   return {
     record(e, blob) {
+      if (e.vhost === null && !e.requestLine && e.status === 400) {
+        tlsOnPlain++;
+        return;
+      }
       if (e.vhost === null || !known.has(e.vhost)) {
         unrouted++;
         return;
@@ -92,6 +102,7 @@ export function createTrafficCounters(knownVhosts: Iterable<string> = []): Traff
       return structuredClone(counts.get(vhost) ?? emptyTrafficCounts());
     },
     unrouted: () => unrouted,
+    tlsOnPlain: () => tlsOnPlain,
     retain(vhosts) {
       known.clear();
       for (const v of vhosts) known.add(v);

@@ -18,7 +18,18 @@ const KINDS = ['manifest', 'blob'] as const;
  * Every regcache metric, on the Registry it is given (never prom-client's global one). Labels are
  * bounded: vhost names come from the config, code is a status class, kind is manifest|blob.
  */
-export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () => Promise<ObservedVhost[]>; defaultMetrics?: boolean }): PrometheusMetrics {
+/** Requests nginx could route to no cache, by why: an unknown host (and no ns), or a TLS handshake on the plain port. */
+export interface UnroutedCounts {
+  unknownHost: number;
+  tlsOnPlainPort: number;
+}
+
+export function createPrometheusMetrics(deps: {
+  registry: Registry;
+  vhosts: () => Promise<ObservedVhost[]>;
+  unrouted?: () => UnroutedCounts;
+  defaultMetrics?: boolean;
+}): PrometheusMetrics {
   const registers = [deps.registry];
   if (deps.defaultMetrics ?? true) collectDefaultMetrics({ register: deps.registry });
 
@@ -64,11 +75,23 @@ export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () =
     registers,
   });
   for (const result of OUTCOMES) reloads.inc({ result }, 0);
+  const unrouted = new Counter({
+    name: 'regcache_unrouted_requests_total',
+    help: 'Requests routed to no cache: reason unknown_host (no vhost, no ns) or tls_on_plain_port (a TLS handshake sent to the plain-http port)',
+    labelNames: ['reason'],
+    registers,
+  });
 
   const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, restarts, disk, lastPull];
   const snapshot = (vhosts: ObservedVhost[]) => {
     // Rebuilt from the observer's monotonic totals on every scrape; a removed vhost's series disappear.
     for (const m of perVhost) m.reset();
+    const counts = deps.unrouted?.();
+    if (counts) {
+      unrouted.reset();
+      unrouted.inc({ reason: 'unknown_host' }, counts.unknownHost);
+      unrouted.inc({ reason: 'tls_on_plain_port' }, counts.tlsOnPlainPort);
+    }
     for (const v of vhosts) {
       const vhost = v.name;
       up.set({ vhost }, v.routed && (v.status === 'up' || v.status === 'degraded') ? 1 : 0);

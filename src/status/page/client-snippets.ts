@@ -21,6 +21,7 @@ const PRESENTATION: Record<ClientKind, { title: string; target: string }> = {
   k3s: { title: 'k3s / k3d', target: 'registries.yaml (k3s: /etc/rancher/k3s/registries.yaml)' },
   containerd: { title: 'containerd', target: '/etc/containerd/certs.d/ (config_path)' },
   docker: { title: 'Docker', target: '/etc/docker/daemon.json' },
+  podman: { title: 'podman / buildah / skopeo / CRI-O', target: '/etc/containers/registries.conf.d/regcache.conf' },
 };
 
 /**
@@ -30,7 +31,7 @@ const PRESENTATION: Record<ClientKind, { title: string; target: string }> = {
 export const generatedClientSnippets: ClientSnippetSource = (config) => {
   const options = parseClientOptions(config, {});
   if (!options.ok) return [];
-  const order: ClientKind[] = ['k3s', 'containerd', 'docker'].filter((k): k is ClientKind => (CLIENT_KINDS as readonly string[]).includes(k));
+  const order: ClientKind[] = ['k3s', 'containerd', 'docker', 'podman'].filter((k): k is ClientKind => (CLIENT_KINDS as readonly string[]).includes(k));
   const snippets: ClientSnippet[] = order.map((kind) => {
     const generated = generateClientConfig(kind, config, options.value);
     return { id: kind, ...PRESENTATION[kind], text: printable(generated.files).trimEnd(), notes: generated.warnings };

@@ -15,6 +15,8 @@ export interface VhostCardView {
   name: string;
   status: ObservedVhost['status'];
   statusText: string;
+  /** Registry host the cache mirrors (e.g. docker.io for a cache named hub). */
+  mirrorOf: string;
   hosts: string[];
   upstream: string;
   upstreamText: string;
@@ -75,6 +77,7 @@ function card(v: ObservedVhost, nowMs: number): VhostCardView {
     name: v.name,
     status: v.status,
     statusText: STATUS_TEXT[v.status],
+    mirrorOf: v.mirrorOf,
     hosts: v.hosts,
     upstream: v.upstream,
     upstreamText: v.upstreamReachable === null ? 'not probed yet' : v.upstreamReachable ? 'reachable' : 'unreachable',

@@ -81,7 +81,7 @@ describe('regcache clients (CLI)', () => {
 
   it('needs exactly one known client and a valid config', async () => {
     expect((await cli('clients', '-c', configFile)).code).toBe(2);
-    expect((await cli('clients', 'podman', '-c', configFile)).stderr).toMatch(/name one client: containerd, k3s, docker, k3d/);
+    expect((await cli('clients', 'rkt', '-c', configFile)).stderr).toMatch(/name one client: containerd, k3s, docker, podman, k3d/);
     const missing = await cli('clients', 'k3s', '-c', join(dir, 'nope.yaml'));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/file not found/);
@@ -157,9 +157,9 @@ describe('GET /api/v1/clients/*', () => {
   });
 
   it('404 for an unknown client; the list of clients', async () => {
-    const res = await fetch(`${base}/clients/podman`);
+    const res = await fetch(`${base}/clients/rkt`);
     expect(res.status).toBe(404);
-    expect((await res.json()).error).toMatch(/no client named podman/);
-    expect(await (await fetch(`${base}/clients`)).json()).toEqual({ clients: ['containerd', 'k3s', 'docker', 'k3d'] });
+    expect((await res.json()).error).toMatch(/no client named rkt/);
+    expect(await (await fetch(`${base}/clients`)).json()).toEqual({ clients: ['containerd', 'k3s', 'docker', 'podman', 'k3d'] });
   });
 });

@@ -36,6 +36,7 @@ describe('client endpoints', () => {
     expect(clientEndpoints(config, optionsFor(config))).toEqual([
       {
         registry: 'docker.io',
+        mirrorOf: 'docker.io',
         upstream: 'https://registry-1.docker.io',
         url: 'http://docker.io.registry.example.com:5000',
         hostPort: 'docker.io.registry.example.com:5000',
@@ -44,6 +45,7 @@ describe('client endpoints', () => {
       },
       {
         registry: 'ghcr.io',
+        mirrorOf: 'ghcr.io',
         upstream: 'https://ghcr.io',
         url: 'http://ghcr.io.registry.example.com:5000',
         hostPort: 'ghcr.io.registry.example.com:5000',

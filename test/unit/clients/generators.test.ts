@@ -138,7 +138,7 @@ describe('docker daemon.json', () => {
     const ghcrOnly = configFrom('domain: r.example.com\nregistries:\n  ghcr.io:\n    upstream: https://ghcr.io\n');
     const generated = generateClientConfig('docker', ghcrOnly, optionsFor(ghcrOnly));
     expect(JSON.parse(onlyFile(generated).content)).toEqual({});
-    expect(generated.warnings).toEqual([expect.stringMatching(/no docker\.io registry/)]);
+    expect(generated.warnings).toEqual([expect.stringMatching(/no cache mirrors docker\.io/)]);
   });
 });
 

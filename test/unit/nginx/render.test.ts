@@ -88,8 +88,8 @@ registries:
 
   it('shares one tag location per tagTTL and passes tags through where tagTTL is 0', () => {
     expect(view.tagLocations).toEqual([
-      { name: '@regcache_tags_uncached', validFor: null },
-      { name: '@regcache_tags_45s', validFor: '45s' },
+      { name: '@regcache_tags_uncached', validFor: null, referrers: '@regcache_referrers_uncached' },
+      { name: '@regcache_tags_45s', validFor: '45s', referrers: '@regcache_referrers_45s' },
     ]);
     expect(out).toContain('cache_docker_io @regcache_tags_uncached;');
     expect(out).toContain('cache_quay_io @regcache_tags_45s;');
@@ -135,5 +135,44 @@ describe('nginx render: the whole Accept header', () => {
     expect(out).not.toContain('load_module');
     expect(out).toContain('proxy_cache_key "$regcache_vhost|tag|$request_uri|$http_accept";');
     expect(out).toContain('proxy_cache_bypass $regcache_accept_uncacheable;');
+  });
+});
+
+describe('nginx render: registry hosts, referrers and protocol maps', () => {
+  const mirrors = config(`
+domain: registry.example.com
+registries:
+  docker.io:
+    upstream: https://registry-1.docker.io
+    mirrorOrder: 2
+  hub:
+    upstream: https://registry-1.docker.io
+    mirrorOf: docker.io
+    mirrorOrder: 1
+  k8s:
+    upstream: https://registry.k8s.io
+    mirrorOf: registry.k8s.io
+`);
+  const backends = new Map([
+    ['docker.io', '127.0.0.1:1'],
+    ['hub', '127.0.0.1:2'],
+    ['k8s', '127.0.0.1:3'],
+  ]);
+  const out = render(nginxView({ config: mirrors, backends, paths, generation: 1, egress: new Map([['hub', '127.0.0.1:9001']]) }));
+  const block = (start: string) => out.slice(out.indexOf(start), out.indexOf('}', out.indexOf(start)));
+
+  it('?ns=<registry host> goes to the first cache of that host; cache names are not ns values', () => {
+    expect(block('map $arg_ns $regcache_ns_backend')).toBe('map $arg_ns $regcache_ns_backend {\n        default "";\n        "docker.io" cache_hub;\n        "registry.k8s.io" cache_k8s;\n    ');
+  });
+
+  it('referrers and blob HEADs reach the upstream through the egress of caches that have one', () => {
+    expect(block('map $regcache_backend $regcache_egress_address')).toBe('map $regcache_backend $regcache_egress_address {\n        default "";\n        cache_hub "127.0.0.1:9001";\n    ');
+    expect(out).toContain('location ~ "^/v2/.+/referrers/sha256:[0-9a-f]{64}$"');
+    expect(out).toContain('location @regcache_referrers_30s {');
+  });
+
+  it('keys digest manifests with Accept and blobs without', () => {
+    expect(block('map $regcache_kind $regcache_digest_variant')).toBe('map $regcache_kind $regcache_digest_variant {\n        default "";\n        manifests "|$http_accept";\n    ');
+    expect(out).toContain('proxy_cache_key "$regcache_vhost|$regcache_kind|$regcache_digest$regcache_digest_variant";');
   });
 });

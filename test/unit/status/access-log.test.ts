@@ -56,6 +56,7 @@ describe('parseAccessLogLine', () => {
       bytes: 1000,
       upstreamStatus: 200,
       cacheStatus: null,
+      requestLine: true,
     });
   });
 
@@ -141,6 +142,14 @@ describe('traffic counters', () => {
     expect(c.get('docker.io').bytesServed).toBe(0);
     c.retain(['docker.io']);
     expect(c.get('docker.io').requests['2xx']).toBe(0);
+  });
+
+  it('counts a connection without a request line (TLS on the plain port: 400, empty URI) apart from unknown hosts', () => {
+    const c = createTrafficCounters(['docker.io']);
+    c.record(parse({ vhost: '-', host: '_', method: 'GET', uri: '', status: 400 }), null);
+    c.record(parse({ vhost: '-', host: 'unknown.example', uri: '/v2/x/manifests/latest', status: 404 }), null);
+    c.record(parse({ vhost: '-', host: 'a', uri: '/v2/', status: 400 }), null);
+    expect({ tls: c.tlsOnPlain(), unrouted: c.unrouted() }).toEqual({ tls: 1, unrouted: 2 });
   });
 
   it('returns copies', () => {

@@ -19,6 +19,7 @@ function vhost(name: string, over: Partial<ObservedVhost> = {}): ObservedVhost {
   const proxy = { manifests: { requests: 4, hits: 4, misses: 1, bytesPulled: 100, bytesPushed: 0 }, blobs: { requests: 0, hits: 0, misses: 0, bytesPulled: 0, bytesPushed: 0 } };
   return {
     name,
+    mirrorOf: name === 'ghcr.io' ? 'ghcr.io' : 'docker.io',
     hosts: [`${name}.registry.example.com`],
     upstream: 'https://upstream.example',
     status: 'up',
@@ -39,7 +40,7 @@ function status(over: Partial<DaemonStatus> = {}): DaemonStatus {
     lastError: null,
     nginx: { kind: 'process', running: true, pid: 1, restarts: 0, lastError: null, lastReload: null },
     runtime: 'process',
-    observer: { accessLog: { path: '/x', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0 } },
+    observer: { accessLog: { path: '/x', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0, tlsOnPlainRequests: 0 } },
     vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', lastError: 'cache not answering: ECONNREFUSED <script>' })],
     ...over,
   };
@@ -75,6 +76,7 @@ describe('status page', () => {
     expect(html).toContain('<article class="card down" data-vhost="ghcr.io">');
     expect(html).toContain('90.0%'); // blob hits 9/10
     expect(html).toContain('3.0 MiB');
+    expect(html).toContain('<dt>mirrors</dt><dd><span class="mono">docker.io</span></dd>');
     expect(html).not.toContain('id="config-error"');
   });
 
