@@ -61,7 +61,8 @@ export interface DaemonOptions {
 
 export interface Daemon {
   readonly adminUrl: string;
-  reload(): Promise<ReconcileResult>;
+  /** Re-reads the config and applies it through the scheduler (API reload, SIGHUP). */
+  reload(reason?: string): Promise<ReconcileResult>;
   stop(): Promise<void>;
 }
 
@@ -182,7 +183,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
   });
 
-  const reload = () => scheduler.trigger('api reload', { immediate: true });
+  const reload = (reason = 'api reload') => scheduler.trigger(reason, { immediate: true });
   const watcher = await watchConfigFile(opts.configPath, (event) => {
     logger.debug({ event }, 'config file event');
     scheduler.trigger(`file ${event}`).catch(() => undefined);

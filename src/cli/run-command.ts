@@ -5,7 +5,7 @@ import { createSystemClock } from '../util/clock.js';
 import type { CommandContext } from './commands.js';
 import { configPathFrom, printProblems } from './commands.js';
 
-/** `regcache run`: the daemon, until SIGTERM or SIGINT. */
+/** `regcache run`: the daemon, until SIGTERM or SIGINT; SIGHUP re-reads the config (as nginx does). */
 export async function runCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
   const logger = createLogger();
   const configPath = configPathFrom(values, ctx.env);
@@ -23,10 +23,20 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
     }
     throw err;
   }
+  // A closed terminal or SSH session sends SIGHUP too: it must never stop the daemon.
+  const onHangup = () => {
+    logger.info({ signal: 'SIGHUP' }, 're-reading the config');
+    daemon.reload('SIGHUP').then(
+      (r) => logger.info({ outcome: r.outcome, generation: r.generation }, 'SIGHUP reload done'),
+      (err: unknown) => logger.warn({ err: (err as Error).message }, 'SIGHUP reload did not run'),
+    );
+  };
+  process.on('SIGHUP', onHangup);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  process.off('SIGHUP', onHangup);
   logger.info({ signal }, 'shutting down');
   const forced = setTimeout(() => {
     logger.error('shutdown took longer than 9 s; exiting');
