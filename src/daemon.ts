@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { createContainerNginx } from './apply/nginx/container-nginx.js';
 import type { NginxDriver } from './apply/nginx/nginx-driver.js';
 import { createNginxController } from './apply/nginx/nginx-controller.js';
+import { listenProblem } from './apply/nginx/listen-check.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
@@ -116,6 +117,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     metrics: metrics.reconcile,
+    listenCheck: config.nginx.container ? undefined : listenProblem,
     egress: egressNginx
       ? {
           loopback: sharesLoopback(config, runtime.kind),

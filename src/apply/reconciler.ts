@@ -1,4 +1,5 @@
 import type { LoadedConfig } from '../config/load.js';
+import type { ListenAddress } from '../config/address.js';
 import type { RegcacheConfig } from '../config/model.js';
 import type { ConfigProblem, Result } from '../config/problems.js';
 import { formatProblem } from '../config/problems.js';
@@ -52,6 +53,8 @@ export interface ReconcilerDeps {
   metrics?: ReconcileMetrics;
   /** nginx as the caches' upstream; absent: caches reach their upstreams directly. */
   egress?: EgressDeps;
+  /** Why nginx could not bind a new listen address (see listen-check.ts), null when it can; unchecked when absent. */
+  listenCheck?: (address: ListenAddress) => Promise<string | null>;
 }
 
 export interface EgressDeps {
@@ -97,8 +100,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   const waitHealthy = async (name: string, address: string) => {
     const deadline = deps.clock.now() + (deps.cacheReadyTimeoutMs ?? 15_000);
-    while (deps.clock.now() < deadline) {
+    for (let i = 1; deps.clock.now() < deadline; i++) {
       if ((await deps.health.checkCache(name, address)).ok) return true;
+      // A cache that exits at start will not answer: no need to wait out the timeout.
+      if (i % 10 === 0 && (await runtime.list()).find((c) => c.name === name)?.state === 'crashed') return false;
       await sleep(deps.clock, 50);
     }
     return false;
@@ -130,11 +135,29 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
   };
 
+  /**
+   * A cache start that failed takes its vhost down while it is tried (the old cache stops first), so
+   * the periodic resync retries the same file with backoff; any other trigger retries at once.
+   */
+  let cacheFailure: { text: string; until: number; count: number; result: ReconcileResult } | null = null;
+
   const pass: Reconciler = async (reason) => {
     const started = deps.clock.now();
     const loaded = await deps.loadConfig();
     if (!loaded.ok) return reject(loaded.problems, `config rejected: ${loaded.problems.map(formatProblem).join('; ')}`);
     const config = loaded.value.config;
+    if (cacheFailure && cacheFailure.text === loaded.value.text && reason === 'resync' && started < cacheFailure.until) return cacheFailure.result;
+    const result = await passWith(reason, config, started);
+    if (result.outcome === 'failed' && result.problems[0]?.path === 'cache start') {
+      const count = cacheFailure?.text === loaded.value.text ? cacheFailure.count + 1 : 0;
+      cacheFailure = { text: loaded.value.text, count, until: started + Math.min(600_000, 30_000 * 2 ** count), result };
+    } else if (result.outcome !== 'failed') {
+      cacheFailure = null;
+    }
+    return result;
+  };
+
+  const passWith = async (reason: string, config: RegcacheConfig, started: number): Promise<ReconcileResult> => {
     const restartOnly = restartOnlyProblems(state.applied?.config ?? null, config);
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
@@ -173,6 +196,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const provisional = new Map(desired.caches.map((c) => [c.name, known.get(c.name) ?? '127.0.0.1:9'] as const));
       const routerCandidate = candidateBytes(nginx, (g) => deps.render({ ...routerView(provisional), generation: g }), state.generation, state.nginxServing);
       if (routerCandidate) await nginx.test(routerCandidate);
+      step = 'router listen';
+      await checkNewListeners(config);
 
       // 2. Live, in order: egress (a cache asks its remote for /v2/ when it starts), caches, router.
       // Each step that went live leaves how to undo it; a failure undoes them all, newest first.
@@ -212,6 +237,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       }
     } catch (err) {
       return failed(step, err);
+    }
+  };
+
+  /** A listen address the live router does not hold yet must be free, or the reload would fail after the caches changed. */
+  const checkNewListeners = async (config: RegcacheConfig) => {
+    const live = state.nginxServing ? state.applied?.config : null;
+    if (!deps.listenCheck || !live) return;
+    const held = new Set([live.listen.port, ...(live.tls ? [live.tls.listen.port] : [])]);
+    for (const address of [config.listen, ...(config.tls ? [config.tls.listen] : [])]) {
+      if (held.has(address.port)) continue;
+      const problem = await deps.listenCheck(address);
+      if (problem) throw new Error(problem);
     }
   };
 
@@ -259,7 +296,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         if (isNew) startedNow.push(spec.name);
         events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${isNew ? 'started' : 'replaced'} at ${instance.address}` });
         if (!(await waitHealthy(spec.name, instance.address))) {
-          if (!isNew) throw new Error(`cache ${spec.name} did not answer /v2/ within ${deps.cacheReadyTimeoutMs ?? 15_000} ms after its spec changed`);
+          if (!isNew) throw new Error(`cache ${spec.name} did not answer /v2/ after its spec changed (exited, or not within ${deps.cacheReadyTimeoutMs ?? 15_000} ms)`);
           events.record({ kind: 'runtime', level: 'warn', vhost: spec.name, message: 'cache did not answer /v2/ in time; routing it anyway' });
         }
       }),
