@@ -49,7 +49,13 @@ describe('all-or-nothing apply on real nginx and registry', () => {
   const egressConf = () => readFile(path.join(dataDir(), 'egress-nginx', 'nginx.conf'), 'utf8');
   const routerConf = () => readFile(path.join(dataDir(), 'nginx', 'nginx.conf'), 'utf8');
   const cacheUpstream = async () => JSON.parse(await readFile(path.join(dataDir(), 'run', 'docker-io', 'registry.json'), 'utf8')).spec.upstream as string;
-  const readyz = async () => (await fetch(`${rc.adminUrl}/readyz`)).status;
+  const readyz = async () => {
+    const res = await fetch(`${rc.adminUrl}/readyz`);
+    const body = (await res.json()) as { lastError: string | null };
+    // Ready on the last good generation, and saying what failed.
+    expect(body.lastError).toMatch(/nginx|apply failed/);
+    return res.status;
+  };
   /** Back to the good config (and wait until it applied), after a step that was made to fail. */
   const restoreGood = async () => {
     await rc.writeConfig(config(hub.url));
