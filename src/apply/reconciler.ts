@@ -261,7 +261,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return reject([{ path, message: err.message }], message);
     }
     const message = `apply failed at ${step}: ${errorMessage(err)}`;
-    if (step === 'router reload') state.lastReload = { result: 'failed', at: iso(deps.clock), message };
+    state.lastReload = { result: 'failed', at: iso(deps.clock), message };
     state.lastError = { message, problems: [{ path: step, message: errorMessage(err) }], at: iso(deps.clock) };
     events.record({ kind: 'reconcile', level: 'error', vhost: null, message });
     log.error({ err: errorMessage(err), step }, 'apply failed; the last good generation keeps serving');
