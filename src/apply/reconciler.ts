@@ -20,7 +20,7 @@ import type { AcceptSupport } from './nginx/nginx-features.js';
 import type { NginxPaths, NginxView } from './nginx/nginx-view.js';
 import { nginxView } from './nginx/nginx-view.js';
 import type { EgressNginxRenderer, NginxRenderer } from './nginx/render.js';
-import type { CacheRuntime } from './runtime/cache-runtime.js';
+import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
 import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
 
 export type ReconcileOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
@@ -98,12 +98,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return { outcome: 'rejected', generation: state.generation, problems, message };
   };
 
-  const waitHealthy = async (name: string, address: string) => {
+  const waitHealthy = async ({ name, address, restarts }: CacheInstance) => {
     const deadline = deps.clock.now() + (deps.cacheReadyTimeoutMs ?? 15_000);
     for (let i = 1; deps.clock.now() < deadline; i++) {
       if ((await deps.health.checkCache(name, address)).ok) return true;
       // A cache that exits at start will not answer: no need to wait out the timeout.
-      if (i % 10 === 0 && (await runtime.list()).find((c) => c.name === name)?.state === 'crashed') return false;
+      const now = i % 10 === 0 ? (await runtime.list()).find((c) => c.name === name) : undefined;
+      if (now && (now.state === 'crashed' || now.restarts > restarts)) return false;
       await sleep(deps.clock, 50);
     }
     return false;
@@ -295,7 +296,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         else offline.delete(spec.name);
         if (isNew) startedNow.push(spec.name);
         events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${isNew ? 'started' : 'replaced'} at ${instance.address}` });
-        if (!(await waitHealthy(spec.name, instance.address))) {
+        if (!(await waitHealthy(instance))) {
           if (!isNew) throw new Error(`cache ${spec.name} did not answer /v2/ after its spec changed (exited, or not within ${deps.cacheReadyTimeoutMs ?? 15_000} ms)`);
           events.record({ kind: 'runtime', level: 'warn', vhost: spec.name, message: 'cache did not answer /v2/ in time; routing it anyway' });
         }

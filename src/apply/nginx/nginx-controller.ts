@@ -80,13 +80,17 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       req.on('error', () => resolve(null));
     });
 
+  /** The bytes the last test passed: apply does not run `nginx -t` twice on them in one pass. */
+  let lastTested: string | null = null;
   const test = async (config: string) => {
+    lastTested = null;
     await writeFileAtomic(driver.candidateFile, config);
     const result = await driver.test(driver.candidateFile);
     if (!result.ok) {
       await rm(driver.candidateFile, { force: true });
       throw new NginxConfigRejected(result.output);
     }
+    lastTested = config;
   };
 
   // Reload is asynchronous: wait until workers of the new config answer. A reload nginx refuses
@@ -126,7 +130,9 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       if (unchanged) return { changed: false };
 
       const t0 = opts.clock.now();
-      await test(config);
+      if (config === lastTested) await writeFileAtomic(driver.candidateFile, config);
+      else await test(config);
+      lastTested = null;
       const t1 = opts.clock.now();
       const previous = appliedBytes;
       const wasRunning = driver.state().running;

@@ -47,16 +47,16 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
   const listeners = new Set<(e: RuntimeEvent) => void>();
   const ports = opts.ports ?? createPortBook(portBookFile(opts.dataDir));
   const log = opts.logger.child({ component: 'process-runtime' });
-  let reaped = false;
+  /** The one scan of run/ at start (every caller waits for it). */
+  let reaping: Promise<void> | null = null;
 
   const emit = (event: RuntimeEvent) => listeners.forEach((l) => l(event));
 
   // A daemon killed with -9 (or upgraded) leaves its registries running. One that is still the
   // process we recorded and answers /v2/ is adopted with the spec it was started with; the plan then
   // keeps, replaces or removes it like any other. Anything else of ours under run/ is killed.
-  const reapOnce = async () => {
-    if (reaped) return;
-    reaped = true;
+  const reapOnce = () => (reaping ??= adoptOrReap());
+  const adoptOrReap = async () => {
     const runRoot = path.join(opts.dataDir, 'run');
     const slugs = await readdir(runRoot).catch(() => [] as string[]);
     for (const slug of slugs) {
