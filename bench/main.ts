@@ -1,7 +1,7 @@
 // `npm run bench`: a seeded local upstream, regcache (the CLI daemon) with one registry in front of
 // it, and side-by-side measurements of the router against that same registry reached directly.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request, Agent } from 'node:http';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -379,7 +379,9 @@ registries:
     });
 
     log('7. daemon restart (kill -9, start again) under a pull loop');
-    const restart = await daemonRestart(dir, daemon, baseConfig, port, router.host!, [digestPath, `/v2/bench/app/blobs/${small.layers[0]!.digest}`]);
+    // The file as the config changes above left it: a restart, not a config change (that reloads nginx).
+    const liveConfig = await readFile(daemon.configPath, 'utf8');
+    const restart = await daemonRestart(dir, daemon, liveConfig, port, router.host!, [digestPath, `/v2/bench/app/blobs/${small.layers[0]!.digest}`]);
     daemon = restart.daemon;
     rows.push({
       id: '7',
