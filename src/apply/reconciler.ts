@@ -170,6 +170,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const egress = await planEgress(config);
       const observed = await runtime.list();
       const running = new Set(observed.map((c) => c.name));
+      // Caches adopted from an earlier daemon: which of them it started offline.
+      for (const c of observed) if (c.offline && !lastGoodSpecs.has(c.name)) offline.add(c.name);
       // Offline mode exists because a proxy cannot *start* without its upstream. A cache already
       // running as a proxy keeps serving its content when the upstream goes away, so it is not
       // restarted for that; an offline cache goes back to proxying once the upstream answers.

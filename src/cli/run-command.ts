@@ -1,4 +1,4 @@
-import { startDaemon, ConfigInvalidError } from '../daemon.js';
+import { startDaemon, ConfigInvalidError, type Daemon } from '../daemon.js';
 import { StartupError } from '../apply/runtime/select-runtime.js';
 import { createLogger } from '../log.js';
 import { createSystemClock } from '../util/clock.js';
@@ -9,10 +9,23 @@ import { configPathFrom, printProblems } from './commands.js';
 export async function runCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
   const logger = createLogger();
   const configPath = configPathFrom(values, ctx.env);
-  let daemon;
+  // A closed terminal or SSH session sends SIGHUP too: it must never stop the daemon, not while it
+  // starts (the config is read then anyway) and not while it shuts down.
+  let daemon: Daemon | null = null;
+  let stopping = false;
+  const onHangup = () => {
+    if (!daemon || stopping) return;
+    logger.info({ signal: 'SIGHUP' }, 're-reading the config');
+    daemon.reload('SIGHUP').then(
+      (r) => logger.info({ outcome: r.outcome, generation: r.generation }, 'SIGHUP reload done'),
+      (err: unknown) => logger.warn({ err: (err as Error).message }, 'SIGHUP reload did not run'),
+    );
+  };
+  process.on('SIGHUP', onHangup);
   try {
     daemon = await startDaemon({ configPath, env: ctx.env, clock: createSystemClock(), logger });
   } catch (err) {
+    process.off('SIGHUP', onHangup);
     if (err instanceof ConfigInvalidError) {
       printProblems(ctx.stderr, err.problems);
       return 1;
@@ -23,20 +36,11 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
     }
     throw err;
   }
-  // A closed terminal or SSH session sends SIGHUP too: it must never stop the daemon.
-  const onHangup = () => {
-    logger.info({ signal: 'SIGHUP' }, 're-reading the config');
-    daemon.reload('SIGHUP').then(
-      (r) => logger.info({ outcome: r.outcome, generation: r.generation }, 'SIGHUP reload done'),
-      (err: unknown) => logger.warn({ err: (err as Error).message }, 'SIGHUP reload did not run'),
-    );
-  };
-  process.on('SIGHUP', onHangup);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  process.off('SIGHUP', onHangup);
+  stopping = true;
   logger.info({ signal }, 'shutting down');
   const forced = setTimeout(() => {
     logger.error('shutdown took longer than 9 s; exiting');
@@ -44,5 +48,6 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
   }, 9000);
   await daemon.stop();
   clearTimeout(forced);
+  process.off('SIGHUP', onHangup);
   return 0;
 }

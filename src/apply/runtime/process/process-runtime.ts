@@ -113,6 +113,7 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
     state: c.state,
     restarts: c.process.restarts,
     lastError: c.process.lastError,
+    offline: c.spec.offline,
   });
 
   const stopCache = async (c: RunningCache) => {
