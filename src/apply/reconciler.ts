@@ -23,6 +23,9 @@ import type { EgressNginxRenderer, NginxRenderer } from './nginx/render.js';
 import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
 import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
 
+/** Exits of a replaced cache while it is awaited that fail its step before the timeout. */
+const CRASHES_BEFORE_FAILING = 3;
+
 export type ReconcileOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
 
 export interface ReconcileResult {
@@ -98,16 +101,21 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return { outcome: 'rejected', generation: state.generation, problems, message };
   };
 
-  const waitHealthy = async ({ name, address, restarts }: CacheInstance) => {
+  /**
+   * Until the cache answers /v2/: 'healthy', 'crashing' (it keeps exiting: three exits, or any exit
+   * and still no answer at the timeout) or 'slow' (running, not answering yet when the time is up).
+   * A single exit is tolerated: distribution exits when its first ping of the remote fails, and the
+   * supervisor's restart usually works.
+   */
+  const waitHealthy = async ({ name, address, restarts }: CacheInstance): Promise<'healthy' | 'crashing' | 'slow'> => {
     const deadline = deps.clock.now() + (deps.cacheReadyTimeoutMs ?? 15_000);
+    const exits = async () => ((await runtime.list()).find((c) => c.name === name)?.restarts ?? restarts) - restarts;
     for (let i = 1; deps.clock.now() < deadline; i++) {
-      if ((await deps.health.checkCache(name, address)).ok) return true;
-      // A cache that exits at start will not answer: no need to wait out the timeout.
-      const now = i % 10 === 0 ? (await runtime.list()).find((c) => c.name === name) : undefined;
-      if (now && (now.state === 'crashed' || now.restarts > restarts)) return false;
+      if ((await deps.health.checkCache(name, address)).ok) return 'healthy';
+      if (i % 10 === 0 && (await exits()) >= CRASHES_BEFORE_FAILING) return 'crashing';
       await sleep(deps.clock, 50);
     }
-    return false;
+    return (await exits()) > 0 ? 'crashing' : 'slow';
   };
 
   const metrics = deps.metrics ?? noReconcileMetrics;
@@ -298,8 +306,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         else offline.delete(spec.name);
         if (isNew) startedNow.push(spec.name);
         events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${isNew ? 'started' : 'replaced'} at ${instance.address}` });
-        if (!(await waitHealthy(instance))) {
-          if (!isNew) throw new Error(`cache ${spec.name} did not answer /v2/ after its spec changed (exited, or not within ${deps.cacheReadyTimeoutMs ?? 15_000} ms)`);
+        const health = await waitHealthy(instance);
+        // A replaced cache that cannot run goes back to its last good spec; a new one (nothing to go
+        // back to) or a slow one is routed anyway and shown down until it answers.
+        if (health === 'crashing' && !isNew) throw new Error(`cache ${spec.name} keeps exiting after its spec changed; see its log`);
+        if (health !== 'healthy') {
           events.record({ kind: 'runtime', level: 'warn', vhost: spec.name, message: 'cache did not answer /v2/ in time; routing it anyway' });
         }
       }),
