@@ -130,8 +130,8 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       if (unchanged) return { changed: false };
 
       const t0 = opts.clock.now();
-      if (config === lastTested) await writeFileAtomic(driver.candidateFile, config);
-      else await test(config);
+      // test() leaves the candidate file it passed in place: no second write and nginx -t for it.
+      if (config !== lastTested) await test(config);
       lastTested = null;
       const t1 = opts.clock.now();
       const previous = appliedBytes;
