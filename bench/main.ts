@@ -1,7 +1,7 @@
 // `npm run bench`: a seeded local upstream, regcache (the CLI daemon) with one registry in front of
 // it, and side-by-side measurements of the router against that same registry reached directly.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request, Agent } from 'node:http';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -236,6 +236,44 @@ async function twoHundredRegistries(dir: string): Promise<Record<'router' | 'egr
   };
 }
 
+/**
+ * kill -9 of the daemon and a new `regcache run` on the same dataDir, under a loop of cache hits
+ * (manifest by digest and a blob, 3 clients): the new daemon adopts nginx and the cache, so no request fails.
+ */
+async function daemonRestart(
+  dir: string,
+  daemon: RunningDaemon,
+  config: string,
+  port: number,
+  host: string,
+  paths: string[],
+): Promise<{ daemon: RunningDaemon; failed: number; total: number; readyMs: number }> {
+  for (const p of paths) await statusOf(port, host, p);
+  let running = true;
+  let failed = 0;
+  let total = 0;
+  const loop = async () => {
+    while (running) {
+      for (const p of paths) {
+        total++;
+        if ((await statusOf(port, host, p).catch(() => 0)) !== 200) failed++;
+      }
+    }
+  };
+  const workers = [loop(), loop(), loop()];
+  await new Promise((r) => setTimeout(r, 1000));
+  const exited = new Promise((resolve) => daemon.process.once('exit', resolve));
+  daemon.process.kill('SIGKILL');
+  await exited;
+  const killedAt = Date.now();
+  const next = await startRegcache(dir, config);
+  const readyMs = Date.now() - killedAt;
+  await new Promise((r) => setTimeout(r, 1000));
+  running = false;
+  await Promise.all(workers);
+  return { daemon: next, failed, total, readyMs };
+}
+
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const dir = await mkdtemp(path.join(tmpdir(), 'regcache-bench-'));
@@ -338,6 +376,23 @@ registries:
       goal: 'report',
       pass: true,
       note: 'sampled every 100 ms during benchmarks 1–5a (the daemon is not in the data path; nginx serves)',
+    });
+
+    log('7. daemon restart (kill -9, start again) under a pull loop');
+    // The file as the config changes above left it: a restart, not a config change (that reloads nginx).
+    const liveConfig = await readFile(daemon.configPath, 'utf8');
+    const restart = await daemonRestart(dir, daemon, liveConfig, port, router.host!, [digestPath, `/v2/bench/app/blobs/${small.layers[0]!.digest}`]);
+    daemon = restart.daemon;
+    rows.push({
+      id: '7',
+      label: 'failed requests during a daemon restart',
+      unit: 'requests',
+      router: restart.failed,
+      direct: null,
+      ratio: null,
+      goal: '= 0',
+      pass: restart.failed === 0,
+      note: `kill -9 of regcache run, then a new one on the same dataDir: ${restart.total} cache hits from 3 clients, ready again after ${restart.readyMs} ms`,
     });
 
     const nginxVersion = /nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr)?.[1] ?? 'unknown';

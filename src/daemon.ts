@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { createContainerNginx } from './apply/nginx/container-nginx.js';
 import type { NginxDriver } from './apply/nginx/nginx-driver.js';
 import { createNginxController } from './apply/nginx/nginx-controller.js';
+import { listenProblem } from './apply/nginx/listen-check.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
@@ -61,7 +62,8 @@ export interface DaemonOptions {
 
 export interface Daemon {
   readonly adminUrl: string;
-  reload(): Promise<ReconcileResult>;
+  /** Re-reads the config and applies it through the scheduler (API reload, SIGHUP). */
+  reload(reason?: string): Promise<ReconcileResult>;
   stop(): Promise<void>;
 }
 
@@ -120,6 +122,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     metrics: metrics.reconcile,
+    listenCheck: config.nginx.container ? undefined : listenProblem,
     egress: egressNginx
       ? {
           loopback: sharesLoopback(config, runtime.kind),
@@ -187,7 +190,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
   });
 
-  const reload = () => scheduler.trigger('api reload', { immediate: true });
+  const reload = (reason = 'api reload') => scheduler.trigger(reason, { immediate: true });
   const watcher = await watchConfigFile(opts.configPath, (event) => {
     logger.debug({ event }, 'config file event');
     scheduler.trigger(`file ${event}`).catch(() => undefined);

@@ -1,11 +1,13 @@
 import type { LoadedConfig } from '../config/load.js';
+import type { ListenAddress } from '../config/address.js';
 import type { RegcacheConfig } from '../config/model.js';
 import type { ConfigProblem, Result } from '../config/problems.js';
 import { formatProblem } from '../config/problems.js';
 import { desiredState } from '../desired/desired-state.js';
 import { egressPlan, egressWanted, NO_EGRESS, type EgressPlan, type EgressSystem } from '../desired/egress-routes.js';
 import type { Logger } from '../log.js';
-import { isEmptyPlan, planCaches } from '../plan/cache-plan.js';
+import { isEmptyPlan, planCaches, type CachePlan } from '../plan/cache-plan.js';
+import type { CacheSpec } from '../desired/cache-spec.js';
 import type { HealthMonitor } from '../status/health-monitor.js';
 import type { DaemonState } from '../status/daemon-state.js';
 import type { EventLog } from '../status/event-log.js';
@@ -18,8 +20,11 @@ import type { AcceptSupport } from './nginx/nginx-features.js';
 import type { NginxPaths, NginxView } from './nginx/nginx-view.js';
 import { nginxView } from './nginx/nginx-view.js';
 import type { EgressNginxRenderer, NginxRenderer } from './nginx/render.js';
-import type { CacheRuntime } from './runtime/cache-runtime.js';
+import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
 import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
+
+/** Exits of a replaced cache while it is awaited that fail its step before the timeout. */
+const CRASHES_BEFORE_FAILING = 3;
 
 export type ReconcileOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
 
@@ -51,6 +56,8 @@ export interface ReconcilerDeps {
   metrics?: ReconcileMetrics;
   /** nginx as the caches' upstream; absent: caches reach their upstreams directly. */
   egress?: EgressDeps;
+  /** Why nginx could not bind a new listen address (see listen-check.ts), null when it can; unchecked when absent. */
+  listenCheck?: (address: ListenAddress) => Promise<string | null>;
 }
 
 export interface EgressDeps {
@@ -71,8 +78,9 @@ export interface EgressDeps {
 export type Reconciler = (reason: string) => Promise<ReconcileResult>;
 
 /**
- * One pass: load → validate → plan → start caches → render → nginx -t → swap → reload → probe → stop removed caches.
- * Any failure leaves the last good config serving and is recorded in the daemon state.
+ * One pass: load → validate → plan → nginx -t of every candidate → egress → caches → router (swap,
+ * reload, probe) → stop removed caches. All or nothing: a failing step puts back what went live
+ * before it, so the last good generation serves as a whole; lastError names the step.
  */
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { state, events, runtime, nginx } = deps;
@@ -83,6 +91,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   let egressGeneration = 0;
   /** What the egress config applied last was made of (see applyEgress). */
   let egressInputs = '';
+  /** The specs of the last pass that went live: what a failed replace goes back to. */
+  let lastGoodSpecs = new Map<string, CacheSpec>();
 
   const reject = (problems: ConfigProblem[], message: string): ReconcileResult => {
     state.lastError = { message, problems, at: new Date(deps.clock.now()).toISOString() };
@@ -103,13 +113,21 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
   };
 
-  const waitHealthy = async (name: string, address: string) => {
+  /**
+   * Until the cache answers /v2/: 'healthy', 'crashing' (it keeps exiting: three exits, or any exit
+   * and still no answer at the timeout) or 'slow' (running, not answering yet when the time is up).
+   * A single exit is tolerated: distribution exits when its first ping of the remote fails, and the
+   * supervisor's restart usually works.
+   */
+  const waitHealthy = async ({ name, address, restarts }: CacheInstance): Promise<'healthy' | 'crashing' | 'slow'> => {
     const deadline = deps.clock.now() + (deps.cacheReadyTimeoutMs ?? 15_000);
-    while (deps.clock.now() < deadline) {
-      if ((await deps.health.checkCache(name, address)).ok) return true;
+    const exits = async () => ((await runtime.list()).find((c) => c.name === name)?.restarts ?? restarts) - restarts;
+    for (let i = 1; deps.clock.now() < deadline; i++) {
+      if ((await deps.health.checkCache(name, address)).ok) return 'healthy';
+      if (i % 10 === 0 && (await exits()) >= CRASHES_BEFORE_FAILING) return 'crashing';
       await sleep(deps.clock, 50);
     }
-    return false;
+    return (await exits()) > 0 ? 'crashing' : 'slow';
   };
 
   const metrics = deps.metrics ?? noReconcileMetrics;
@@ -120,21 +138,61 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return result;
   };
 
+  /** An earlier daemon's nginx processes, still serving: adopt them and the generations they serve. */
+  let adoptChecked = false;
+  const adoptRunning = async () => {
+    adoptChecked = true;
+    const router = await nginx.adopt();
+    if (router !== null) {
+      state.generation = router;
+      state.nginxServing = true;
+      events.record({ kind: 'runtime', level: 'info', vhost: null, message: `adopted the running nginx (generation ${router})` });
+    }
+    const egress = deps.egress ? await deps.egress.nginx.adopt() : null;
+    if (egress !== null) {
+      egressGeneration = egress;
+      state.egressGeneration = egress;
+      events.record({ kind: 'runtime', level: 'info', vhost: null, message: `adopted the running egress nginx (generation ${egress})` });
+    }
+  };
+
+  /**
+   * A cache start that failed takes its vhost down while it is tried (the old cache stops first), so
+   * the periodic resync retries the same file with backoff; any other trigger retries at once.
+   */
+  let cacheFailure: { text: string; until: number; count: number; result: ReconcileResult } | null = null;
+
   const pass: Reconciler = async (reason) => {
     const started = deps.clock.now();
     const loaded = await deps.loadConfig();
     if (!loaded.ok) return reject(loaded.problems, `config rejected: ${loaded.problems.map(formatProblem).join('; ')}`);
     const config = loaded.value.config;
     reportWarnings(config.warnings);
+    if (cacheFailure && cacheFailure.text === loaded.value.text && reason === 'resync' && started < cacheFailure.until) return cacheFailure.result;
+    const result = await passWith(reason, config, started);
+    if (result.outcome === 'failed' && result.problems[0]?.path === 'cache start') {
+      const count = cacheFailure?.text === loaded.value.text ? cacheFailure.count + 1 : 0;
+      cacheFailure = { text: loaded.value.text, count, until: started + Math.min(600_000, 30_000 * 2 ** count), result };
+    } else if (result.outcome !== 'failed') {
+      cacheFailure = null;
+    }
+    return result;
+  };
+
+  const passWith = async (reason: string, config: RegcacheConfig, started: number): Promise<ReconcileResult> => {
     const restartOnly = restartOnlyProblems(state.applied?.config ?? null, config);
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
     // A private upstream CA given for nginx's egress applies to the reachability probe too.
     await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream, config.egress.caFile)));
+    let step = 'plan';
     try {
+      if (!adoptChecked) await adoptRunning();
       const egress = await planEgress(config);
       const observed = await runtime.list();
       const running = new Set(observed.map((c) => c.name));
+      // Caches adopted from an earlier daemon: which of them it started offline.
+      for (const c of observed) if (c.offline && !lastGoodSpecs.has(c.name)) offline.add(c.name);
       // Offline mode exists because a proxy cannot *start* without its upstream. A cache already
       // running as a proxy keeps serving its content when the upstream goes away, so it is not
       // restarted for that; an offline cache goes back to proxying once the upstream answers.
@@ -147,118 +205,199 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
       }
       const plan = planCaches(observed, desired.caches);
-      // distribution asks its remote for /v2/ when it starts: a cache's egress must listen before it does.
-      const egressApplied = await applyEgress(config, egress);
-      if (!egressApplied.ok) return egressApplied.result;
-      const startedNow: string[] = [];
-      await Promise.all(
-        [...plan.start, ...plan.replace].map(async (spec) => {
-          const instance = await runtime.ensure(spec);
-          if (spec.offline) offline.add(spec.name);
-          else offline.delete(spec.name);
-          if (plan.start.includes(spec)) startedNow.push(spec.name);
-          events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${plan.start.includes(spec) ? 'started' : 'replaced'} at ${instance.address}` });
-          if (!(await waitHealthy(spec.name, instance.address))) {
-            events.record({ kind: 'runtime', level: 'warn', vhost: spec.name, message: 'cache did not answer /v2/ in time; routing it anyway' });
-          }
-        }),
-      );
-
       const wanted = new Set(desired.caches.map((c) => c.name));
-      const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
       const egressAddresses = new Map(desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])));
-      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept, egress: egressAddresses });
-      const applied = await applyNginx(view, reason);
-      if (!applied.ok) {
-        // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.
-        await Promise.all(startedNow.map((name) => runtime.remove(name).catch(() => undefined)));
-        return applied.result;
-      }
-      const changed = applied.changed;
-      state.routed = new Set(view.routes.map((r) => r.name));
-      state.egress = egressAddresses;
+      const routerView = (backends: Map<string, string>) =>
+        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept, egress: egressAddresses });
 
-      for (const name of plan.remove) {
-        await runtime.remove(name);
-        offline.delete(name);
-        events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
+      // 1. Every candidate is validated before any of them goes live.
+      step = 'egress nginx -t';
+      const egressCandidate = await egressCandidateFor(config, egress);
+      if (egressCandidate?.bytes) await deps.egress!.nginx.test(egressCandidate.bytes);
+      step = 'router nginx -t';
+      // Caches not started yet get a placeholder address: nginx -t checks the file, not the backends.
+      const known = new Map(observed.map((c) => [c.name, c.address] as const));
+      const provisional = new Map(desired.caches.map((c) => [c.name, known.get(c.name) ?? '127.0.0.1:9'] as const));
+      const routerCandidate = candidateBytes(nginx, (g) => deps.render({ ...routerView(provisional), generation: g }), state.generation, state.nginxServing);
+      if (routerCandidate) await nginx.test(routerCandidate);
+      step = 'router listen';
+      await checkNewListeners(config);
+
+      // 2. Live, in order: egress (a cache asks its remote for /v2/ when it starts), caches, router.
+      // Each step that went live leaves how to undo it; a failure undoes them all, newest first.
+      const undo: Array<{ what: string; run: () => Promise<void> }> = [];
+      try {
+        step = 'egress reload';
+        if (egressCandidate) undo.push(...(await applyEgress(egressCandidate)));
+        step = 'cache start';
+        const startedNow = await startCaches(plan, undo);
+        step = 'router reload';
+        const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
+        const view = routerView(backends);
+        const applied = await applyNginx(view, reason);
+        state.routed = new Set(view.routes.map((r) => r.name));
+        state.egress = egressAddresses;
+        lastGoodSpecs = new Map(desired.caches.map((c) => [c.name, c] as const));
+
+        for (const name of plan.remove) {
+          await runtime.remove(name);
+          offline.delete(name);
+          events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
+        }
+        const outcome: ReconcileOutcome = applied.changed || !isEmptyPlan(plan) ? 'applied' : 'unchanged';
+        state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: iso(deps.clock) } : { ...state.applied, config };
+        state.lastError = null;
+        if (outcome === 'applied') {
+          events.record({ kind: 'reconcile', level: 'info', vhost: null, message: `applied (${reason}): +${startedNow.length} ~${plan.replace.length} -${plan.remove.length} caches` });
+        }
+        log.info({ reason, outcome, generation: state.generation, ms: deps.clock.now() - started }, 'reconcile pass done');
+        return { outcome, generation: state.generation, problems: [], message: null };
+      } catch (err) {
+        for (const u of undo.reverse()) {
+          await u.run().catch((e) => log.error({ err: errorMessage(e), undo: u.what }, 'could not return to the last good generation'));
+        }
+        if (undo.length > 0) events.record({ kind: 'reconcile', level: 'warn', vhost: null, message: `rolled back: ${undo.map((u) => u.what).join(', ')}` });
+        throw err;
       }
-      const outcome: ReconcileOutcome = changed || !isEmptyPlan(plan) ? 'applied' : 'unchanged';
-      state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: iso(deps.clock) } : { ...state.applied, config };
-      state.lastError = null;
-      if (outcome === 'applied') {
-        events.record({ kind: 'reconcile', level: 'info', vhost: null, message: `applied (${reason}): +${plan.start.length} ~${plan.replace.length} -${plan.remove.length} caches` });
-      }
-      log.info({ reason, outcome, generation: state.generation, ms: deps.clock.now() - started }, 'reconcile pass done');
-      return { outcome, generation: state.generation, problems: [], message: null };
     } catch (err) {
-      const message = `apply failed: ${errorMessage(err)}`;
-      state.lastReload = { result: 'failed', at: iso(deps.clock), message };
-      events.record({ kind: 'reconcile', level: 'error', vhost: null, message });
-      log.error({ err: errorMessage(err), reason }, 'reconcile failed; the last good config keeps serving');
-      return { outcome: 'failed', generation: state.generation, problems: [], message };
+      return failed(step, err);
     }
   };
-  /** Render, and when the bytes differ: nginx -t → swap → reload → probe. A rejection is a result, other failures throw. */
-  const applyNginx = async (
-    view: NginxView,
-    reason: string,
-  ): Promise<{ ok: true; changed: boolean } | { ok: false; result: ReconcileResult }> => {
-    let applied: { generation: number; changed: boolean } | null;
-    try {
-      applied = await applyWhenChanged(nginx, (generation) => deps.render({ ...view, generation }), state.generation, state.nginxServing);
-    } catch (err) {
-      if (err instanceof NginxConfigRejected) {
-        state.lastReload = { result: 'failed', at: iso(deps.clock), message: err.output };
-        return { ok: false, result: reject([{ path: '', message: err.message }], err.message) };
-      }
-      throw err;
+
+  /** A listen address the live router does not hold yet must be free, or the reload would fail after the caches changed. */
+  const checkNewListeners = async (config: RegcacheConfig) => {
+    const live = state.nginxServing ? state.applied?.config : null;
+    if (!deps.listenCheck || !live) return;
+    const held = new Set([live.listen.port, ...(live.tls ? [live.tls.listen.port] : [])]);
+    for (const address of [config.listen, ...(config.tls ? [config.tls.listen] : [])]) {
+      if (held.has(address.port)) continue;
+      const problem = await deps.listenCheck(address);
+      if (problem) throw new Error(problem);
     }
-    if (!applied) return { ok: true, changed: false };
+  };
+
+  /** A failed step: the last good generation serves; lastError names the step, the next pass retries. */
+  const failed = (step: string, err: unknown): ReconcileResult => {
+    if (err instanceof NginxConfigRejected) {
+      if (step === 'router nginx -t' || step === 'router reload') state.lastReload = { result: 'failed', at: iso(deps.clock), message: err.output };
+      const path = step.startsWith('egress') ? 'egress' : '';
+      const message = path ? `egress ${err.message}` : err.message;
+      return reject([{ path, message: err.message }], message);
+    }
+    const message = `apply failed at ${step}: ${errorMessage(err)}`;
+    state.lastReload = { result: 'failed', at: iso(deps.clock), message };
+    state.lastError = { message, problems: [{ path: step, message: errorMessage(err) }], at: iso(deps.clock) };
+    events.record({ kind: 'reconcile', level: 'error', vhost: null, message });
+    log.error({ err: errorMessage(err), step }, 'apply failed; the last good generation keeps serving');
+    return { outcome: 'failed', generation: state.generation, problems: state.lastError.problems, message };
+  };
+
+  /**
+   * Starts new caches and replaces changed ones. A replaced cache must answer /v2/ (it takes over a
+   * vhost that worked); a new one is routed anyway and shown down. Undo steps go into `undo`.
+   */
+  const startCaches = async (plan: CachePlan, undo: Array<{ what: string; run: () => Promise<void> }>): Promise<string[]> => {
+    const startedNow: string[] = [];
+    const results = await Promise.allSettled(
+      [...plan.start, ...plan.replace].map(async (spec) => {
+        const isNew = plan.start.includes(spec);
+        const previous = lastGoodSpecs.get(spec.name);
+        const wasOffline = offline.has(spec.name);
+        if (isNew) undo.push({ what: `cache ${spec.name} removed`, run: () => runtime.remove(spec.name) });
+        else if (previous) {
+          undo.push({
+            what: `cache ${spec.name} back on its last good spec`,
+            run: async () => {
+              await runtime.ensure(previous);
+              if (wasOffline) offline.add(spec.name);
+              else offline.delete(spec.name);
+            },
+          });
+        }
+        const instance = await runtime.ensure(spec);
+        if (spec.offline) offline.add(spec.name);
+        else offline.delete(spec.name);
+        if (isNew) startedNow.push(spec.name);
+        events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${isNew ? 'started' : 'replaced'} at ${instance.address}` });
+        const health = await waitHealthy(instance);
+        // A replaced cache that cannot run goes back to its last good spec; a new one (nothing to go
+        // back to) or a slow one is routed anyway and shown down until it answers.
+        if (health === 'crashing' && !isNew) throw new Error(`cache ${spec.name} keeps exiting after its spec changed; see its log`);
+        if (health !== 'healthy') {
+          events.record({ kind: 'runtime', level: 'warn', vhost: spec.name, message: 'cache did not answer /v2/ in time; routing it anyway' });
+        }
+      }),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    return startedNow;
+  };
+
+  /** Render, and when the bytes differ: nginx -t → swap → reload → probe. Failures throw. */
+  const applyNginx = async (view: NginxView, reason: string): Promise<{ changed: boolean }> => {
+    const applied = await applyWhenChanged(nginx, (generation) => deps.render({ ...view, generation }), state.generation, state.nginxServing);
+    if (!applied) return { changed: false };
     const { generation, changed } = applied;
     state.generation = generation;
     state.nginxServing = true;
     state.lastReload = { result: changed ? 'ok' : 'unchanged', at: iso(deps.clock), message: null };
     if (changed) events.record({ kind: 'reload', level: 'info', vhost: null, message: `nginx serves generation ${generation} (${reason})` });
-    return { ok: true, changed };
+    return { changed };
   };
 
-  /** The egress nginx serves the plan's listeners (started, reloaded, or stopped when none is wanted). */
-  const applyEgress = async (config: RegcacheConfig, plan: EgressPlan): Promise<{ ok: true } | { ok: false; result: ReconcileResult }> => {
+  /**
+   * What the egress nginx should serve: null when nothing the egress config is made of changed since
+   * it was applied; `bytes` null when it should stop (no cache fetches through it).
+   */
+  const egressCandidateFor = async (config: RegcacheConfig, plan: EgressPlan): Promise<EgressCandidate | null> => {
     const e = deps.egress;
-    if (!e) return { ok: true };
+    if (!e) return null;
     const serving = state.egressGeneration > 0;
     // Most passes change the router only: skip resolving the worker user and rendering when nothing
     // the egress config is made of changed since it was applied.
     const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache]);
-    if (serving && inputs === egressInputs) return { ok: true };
+    if (serving && inputs === egressInputs) return null;
     const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
     const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });
-    if (!view) {
-      if (serving) {
+    if (!view) return serving ? { inputs, bytes: null, generation: 0, caches: 0 } : null;
+    const bytes = candidateBytes(e.nginx, (generation) => e.render({ ...view, generation }), egressGeneration, serving);
+    if (!bytes) {
+      egressInputs = inputs;
+      return null;
+    }
+    return { inputs, bytes, generation: egressGeneration + 1, caches: view.servers.length };
+  };
+
+  /** The egress nginx serves the candidate (started, reloaded, or stopped); returns how to undo that. */
+  const applyEgress = async (c: EgressCandidate): Promise<Array<{ what: string; run: () => Promise<void> }>> => {
+    const e = deps.egress!;
+    const before = { bytes: e.nginx.applied(), generation: egressGeneration, serving: state.egressGeneration > 0, inputs: egressInputs };
+    const back = async () => {
+      egressInputs = before.inputs;
+      if (before.serving && before.bytes) {
+        await e.nginx.apply(before.bytes, before.generation);
+        egressGeneration = before.generation;
+        state.egressGeneration = before.generation;
+      } else {
         await e.nginx.stop();
         state.egressGeneration = 0;
-        events.record({ kind: 'reload', level: 'info', vhost: null, message: 'egress nginx stopped: no cache fetches through it' });
       }
-      return { ok: true };
+    };
+    if (!c.bytes) {
+      await e.nginx.stop();
+      state.egressGeneration = 0;
+      egressInputs = c.inputs;
+      events.record({ kind: 'reload', level: 'info', vhost: null, message: 'egress nginx stopped: no cache fetches through it' });
+      return [{ what: 'egress nginx started again', run: back }];
     }
-    let applied: { generation: number } | null;
-    try {
-      applied = await applyWhenChanged(e.nginx, (generation) => e.render({ ...view, generation }), egressGeneration, serving);
-    } catch (err) {
-      if (err instanceof NginxConfigRejected) {
-        return { ok: false, result: reject([{ path: 'egress', message: err.message }], `egress ${err.message}`) };
-      }
-      throw err;
-    }
-    egressInputs = inputs;
-    if (!applied) return { ok: true };
+    await e.nginx.apply(c.bytes, c.generation);
+    egressInputs = c.inputs;
     // Kept apart from state.egressGeneration (0 while stopped) so a restarted egress nginx never reuses a number.
-    egressGeneration = applied.generation;
-    state.egressGeneration = applied.generation;
-    events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${applied.generation} (${view.servers.length} caches)` });
-    return { ok: true };
+    egressGeneration = c.generation;
+    state.egressGeneration = c.generation;
+    events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${c.generation} (${c.caches} caches)` });
+    return [{ what: 'egress nginx back on its last good config', run: back }];
   };
 
   /** Which caches fetch through nginx; reasons a wanted egress cannot be had are logged once per change. */
@@ -292,10 +431,25 @@ async function applyWhenChanged(
   current: number,
   serving: boolean,
 ): Promise<{ generation: number; changed: boolean } | null> {
-  if (serving && render(current) === controller.applied()) return null;
+  const bytes = candidateBytes(controller, render, current, serving);
+  if (bytes === null) return null;
   const generation = current + 1;
-  const { changed } = await controller.apply(render(generation), generation);
+  const { changed } = await controller.apply(bytes, generation);
   return { generation, changed };
+}
+
+/** The config for the next generation, or null when nginx already serves these bytes. */
+function candidateBytes(controller: NginxController, render: (generation: number) => string, current: number, serving: boolean): string | null {
+  if (serving && render(current) === controller.applied()) return null;
+  return render(current + 1);
+}
+
+/** A new egress config (bytes null: stop the egress nginx), made of `inputs`. */
+interface EgressCandidate {
+  inputs: string;
+  bytes: string | null;
+  generation: number;
+  caches: number;
 }
 
 /** Settings the running daemon cannot take live. */

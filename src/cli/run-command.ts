@@ -1,18 +1,31 @@
-import { startDaemon, ConfigInvalidError } from '../daemon.js';
+import { startDaemon, ConfigInvalidError, type Daemon } from '../daemon.js';
 import { StartupError } from '../apply/runtime/select-runtime.js';
 import { createLogger } from '../log.js';
 import { createSystemClock } from '../util/clock.js';
 import type { CommandContext } from './commands.js';
 import { configPathFrom, printProblems } from './commands.js';
 
-/** `regcache run`: the daemon, until SIGTERM or SIGINT. */
+/** `regcache run`: the daemon, until SIGTERM or SIGINT; SIGHUP re-reads the config (as nginx does). */
 export async function runCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
   const logger = createLogger();
   const configPath = configPathFrom(values, ctx.env);
-  let daemon;
+  // A closed terminal or SSH session sends SIGHUP too: it must never stop the daemon, not while it
+  // starts (the config is read then anyway) and not while it shuts down.
+  let daemon: Daemon | null = null;
+  let stopping = false;
+  const onHangup = () => {
+    if (!daemon || stopping) return;
+    logger.info({ signal: 'SIGHUP' }, 're-reading the config');
+    daemon.reload('SIGHUP').then(
+      (r) => logger.info({ outcome: r.outcome, generation: r.generation }, 'SIGHUP reload done'),
+      (err: unknown) => logger.warn({ err: (err as Error).message }, 'SIGHUP reload did not run'),
+    );
+  };
+  process.on('SIGHUP', onHangup);
   try {
     daemon = await startDaemon({ configPath, env: ctx.env, clock: createSystemClock(), logger });
   } catch (err) {
+    process.off('SIGHUP', onHangup);
     if (err instanceof ConfigInvalidError) {
       printProblems(ctx.stderr, err.problems);
       return 1;
@@ -27,6 +40,7 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  stopping = true;
   logger.info({ signal }, 'shutting down');
   const forced = setTimeout(() => {
     logger.error('shutdown took longer than 9 s; exiting');
@@ -34,5 +48,6 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
   }, 9000);
   await daemon.stop();
   clearTimeout(forced);
+  process.off('SIGHUP', onHangup);
   return 0;
 }

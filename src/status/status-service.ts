@@ -31,6 +31,8 @@ export interface StatusService {
   status(): Promise<DaemonStatus>;
   /** nginx answers with the generation we last applied. */
   ready(): Promise<boolean>;
+  /** /readyz: ready as above, with the generation that serves and why the last apply failed (null: it did not). */
+  readiness(): Promise<{ ready: boolean; generation: number; lastError: string | null }>;
 }
 
 export function createStatusService(deps: {
@@ -63,6 +65,7 @@ export function createStatusService(deps: {
   return {
     vhosts,
     ready,
+    readiness: async () => ({ ready: await ready(), generation: state.generation, lastError: state.lastError?.message ?? null }),
     async status() {
       const nginxState = deps.nginxDriver.state();
       return {

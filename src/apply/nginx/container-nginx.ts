@@ -4,6 +4,7 @@ import type { DockerApi } from '../runtime/docker/docker-api.js';
 import type { Logger } from '../../log.js';
 import { errorMessage } from '../../util/errors.js';
 import { FIRST_ACCEPT_LINE_ONLY } from './nginx-features.js';
+import { fileSize, readFrom } from './error-log.js';
 import type { NginxDriver, NginxProcessState } from './nginx-driver.js';
 
 export interface ContainerNginxOptions {
@@ -99,6 +100,12 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
       // USR1 to PID 1 (the nginx master): reopen logs after rotation renamed them.
       if (await refresh()) await api.signalContainer(container, 'SIGUSR1');
     },
+    async adopt() {
+      // The container outlives the daemon: whatever it serves is checked by the generation probe.
+      return refresh();
+    },
+    errorLogSize: () => fileSize(errorLog),
+    errorLogSince: (offset) => readFrom(errorLog, offset),
     async stop() {
       // The container is not ours to stop: it keeps serving the last good config while regcache restarts.
     },

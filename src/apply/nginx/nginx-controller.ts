@@ -12,13 +12,34 @@ export class NginxConfigRejected extends Error {
   }
 }
 
+/** A config that passed `nginx -t` but did not go live (reload or start failed, or the probe never saw it). */
+export class NginxApplyFailed extends Error {
+  constructor(
+    readonly step: 'reload' | 'probe',
+    readonly output: string,
+  ) {
+    super(step === 'reload' ? `nginx did not load the new config: ${output}` : output);
+  }
+}
+
 export interface NginxApplyResult {
   changed: boolean;
 }
 
 export interface NginxController {
-  /** Validate → atomic swap → reload → probe. Throws, leaving the live config untouched, when validation fails. */
+  /**
+   * Validate → atomic swap → reload → probe. Throws NginxConfigRejected when validation fails and
+   * NginxApplyFailed when the reload does not take; either way the last good file is back in place
+   * (and live), so neither a reload nor a restart of nginx loads the failed one.
+   */
   apply(config: string, generation: number): Promise<NginxApplyResult>;
+  /** `nginx -t` on a candidate, nothing goes live. Throws NginxConfigRejected. */
+  test(config: string): Promise<void>;
+  /**
+   * Takes over an nginx an earlier daemon left running on this prefix: the generation it serves,
+   * or null (none found, or it does not answer the probe and was stopped).
+   */
+  adopt(): Promise<number | null>;
   /** The bytes nginx was last told to serve. */
   applied(): string | null;
   /** The generation nginx answers with right now, or null when it does not answer. */
@@ -38,6 +59,8 @@ export interface NginxControllerOptions {
 export function createNginxController(opts: NginxControllerOptions): NginxController {
   const { driver } = opts;
   let appliedBytes: string | null = null;
+  /** Whether appliedBytes were ever live through this controller (applied or adopted), not just found on disk. */
+  let wasLive = false;
 
   // A fresh connection per probe: a pooled keep-alive connection may still belong to an old
   // worker that answers with the previous generation until it winds down.
@@ -57,42 +80,103 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       req.on('error', () => resolve(null));
     });
 
+  /** The bytes the last test passed: apply does not run `nginx -t` twice on them in one pass. */
+  let lastTested: string | null = null;
+  const test = async (config: string) => {
+    lastTested = null;
+    await writeFileAtomic(driver.candidateFile, config);
+    const result = await driver.test(driver.candidateFile);
+    if (!result.ok) {
+      await rm(driver.candidateFile, { force: true });
+      throw new NginxConfigRejected(result.output);
+    }
+    lastTested = config;
+  };
+
+  // Reload is asynchronous: wait until workers of the new config answer. A reload nginx refuses
+  // (a listen address in use, a certificate it cannot read) is an [emerg] in its error log.
+  const waitServed = async (generation: number, logOffset: number) => {
+    const timeoutMs = opts.probeTimeoutMs ?? 10_000;
+    const deadline = opts.clock.now() + timeoutMs;
+    for (;;) {
+      const served = await servedGeneration();
+      if (served === generation) return;
+      const emerg = (await driver.errorLogSince(logOffset)).split('\n').filter((l) => l.includes('[emerg]'));
+      if (emerg.length > 0) throw new NginxApplyFailed('reload', emerg.slice(0, 3).join('\n'));
+      if (opts.clock.now() > deadline) {
+        throw new NginxApplyFailed('probe', `nginx did not serve generation ${generation} within ${timeoutMs} ms (serving ${served ?? 'nothing'})`);
+      }
+      await sleep(opts.clock, 10);
+    }
+  };
+
   return {
+    test,
+    async adopt() {
+      if (!(await driver.adopt())) return null;
+      const served = await servedGeneration();
+      if (served === null) {
+        opts.logger.warn('the nginx left running does not answer the generation probe; replacing it');
+        await driver.stop();
+        return null;
+      }
+      appliedBytes = await readFile(driver.configFile, 'utf8').catch(() => null);
+      wasLive = appliedBytes !== null;
+      return served;
+    },
     async apply(config, generation) {
       if (appliedBytes === null) appliedBytes = await readFile(driver.configFile, 'utf8').catch(() => null);
       const unchanged = appliedBytes === config && driver.state().running;
       if (unchanged) return { changed: false };
 
       const t0 = opts.clock.now();
-      await writeFileAtomic(driver.candidateFile, config);
+      // test() leaves the candidate file it passed in place: no second write and nginx -t for it.
+      if (config !== lastTested) await test(config);
+      lastTested = null;
       const t1 = opts.clock.now();
-      const result = await driver.test(driver.candidateFile);
-      const t2 = opts.clock.now();
-      if (!result.ok) {
-        await rm(driver.candidateFile, { force: true });
-        throw new NginxConfigRejected(result.output);
-      }
+      const previous = appliedBytes;
+      const wasRunning = driver.state().running;
+      const logOffset = await driver.errorLogSize();
       await rename(driver.candidateFile, driver.configFile);
-      appliedBytes = config;
-      await driver.startOrReload();
-      const t3 = opts.clock.now();
-
-      // Reload is asynchronous: wait until workers of the new config answer.
-      const deadline = opts.clock.now() + (opts.probeTimeoutMs ?? 10_000);
-      for (;;) {
-        const served = await servedGeneration();
-        if (served === generation) break;
-        if (opts.clock.now() > deadline) {
-          throw new Error(`nginx did not serve generation ${generation} within ${opts.probeTimeoutMs ?? 10_000} ms (serving ${served ?? 'nothing'})`);
-        }
-        await sleep(opts.clock, 10);
+      try {
+        await driver.startOrReload();
+        const t2 = opts.clock.now();
+        await waitServed(generation, logOffset);
+        appliedBytes = config;
+        wasLive = true;
+        const t3 = opts.clock.now();
+        opts.logger.info({ generation, ms: { test: t1 - t0, swap: t2 - t1, live: t3 - t2 } }, 'nginx serves the new config');
+        return { changed: true };
+      } catch (err) {
+        await restore(previous, wasRunning);
+        throw err;
       }
-      const t4 = opts.clock.now();
-      opts.logger.info({ generation, ms: { write: t1 - t0, test: t2 - t1, swap: t3 - t2, live: t4 - t3 } }, 'nginx serves the new config');
-      return { changed: true };
     },
     applied: () => appliedBytes,
     servedGeneration,
     stop: () => driver.stop(),
   };
+
+  /** The last good file back in place and live; an nginx this apply started is stopped again. */
+  async function restore(previous: string | null, wasRunning: boolean) {
+    try {
+      if (previous === null) {
+        await driver.stop();
+        await rm(driver.configFile, { force: true });
+        return;
+      }
+      await writeFileAtomic(driver.configFile, previous);
+      appliedBytes = previous;
+      if (!wasRunning) {
+        await driver.stop();
+        // Down between a crash and its restart: back up on the last good file.
+        if (wasLive) await driver.startOrReload();
+      } else if (driver.state().running) {
+        // nginx that refused the reload still runs the old config; one that took it must go back.
+        await driver.startOrReload();
+      }
+    } catch (err) {
+      opts.logger.error({ err: (err as Error).message }, 'could not put the last good nginx config back');
+    }
+  }
 }

@@ -33,6 +33,14 @@ export interface NginxDriver {
   /** Starts nginx with the live config when not running, else asks it to reload gracefully. */
   startOrReload(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Takes over the nginx an earlier daemon started on this prefix, when it is still that process
+   * (pid and start time) and runs our config file; false when there is none.
+   */
+  adopt(): Promise<boolean>;
+  /** Size of nginx's error log now, and what was appended since; a failed reload says why there. */
+  errorLogSize(): Promise<number>;
+  errorLogSince(offset: number): Promise<string>;
   /** Makes nginx reopen its log files (after they were renamed for rotation). */
   reopenLogs(): Promise<void>;
   state(): NginxProcessState;

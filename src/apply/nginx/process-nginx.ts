@@ -4,10 +4,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../../log.js';
 import type { Clock } from '../../util/clock.js';
+import { findRecordedProcess, writeProcessRecord } from '../runtime/process/process-record.js';
 import { reapStaleProcess } from '../runtime/process/stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from '../runtime/process/supervisor.js';
 import { packageRoot } from '../../util/package-root.js';
 import type { NginxDriver } from './nginx-driver.js';
+import { fileSize, readFrom } from './error-log.js';
 import { detectAcceptSupport } from './nginx-features.js';
 import type { NginxPaths } from './nginx-view.js';
 import { resolveWorkerUser } from './worker-user.js';
@@ -48,6 +50,22 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
   const log = opts.logger.child({ component: name });
   let supervised: SupervisedProcess | null = null;
   let lastFallbackReason: string | null = null;
+  // pid and start time of the master we started, so a restarted daemon can adopt it (see adopt()).
+  const recordFile = path.join(prefix, 'master.json');
+
+  const supervise = () =>
+    (supervised ??= createSupervisedProcess({
+      name,
+      command: opts.binary,
+      args: [...baseArgs, '-c', configFile, '-g', 'daemon off;'],
+      logFile: path.join(prefix, 'logs', 'stderr.log'),
+      clock: opts.clock,
+      logger: log,
+      onStart: (pid) => void writeProcessRecord(recordFile, pid).catch(() => undefined),
+      onExit: ({ code, signal, willRestart }) => {
+        if (willRestart) opts.onCrash?.(`${name} exited (${signal ?? `code ${code}`}); restarting`);
+      },
+    }));
 
   const ensureDirs = async () => {
     for (const sub of ['logs', 'cache', 'temp/client_body', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
@@ -90,20 +108,19 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
       if (!supervised) {
         // A daemon killed with -9 leaves nginx holding the port; it is ours to replace.
         if (await reapStaleProcess(paths.pid, configFile)) log.warn('killed an nginx left behind by an earlier run');
-        supervised = createSupervisedProcess({
-          name,
-          command: opts.binary,
-          args: [...baseArgs, '-c', configFile, '-g', 'daemon off;'],
-          logFile: path.join(prefix, 'logs', 'stderr.log'),
-          clock: opts.clock,
-          logger: log,
-          onExit: ({ code, signal, willRestart }) => {
-            if (willRestart) opts.onCrash?.(`${name} exited (${signal ?? `code ${code}`}); restarting`);
-          },
-        });
       }
-      supervised.start();
+      supervise().start();
     },
+    async adopt() {
+      if (supervised?.running) return true;
+      const record = await findRecordedProcess(recordFile, configFile);
+      if (!record) return false;
+      supervise().adopt(record.pid, record.start);
+      log.info({ pid: record.pid }, 'adopted a running nginx from an earlier run');
+      return true;
+    },
+    errorLogSize: () => fileSize(errorLog),
+    errorLogSince: (offset) => readFrom(errorLog, offset),
     async reopenLogs() {
       supervised?.signal('SIGUSR1');
     },
@@ -121,3 +138,4 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
     },
   };
 }
+

@@ -13,6 +13,8 @@ export interface CacheInstance {
   state: CacheState;
   restarts: number;
   lastError: string | null;
+  /** Runs offline (serves only what it holds), when the runtime knows; a restarted daemon learns it here. */
+  offline?: boolean;
 }
 
 export interface RuntimeEvent {

@@ -8,8 +8,9 @@ export function healthRoutes(status: StatusService): Router {
     res.json({ ok: true });
   });
   router.get('/readyz', async (_req, res) => {
-    const ready = await status.ready();
-    res.status(ready ? 200 : 503).json({ ready });
+    // After a failed apply the last good generation still serves: ready, and lastError says what failed.
+    const r = await status.readiness();
+    res.status(r.ready ? 200 : 503).json(r);
   });
   return router;
 }

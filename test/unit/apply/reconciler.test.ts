@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NginxConfigRejected, type NginxController } from '../../../src/apply/nginx/nginx-controller.js';
+import { NginxApplyFailed, NginxConfigRejected, type NginxController } from '../../../src/apply/nginx/nginx-controller.js';
 import { createReconciler } from '../../../src/apply/reconciler.js';
 import type { CacheInstance, CacheRuntime } from '../../../src/apply/runtime/cache-runtime.js';
 import { parseConfig } from '../../../src/config/parse.js';
@@ -12,7 +12,7 @@ import type { HealthMonitor } from '../../../src/status/health-monitor.js';
 import { createSystemClock } from '../../../src/util/clock.js';
 
 /** In-memory runtime: records what the reconciler asked for. */
-function fakeRuntime() {
+function fakeRuntime(failEnsure?: (upstream: string) => boolean) {
   const caches = new Map<string, CacheInstance>();
   const calls: string[] = [];
   let port = 20000;
@@ -21,6 +21,7 @@ function fakeRuntime() {
     list: async () => [...caches.values()],
     ensure: async (spec) => {
       calls.push(`ensure ${spec.name}`);
+      if (failEnsure?.(spec.upstream)) throw new Error('registry exited (code 1)');
       const existing = caches.get(spec.name);
       const inst = { name: spec.name, specHash: spec.specHash, address: existing?.address ?? `127.0.0.1:${port++}`, debugAddress: null, state: 'running' as const, restarts: 0, lastError: null };
       caches.set(spec.name, inst);
@@ -36,15 +37,25 @@ function fakeRuntime() {
   return { runtime, calls };
 }
 
-function fakeNginx(opts: { reject?: (config: string) => boolean } = {}) {
+function fakeNginx(opts: { reject?: (config: string) => boolean; failReload?: (config: string) => boolean; adopt?: number } = {}) {
   let applied: string | null = null;
   const applies: number[] = [];
   const controller: NginxController = {
     apply: async (config, generation) => {
       if (opts.reject?.(config)) throw new NginxConfigRejected('nginx: [emerg] test rejection');
+      // Like the real controller: a reload that does not take leaves the last good bytes applied.
+      if (opts.failReload?.(config)) throw new NginxApplyFailed('reload', 'nginx: [emerg] bind() to 127.0.0.1:80 failed (98: Address already in use)');
       applied = config;
       applies.push(generation);
       return { changed: true };
+    },
+    test: async (config) => {
+      if (opts.reject?.(config)) throw new NginxConfigRejected('nginx: [emerg] test rejection');
+    },
+    adopt: async () => {
+      if (opts.adopt === undefined) return null;
+      applied = `generation ${opts.adopt}\n`;
+      return opts.adopt;
     },
     applied: () => applied,
     servedGeneration: async () => applies.at(-1) ?? null,
@@ -67,13 +78,13 @@ interface EgressSetup {
   rejectEgress?: boolean;
 }
 
-function setup(opts: { reject?: (config: string) => boolean; egress?: EgressSetup } = {}) {
+function setup(opts: { reject?: (config: string) => boolean; failReload?: (config: string) => boolean; adopt?: number; failEnsure?: (upstream: string) => boolean; egress?: EgressSetup } = {}) {
   let text = '';
   const loadConfig = async (): Promise<Result<LoadedConfig>> => {
     const r = parseConfig(text, { source: '/srv/registries.yaml', env: {} });
     return r.ok ? { ok: true, value: { config: r.value, text } } : r;
   };
-  const { runtime, calls } = fakeRuntime();
+  const { runtime, calls } = fakeRuntime(opts.failEnsure);
   const nginx = fakeNginx(opts);
   const egressNginx = fakeNginx({ reject: () => opts.egress?.rejectEgress === true });
   const egressApply = egressNginx.controller.apply;
@@ -112,7 +123,7 @@ function setup(opts: { reject?: (config: string) => boolean; egress?: EgressSetu
       .map(([n, u]) => `  ${n}:\n    upstream: ${u}\n`)
       .join('')}`;
   };
-  return { reconcile, calls, nginx, egressNginx, state, write, setText: (t: string) => (text = t) };
+  return { reconcile, calls, runtime, nginx, egressNginx, state, write, setText: (t: string) => (text = t) };
 }
 
 describe('reconciler with egress', () => {
@@ -139,7 +150,8 @@ describe('reconciler with egress', () => {
     const r = await t.reconcile('start');
     expect(r.outcome).toBe('rejected');
     expect(r.problems[0]!.path).toBe('egress');
-    expect(t.calls).toEqual(['egress nginx 1']);
+    // Rejected by its nginx -t, before anything went live.
+    expect(t.calls).toEqual([]);
     expect(t.nginx.applies).toEqual([]);
   });
 
@@ -188,7 +200,7 @@ describe('reconciler', () => {
     expect(t.nginx.controller.applied()).not.toContain('ghcr.io');
   });
 
-  it('rolls back caches it started when nginx rejects the rendered config', async () => {
+  it('starts nothing when nginx -t rejects the router config', async () => {
     const t = setup({ reject: (config) => config.includes('quay.io') });
     t.write({ 'docker.io': 'https://a.example' });
     await t.reconcile('start');
@@ -196,7 +208,7 @@ describe('reconciler', () => {
     const r = await t.reconcile('edit');
     expect(r.outcome).toBe('rejected');
     expect(r.message).toContain('test rejection');
-    expect(t.calls).toEqual(['ensure docker.io', 'ensure quay.io', 'remove quay.io']);
+    expect(t.calls).toEqual(['ensure docker.io']);
     expect(t.state.routed).toEqual(new Set(['docker.io']));
     expect(t.state.lastReload?.result).toBe('failed');
   });
@@ -209,5 +221,57 @@ describe('reconciler', () => {
     const r = await t.reconcile('edit');
     expect(r.outcome).toBe('rejected');
     expect(r.problems).toEqual([{ path: 'dataDir', message: expect.stringContaining('restart') }]);
+  });
+});
+
+describe('all-or-nothing apply', () => {
+  const hashes = async (t: ReturnType<typeof setup>) => Object.fromEntries((await t.runtime.list()).map((c) => [c.name, c.specHash]));
+
+  it('a router reload that fails puts the egress and the replaced cache back, names the step, and retries on the next pass', async () => {
+    let busy = true;
+    const t = setup({ egress: {}, failReload: (config) => busy && config.includes('quay.io') });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    const good = { egress: t.egressNginx.controller.applied(), router: t.nginx.controller.applied(), caches: await hashes(t) };
+
+    // A new upstream for docker.io together with a change the router cannot load.
+    t.write({ 'docker.io': 'https://b.example', 'quay.io': 'https://q.example' });
+    const r = await t.reconcile('edit');
+    expect(r.outcome).toBe('failed');
+    expect(r.message).toContain('router reload');
+    expect(t.state.lastError?.message).toContain('Address already in use');
+    expect(t.egressNginx.controller.applied()).toBe(good.egress);
+    expect(t.nginx.controller.applied()).toBe(good.router);
+    expect(await hashes(t)).toEqual(good.caches);
+    expect(t.state.routed).toEqual(new Set(['docker.io']));
+
+    // The periodic resync tries again (not "unchanged"), and applies once the port is free.
+    expect((await t.reconcile('resync')).outcome).toBe('failed');
+    busy = false;
+    expect((await t.reconcile('resync')).outcome).toBe('applied');
+    expect(t.state.lastError).toBeNull();
+    expect(t.egressNginx.controller.applied()).toContain('https://b.example');
+  });
+
+  it('a cache that fails to start puts the egress back and leaves the router alone', async () => {
+    const t = setup({ egress: {}, failEnsure: (upstream) => upstream === 'https://broken.example' });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    const good = { egress: t.egressNginx.controller.applied(), applies: [...t.nginx.applies], caches: await hashes(t) };
+    t.write({ 'docker.io': 'https://broken.example' });
+    const r = await t.reconcile('edit');
+    expect(r.outcome).toBe('failed');
+    expect(r.problems).toEqual([{ path: 'cache start', message: 'registry exited (code 1)' }]);
+    expect(t.egressNginx.controller.applied()).toBe(good.egress);
+    expect(t.nginx.applies).toEqual(good.applies);
+    expect(await hashes(t)).toEqual(good.caches);
+  });
+
+  it('continues the generation of an nginx adopted from an earlier run', async () => {
+    const t = setup({ adopt: 7 });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    expect(t.nginx.applies).toEqual([8]);
+    expect(t.state.generation).toBe(8);
   });
 });

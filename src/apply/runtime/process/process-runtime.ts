@@ -7,6 +7,7 @@ import type { Clock } from '../../../util/clock.js';
 import type { CacheInstance, CacheRuntime, RuntimeEvent } from '../cache-runtime.js';
 import { createPortBook, portBookFile, type PortBook } from '../port-book.js';
 import { registryConfigYaml } from './registry-config.js';
+import { findRecordedProcess, writeProcessRecord } from './process-record.js';
 import { reapStaleProcess } from './stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from './supervisor.js';
 
@@ -34,6 +35,8 @@ export function processRuntimePaths(dataDir: string, slug: string) {
     runDir: path.join(dataDir, 'run', slug),
     config: path.join(dataDir, 'run', slug, 'config.yml'),
     pidFile: path.join(dataDir, 'run', slug, 'registry.pid'),
+    /** pid, start time, spec hash and ports: what a restarted daemon needs to adopt the running cache. */
+    record: path.join(dataDir, 'run', slug, 'registry.json'),
     log: path.join(dataDir, 'logs', `${slug}.log`),
   };
 }
@@ -44,20 +47,62 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
   const listeners = new Set<(e: RuntimeEvent) => void>();
   const ports = opts.ports ?? createPortBook(portBookFile(opts.dataDir));
   const log = opts.logger.child({ component: 'process-runtime' });
-  let reaped = false;
+  /** The one scan of run/ at start (every caller waits for it). */
+  let reaping: Promise<void> | null = null;
 
   const emit = (event: RuntimeEvent) => listeners.forEach((l) => l(event));
 
-  // A daemon killed with -9 leaves its registries running; they hold our ports and storage.
-  const reapOnce = async () => {
-    if (reaped) return;
-    reaped = true;
+  // A daemon killed with -9 (or upgraded) leaves its registries running. One that is still the
+  // process we recorded and answers /v2/ is adopted with the spec it was started with; the plan then
+  // keeps, replaces or removes it like any other. Anything else of ours under run/ is killed.
+  const reapOnce = () => (reaping ??= adoptOrReap());
+  const adoptOrReap = async () => {
     const runRoot = path.join(opts.dataDir, 'run');
     const slugs = await readdir(runRoot).catch(() => [] as string[]);
     for (const slug of slugs) {
       const p = processRuntimePaths(opts.dataDir, slug);
+      const record = await findRecordedProcess(p.record, p.config);
+      const spec = record ? recordedSpec(record, slug) : null;
+      if (record && spec && typeof record.port === 'number' && (await answersV2(`127.0.0.1:${record.port}`))) {
+        const entry = supervise(spec, p, record.port, Number(record.debugPort));
+        caches.set(spec.name, entry);
+        entry.state = 'running';
+        entry.process.adopt(record.pid, record.start);
+        log.info({ cache: spec.name, pid: record.pid }, 'adopted a running registry from an earlier run');
+        continue;
+      }
       if (await reapStaleProcess(p.pidFile, p.config)) log.warn({ cache: slug }, 'killed a registry left behind by an earlier run');
+      await rm(p.record, { force: true });
     }
+  };
+
+  /** One registry under supervision: started by us, or adopted (then restarted by us when it dies). */
+  const supervise = (spec: CacheSpec, p: ReturnType<typeof processRuntimePaths>, port: number, debugPort: number): RunningCache => {
+    const entry: RunningCache = { spec, port, debugPort, state: 'starting', process: undefined as unknown as SupervisedProcess };
+    entry.process = createSupervisedProcess({
+      name: `registry ${spec.name}`,
+      command: opts.registryBinary,
+      args: ['serve', p.config],
+      logFile: p.log,
+      // The registry reads REGISTRY_* variables as config overrides; pass none of ours.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      clock: opts.clock,
+      logger: log,
+      onStart: (pid) => {
+        entry.state = 'running';
+        void writeFile(p.pidFile, `${pid}\n`).catch(() => undefined);
+        // No credentials: the adopting daemon needs to know what runs, not how it logs in.
+        const { credentials: _secret, ...shape } = spec;
+        void writeProcessRecord(p.record, pid, { spec: shape, port, debugPort }).catch(() => undefined);
+        if (entry.process.restarts > 0) emit({ kind: 'restarted', name: spec.name, message: `restarted (restart #${entry.process.restarts})` });
+      },
+      onExit: ({ code, signal, willRestart }) => {
+        if (!willRestart) return;
+        entry.state = 'crashed';
+        emit({ kind: 'exited', name: spec.name, message: `registry exited (${signal ?? `code ${code}`}); restarting` });
+      },
+    });
+    return entry;
   };
 
   const toInstance = (c: RunningCache): CacheInstance => ({
@@ -68,12 +113,15 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
     state: c.state,
     restarts: c.process.restarts,
     lastError: c.process.lastError,
+    offline: c.spec.offline,
   });
 
   const stopCache = async (c: RunningCache) => {
     c.state = 'stopped';
     await c.process.stop();
-    await rm(processRuntimePaths(opts.dataDir, c.spec.slug).pidFile, { force: true });
+    const p = processRuntimePaths(opts.dataDir, c.spec.slug);
+    await rm(p.pidFile, { force: true });
+    await rm(p.record, { force: true });
   };
 
   return {
@@ -100,27 +148,7 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
         registryConfigYaml({ spec, addr: `127.0.0.1:${port}`, debugAddr: `127.0.0.1:${debugPort}`, storageDir: p.storage }),
         0o600,
       );
-      const entry: RunningCache = { spec, port, debugPort, state: 'starting', process: undefined as unknown as SupervisedProcess };
-      entry.process = createSupervisedProcess({
-        name: `registry ${spec.name}`,
-        command: opts.registryBinary,
-        args: ['serve', p.config],
-        logFile: p.log,
-        // The registry reads REGISTRY_* variables as config overrides; pass none of ours.
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-        clock: opts.clock,
-        logger: log,
-        onStart: (pid) => {
-          entry.state = 'running';
-          void writeFile(p.pidFile, `${pid}\n`).catch(() => undefined);
-          if (entry.process.restarts > 0) emit({ kind: 'restarted', name: spec.name, message: `restarted (restart #${entry.process.restarts})` });
-        },
-        onExit: ({ code, signal, willRestart }) => {
-          if (!willRestart) return;
-          entry.state = 'crashed';
-          emit({ kind: 'exited', name: spec.name, message: `registry exited (${signal ?? `code ${code}`}); restarting` });
-        },
-      });
+      const entry = supervise(spec, p, port, debugPort);
       caches.set(spec.name, entry);
       entry.process.start();
       emit({ kind: 'started', name: spec.name, message: `registry started on 127.0.0.1:${port}` });
@@ -143,4 +171,22 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       caches.clear();
     },
   };
+}
+
+/** The spec a recorded registry was started with (credentials are not recorded), or null when unreadable. */
+function recordedSpec(record: Record<string, unknown>, slug: string): CacheSpec | null {
+  const s = record.spec as Partial<CacheSpec> | undefined;
+  if (!s || typeof s.name !== 'string' || typeof s.specHash !== 'string' || s.slug !== slug) return null;
+  return { name: s.name, slug, upstream: String(s.upstream ?? ''), remoteUrl: String(s.remoteUrl ?? ''), credentials: null, offline: s.offline === true, specHash: s.specHash };
+}
+
+/** distribution answers /v2/ with 200 (or 401 behind auth) once it serves. */
+async function answersV2(address: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${address}/v2/`, { signal: AbortSignal.timeout(2000), redirect: 'manual' });
+    await res.body?.cancel();
+    return res.status === 200 || res.status === 401;
+  } catch {
+    return false;
+  }
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../../../log.js';
 import { backoffDelay } from '../../../util/backoff.js';
 import type { Clock, TimerHandle } from '../../../util/clock.js';
+import { isSameProcess } from './process-record.js';
 
 export interface SupervisedProcessOptions {
   name: string;
@@ -17,6 +18,8 @@ export interface SupervisedProcessOptions {
   stableAfterMs?: number;
   onExit?: (info: { code: number | null; signal: NodeJS.Signals | null; willRestart: boolean }) => void;
   onStart?: (pid: number) => void;
+  /** How often an adopted process (not our child, so no exit event) is checked for liveness. */
+  adoptedPollMs?: number;
 }
 
 export interface SupervisedProcess {
@@ -28,6 +31,11 @@ export interface SupervisedProcess {
   /** SIGTERM, then SIGKILL after graceMs; no restart afterwards. */
   stop(graceMs?: number): Promise<void>;
   signal(sig: NodeJS.Signals): boolean;
+  /**
+   * Supervises a process an earlier daemon started (identified by pid and start time): it is not our
+   * child, so its liveness is polled; when it dies it is restarted like our own children.
+   */
+  adopt(pid: number, start: string): void;
 }
 
 /** Runs one child process and restarts it with backoff when it exits on its own. */
@@ -39,7 +47,40 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
   let startedAt = 0;
   let lastError: string | null = null;
   let restartTimer: TimerHandle | null = null;
+  let adopted: { pid: number; start: string } | null = null;
+  let pollTimer: TimerHandle | null = null;
   const stableAfterMs = opts.stableAfterMs ?? 30_000;
+
+  /** What follows an exit we did not ask for: count it, restart with backoff. */
+  const exitedOnItsOwn = (code: number | null, signal: NodeJS.Signals | null) => {
+    const willRestart = !stopping;
+    if (!stopping) {
+      lastError = `${opts.name} exited (${signal ?? `code ${code}`}); see ${opts.logFile}`;
+      if (opts.clock.now() - startedAt >= stableAfterMs) attempt = 0;
+      const delay = backoffDelay(attempt++, 500);
+      opts.logger.warn({ process: opts.name, code, signal, restartInMs: delay }, 'process exited; restarting');
+      restartTimer = opts.clock.setTimeout(() => {
+        if (stopping) return;
+        restarts++;
+        launch();
+      }, delay);
+    }
+    opts.onExit?.({ code, signal, willRestart });
+  };
+
+  const pollAdopted = () => {
+    pollTimer = null;
+    const a = adopted;
+    if (!a || stopping) return;
+    if (isSameProcess(a)) {
+      pollTimer = opts.clock.setTimeout(pollAdopted, opts.adoptedPollMs ?? 500);
+      return;
+    }
+    adopted = null;
+    // Its orphaned workers (nginx) would keep the listening socket.
+    killGroup(a.pid);
+    exitedOnItsOwn(null, null);
+  };
 
   const launch = () => {
     restartTimer = null;
@@ -59,31 +100,19 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     proc.once('exit', (code, signal) => {
       if (child === proc) child = null;
       killGroup(proc.pid);
-      const willRestart = !stopping;
-      if (!stopping) {
-        lastError = `${opts.name} exited (${signal ?? `code ${code}`}); see ${opts.logFile}`;
-        if (opts.clock.now() - startedAt >= stableAfterMs) attempt = 0;
-        const delay = backoffDelay(attempt++, 500);
-        opts.logger.warn({ process: opts.name, code, signal, restartInMs: delay }, 'process exited; restarting');
-        restartTimer = opts.clock.setTimeout(() => {
-          if (stopping) return;
-          restarts++;
-          launch();
-        }, delay);
-      }
-      opts.onExit?.({ code, signal, willRestart });
+      exitedOnItsOwn(code, signal);
     });
   };
 
   return {
     get pid() {
-      return child?.pid ?? null;
+      return child?.pid ?? adopted?.pid ?? null;
     },
     get restarts() {
       return restarts;
     },
     get running() {
-      return child !== null && child.exitCode === null;
+      return (child !== null && child.exitCode === null) || adopted !== null;
     },
     get lastError() {
       return lastError;
@@ -91,12 +120,26 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     start() {
       stopping = false;
       if (restartTimer) opts.clock.clearTimeout(restartTimer);
-      if (child) return;
+      if (child || adopted) return;
       launch();
+    },
+    adopt(pid, start) {
+      if (child || adopted) return;
+      stopping = false;
+      adopted = { pid, start };
+      startedAt = opts.clock.now();
+      pollTimer = opts.clock.setTimeout(pollAdopted, opts.adoptedPollMs ?? 500);
     },
     async stop(graceMs = 5000) {
       stopping = true;
       if (restartTimer) opts.clock.clearTimeout(restartTimer);
+      if (pollTimer) opts.clock.clearTimeout(pollTimer);
+      if (adopted) {
+        const a = adopted;
+        adopted = null;
+        await stopAdopted(a, graceMs);
+        return;
+      }
       const proc = child;
       if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -106,9 +149,30 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
       clearTimeout(killer);
     },
     signal(sig) {
+      if (adopted) {
+        try {
+          process.kill(adopted.pid, sig);
+          return true;
+        } catch {
+          return false;
+        }
+      }
       return child?.kill(sig) ?? false;
     },
   };
+}
+
+/** SIGTERM, then SIGKILL to its group after graceMs; resolves once it is gone. */
+async function stopAdopted(a: { pid: number; start: string }, graceMs: number): Promise<void> {
+  try {
+    process.kill(a.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isSameProcess(a) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  killGroup(a.pid);
+  for (let i = 0; i < 100 && isSameProcess(a); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 function killGroup(pid: number | undefined): void {

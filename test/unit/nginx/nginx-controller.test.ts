@@ -1,0 +1,91 @@
+import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NginxApplyFailed, NginxConfigRejected, createNginxController } from '../../../src/apply/nginx/nginx-controller.js';
+import type { NginxDriver } from '../../../src/apply/nginx/nginx-driver.js';
+import { FIRST_ACCEPT_LINE_ONLY } from '../../../src/apply/nginx/nginx-features.js';
+import { createLogger } from '../../../src/log.js';
+import { createSystemClock } from '../../../src/util/clock.js';
+
+/**
+ * A driver that behaves like nginx on reload: a config with "busy-port" is refused with an [emerg]
+ * in the error log (the old config keeps serving), "bad" fails nginx -t, anything else serves its generation.
+ */
+function fakeDriver(dir: string, serve: { generation: number | null }) {
+  const configFile = path.join(dir, 'nginx.conf');
+  const errorLog = path.join(dir, 'error.log');
+  let running = false;
+  const reloads: string[] = [];
+  const driver: NginxDriver = {
+    kind: 'process',
+    configFile,
+    candidateFile: path.join(dir, 'nginx.conf.candidate'),
+    paths: { pid: '', errorLog, accessLog: '', temp: '', cache: '' },
+    workerUser: async () => null,
+    acceptSupport: async () => FIRST_ACCEPT_LINE_ONLY,
+    test: async (file) => {
+      const text = await readFile(file, 'utf8');
+      return text.includes('bad') ? { ok: false, output: 'nginx: [emerg] unknown directive "bad"' } : { ok: true, output: '' };
+    },
+    startOrReload: async () => {
+      running = true;
+      const text = await readFile(configFile, 'utf8');
+      reloads.push(text);
+      if (text.includes('busy-port')) await appendFile(errorLog, 'nginx: [emerg] bind() to 127.0.0.1:80 failed (98: Address already in use)\n');
+      else serve.generation = Number(/generation (\d+)/.exec(text)![1]);
+    },
+    stop: async () => {
+      running = false;
+    },
+    adopt: async () => false,
+    errorLogSize: async () => (await stat(errorLog).catch(() => null))?.size ?? 0,
+    errorLogSince: async (offset) => (await readFile(errorLog, 'utf8').catch(() => '')).slice(offset),
+    reopenLogs: async () => undefined,
+    state: () => ({ running, pid: running ? 1 : null, restarts: 0, lastError: null }),
+  };
+  return { driver, reloads };
+}
+
+describe('nginx controller', () => {
+  let dir: string;
+  let server: Server;
+  const serve: { generation: number | null } = { generation: null };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'regcache-controller-'));
+    server = createServer((_req, res) => {
+      if (serve.generation === null) res.writeHead(502).end();
+      else res.end(String(serve.generation));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('puts the last good file back when a reload is refused, and applies the same bytes again on the next try', async () => {
+    const { driver, reloads } = fakeDriver(dir, serve);
+    const port = (server.address() as { port: number }).port;
+    const nginx = createNginxController({ driver, probeBase: `http://127.0.0.1:${port}`, clock: createSystemClock(), logger: createLogger({ level: 'silent' }) });
+    expect(await nginx.apply('generation 1\n', 1)).toEqual({ changed: true });
+
+    const refused = await nginx.apply('generation 2\nlisten busy-port\n', 2).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(NginxApplyFailed);
+    expect((refused as NginxApplyFailed).message).toContain('Address already in use');
+    // What a restarted nginx would load, and what the next pass compares with, is the last good config.
+    expect(await readFile(driver.configFile, 'utf8')).toBe('generation 1\n');
+    expect(nginx.applied()).toBe('generation 1\n');
+    expect(reloads.at(-1)).toBe('generation 1\n');
+    expect(serve.generation).toBe(1);
+    // Not "unchanged": the same candidate is tried again.
+    await expect(nginx.apply('generation 2\nlisten busy-port\n', 2)).rejects.toBeInstanceOf(NginxApplyFailed);
+
+    await expect(nginx.apply('generation 2\nbad\n', 2)).rejects.toBeInstanceOf(NginxConfigRejected);
+    expect(await readFile(driver.configFile, 'utf8')).toBe('generation 1\n');
+    expect(await nginx.apply('generation 2\n', 2)).toEqual({ changed: true });
+    expect(serve.generation).toBe(2);
+  });
+});
