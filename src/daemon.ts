@@ -103,6 +103,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const templates = readNginxTemplates();
   const reconcile = createReconciler({
     loadConfig,
+    // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
+    blobRoot: runtime.kind === 'process' ? (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage : undefined,
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,

@@ -51,6 +51,8 @@ export interface ReconcilerDeps {
   metrics?: ReconcileMetrics;
   /** nginx as the caches' upstream; absent: caches reach their upstreams directly. */
   egress?: EgressDeps;
+  /** A cache's storage root nginx may serve verified blob files from (NginxRoute.blobRoot). */
+  blobRoot?: (name: string) => string | null;
 }
 
 export interface EgressDeps {
@@ -154,7 +156,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const wanted = new Set(desired.caches.map((c) => c.name));
       const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
-      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept });
+      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept, blobRoot: deps.blobRoot });
       const applied = await applyNginx(view, reason);
       if (!applied.ok) {
         // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.

@@ -23,6 +23,11 @@ export interface NginxRoute {
   cacheZone: string;
   /** Named location that answers this registry's tag manifests (microcached or not). */
   tagLocation: string;
+  /**
+   * The cache's storage root (distribution's filesystem rootdirectory) when nginx can read it: blob
+   * hits are served from its verified blob files. null: every blob request goes to the cache.
+   */
+  blobRoot: string | null;
 }
 
 /** One `proxy_cache_path`: a registry's on-disk cache, LRU-bounded by nginx. */
@@ -95,6 +100,8 @@ export function nginxView(input: {
   user?: string | null;
   /** What the nginx binary offers for Accept (NginxDriver.acceptSupport); the first line only when absent. */
   accept?: AcceptSupport;
+  /** Each cache's storage root nginx may serve blob files from (see NginxRoute.blobRoot); none when absent. */
+  blobRoot?: (name: string) => string | null;
 }): NginxView {
   const { config } = input;
   const routed = config.registries
@@ -106,6 +113,7 @@ export function nginxView(input: {
     address: input.backends.get(registry.name)!,
     cacheZone: `regcache_${registrySlug(registry.name).replace(/-/g, '_')}`,
     tagLocation: tagLocationName(cache.tagTtlSeconds),
+    blobRoot: input.blobRoot?.(registry.name) ?? null,
   }));
   const cacheZones = routed.map(({ registry, cache }, i) => ({
     zone: routes[i]!.cacheZone,
