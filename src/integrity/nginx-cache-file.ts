@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * Where nginx keeps the entry of `key` in a proxy_cache_path with `levels=1:2` (the layout every
+ * regcache zone uses): <zone>/<last hex digit>/<two digits before it>/<md5 of the key>.
+ */
+export function nginxCacheFile(zoneDir: string, key: string): string {
+  const md5 = createHash('md5').update(key).digest('hex');
+  return path.join(zoneDir, md5.slice(-1), md5.slice(-3, -1), md5);
+}
+
+/**
+ * Offset of the response body in an nginx cache file: after nginx's binary header, the `KEY:` line
+ * and the upstream's status line and headers (ending with an empty line). null when the file does
+ * not look like a complete cache entry.
+ */
+export function cacheBodyOffset(head: Buffer): number | null {
+  const keyAt = head.indexOf('\nKEY: ');
+  if (keyAt === -1) return null;
+  const end = head.indexOf('\r\n\r\n', keyAt);
+  return end === -1 ? null : end + 4;
+}
+
+/** The sha256 (hex) of a file from `offset` to its end, streamed. */
+export function sha256OfFile(file: string, offset = 0): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file, { start: offset, highWaterMark: 1 << 20 })
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/**
+ * The sha256 of the body of an nginx cache entry; null when there is no such file (evicted, purged,
+ * never stored) or it is not a complete entry.
+ */
+export async function cachedBodySha256(file: string): Promise<string | null> {
+  let head: Buffer;
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return null;
+  }
+  const offset = cacheBodyOffset(head);
+  if (offset === null) return null;
+  return sha256OfFile(file, offset).catch(() => null);
+}
