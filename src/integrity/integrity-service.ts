@@ -106,13 +106,19 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
   const touch = async (vhost: string, digest: string) => {
     const key = `${vhost}|${digest}`;
     const now = opts.clock.now();
-    if (now - (touched.get(key) ?? 0) < 60_000) return;
-    touched.set(key, now);
-    if (touched.size > 100_000) touched.clear();
+    if (now - (touched.get(key) ?? 0) < 1_000) return; // one utimes per blob per second at most
     const root = await opts.storageRoot(vhost).catch(() => null);
     const file = root ? blobDataPath(root, digest) : null;
+    const mtime = file ? await statMtime(file) : null;
+    if (!file || mtime === null) return; // not stored (yet): a miss being fetched
     // atime = last read; mtime stays the commit time (blob hit/miss accounting reads it).
-    if (file) await utimes(file, now / 1000, (await statMtime(file)) ?? now / 1000).catch(() => undefined);
+    await utimes(file, now / 1000, mtime).then(
+      () => {
+        if (touched.size > 100_000) touched.clear();
+        touched.set(key, now);
+      },
+      () => undefined,
+    );
   };
 
   const committed = async (vhost: string, digest: string): Promise<boolean> => {
@@ -169,7 +175,9 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
   };
 
   const check = () => {
-    running ??= (async () => {
+    if (running) return running;
+    const pass = (async () => {
+      await Promise.resolve(); // the pass is in `running` before any of it runs
       try {
         while (routerChecks.length > 0) {
           const { vhost, digest } = routerChecks.shift()!;
@@ -183,7 +191,8 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
         running = null;
       }
     })();
-    return running;
+    running = pass;
+    return pass;
   };
 
   const loop = async () => {

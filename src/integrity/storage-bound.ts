@@ -67,6 +67,7 @@ export interface StorageBoundOptions {
   intervalMs?: number;
   /** Evict down to this share of maxSize, so one new blob does not trigger a walk each time. */
   lowWater?: number;
+  /** Blobs read within this long are kept even over the bound (default 0: strict LRU). */
   protectMs?: number;
 }
 
@@ -88,7 +89,7 @@ export interface StorageBound {
 export function createStorageBound(opts: StorageBoundOptions): StorageBound {
   const log = opts.logger.child({ component: 'storage-bound' });
   const lowWater = opts.lowWater ?? 0.9;
-  const protectMs = opts.protectMs ?? 10_000;
+  const protectMs = opts.protectMs ?? 0;
   const due = new Set<string>();
   let timer: TimerHandle | null = null;
   let soonTimer: TimerHandle | null = null;
