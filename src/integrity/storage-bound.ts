@@ -93,6 +93,7 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
   const due = new Set<string>();
   let timer: TimerHandle | null = null;
   let soonTimer: TimerHandle | null = null;
+  let lastSoon = Number.NEGATIVE_INFINITY;
   let stopped = true;
   let chain: Promise<void> = Promise.resolve();
 
@@ -132,12 +133,15 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
     soon(name) {
       due.add(name);
       if (soonTimer || stopped) return;
+      // 1 s after the first commit, and at most every 10 s: a walk of a large storage is not free.
+      const delay = Math.max(1_000, lastSoon + 10_000 - opts.clock.now());
       soonTimer = opts.clock.setTimeout(() => {
         soonTimer = null;
+        lastSoon = opts.clock.now();
         const names = new Set(due);
         due.clear();
         void run(names);
-      }, 1_000);
+      }, delay);
     },
     enforce: () => run(null),
     start() {
