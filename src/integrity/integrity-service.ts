@@ -8,7 +8,7 @@ import { blobDataPath } from '../status/storage/filesystem-storage.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import type { CacheLayers } from './cache-layers.js';
-import { cachedBodySha256 } from './nginx-cache-file.js';
+import { cachedBodySha256, type StopHashing } from './nginx-cache-file.js';
 
 /** What a purge removed, layer by layer. */
 export interface PurgeResult {
@@ -33,8 +33,8 @@ export interface IntegrityOptions {
   tickMs?: number;
   /** A blob newly committed to a cache's storage (the disk bound may need enforcing). */
   onCommitted?: (vhost: string) => void;
-  /** Hash of a cache entry's body; injectable for tests. */
-  bodySha256?: (file: string) => Promise<string | null>;
+  /** Hash of a cache entry's body (null: no such entry; 'stopped': `stop` said so); injectable for tests. */
+  bodySha256?: (file: string, stop?: StopHashing) => Promise<string | 'stopped' | null>;
 }
 
 /**
@@ -146,7 +146,13 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
     }
     if (!p.hashed) {
       p.hashed = true;
-      const actual = file ? await bodySha256(file) : null;
+      // The registry may commit while this runs (it is copying the same entry): then distribution has
+      // verified it, and hashing the rest of a multi-GiB layer would be wasted.
+      const actual = file ? await bodySha256(file, () => committed(p.vhost, p.digest)) : null;
+      if (actual === 'stopped') {
+        p.hashed = false; // the next pass sees the commit
+        return;
+      }
       if (actual === null) {
         pendingEgress.delete(key); // already gone (evicted, purged) or never stored
         return;
@@ -168,7 +174,7 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
   const checkRouter = async (vhost: string, digest: string) => {
     for (const file of opts.layers.routerFiles(vhost, digest)) {
       const actual = await bodySha256(file);
-      if (actual === null) continue;
+      if (actual === null || actual === 'stopped') continue;
       if (`sha256:${actual}` === digest) {
         if (errors.get(vhost)?.digest === digest) errors.delete(vhost); // fetched again, right this time
         continue;

@@ -24,12 +24,33 @@ export function cacheBodyOffset(head: Buffer): number | null {
   return end === -1 ? null : end + 4;
 }
 
-/** The sha256 (hex) of a file from `offset` to its end, streamed. */
-export function sha256OfFile(file: string, offset = 0): Promise<string> {
+/** Asked every STOP_CHECK_BYTES while hashing: true abandons the hash (its answer is no longer needed). */
+export type StopHashing = () => Promise<boolean>;
+
+const STOP_CHECK_BYTES = 32 << 20;
+
+/** The sha256 (hex) of a file from `offset` to its end, streamed; 'stopped' when `stop` said so. */
+export function sha256OfFile(file: string, offset = 0, stop?: StopHashing): Promise<string | 'stopped'> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
-    createReadStream(file, { start: offset, highWaterMark: 1 << 20 })
-      .on('data', (chunk) => hash.update(chunk))
+    const stream = createReadStream(file, { start: offset, highWaterMark: 1 << 20 });
+    let sinceCheck = 0;
+    stream
+      .on('data', (chunk) => {
+        hash.update(chunk);
+        sinceCheck += chunk.length;
+        if (!stop || sinceCheck < STOP_CHECK_BYTES) return;
+        sinceCheck = 0;
+        stream.pause();
+        stop().then(
+          (yes) => {
+            if (!yes) return void stream.resume();
+            stream.destroy();
+            resolve('stopped');
+          },
+          () => stream.resume(),
+        );
+      })
       .on('error', reject)
       .on('end', () => resolve(hash.digest('hex')));
   });
@@ -39,7 +60,7 @@ export function sha256OfFile(file: string, offset = 0): Promise<string> {
  * The sha256 of the body of an nginx cache entry; null when there is no such file (evicted, purged,
  * never stored) or it is not a complete entry.
  */
-export async function cachedBodySha256(file: string): Promise<string | null> {
+export async function cachedBodySha256(file: string, stop?: StopHashing): Promise<string | 'stopped' | null> {
   let head: Buffer;
   try {
     const handle = await open(file, 'r');
@@ -55,5 +76,5 @@ export async function cachedBodySha256(file: string): Promise<string | null> {
   }
   const offset = cacheBodyOffset(head);
   if (offset === null) return null;
-  return sha256OfFile(file, offset).catch(() => null);
+  return sha256OfFile(file, offset, stop).catch(() => null);
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cacheLayers } from '../../../src/integrity/cache-layers.js';
 import { createIntegrityService } from '../../../src/integrity/integrity-service.js';
-import { cacheBodyOffset, cachedBodySha256, nginxCacheFile } from '../../../src/integrity/nginx-cache-file.js';
+import { cacheBodyOffset, cachedBodySha256, nginxCacheFile, sha256OfFile } from '../../../src/integrity/nginx-cache-file.js';
 import { pickEvictions, type StoredBlob } from '../../../src/integrity/storage-bound.js';
 import { createLogger } from '../../../src/log.js';
 import { parseEgressLogLine } from '../../../src/status/access-log/egress-counters.js';
@@ -39,6 +39,20 @@ describe('nginx cache files', () => {
       await writeFile(path.join(dir, 'e'), entry);
       expect(`sha256:${await cachedBodySha256(path.join(dir, 'e'))}`).toBe(sha(body));
       expect(await cachedBodySha256(path.join(dir, 'missing'))).toBeNull();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('abandons a long hash once it is no longer needed (the registry committed meanwhile)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'regcache-unit-'));
+    try {
+      const big = Buffer.alloc(40 << 20, 7);
+      await writeFile(path.join(dir, 'big'), big);
+      let asked = 0;
+      expect(await sha256OfFile(path.join(dir, 'big'), 0, async () => (++asked, true))).toBe('stopped');
+      expect(asked).toBe(1);
+      expect(`sha256:${await sha256OfFile(path.join(dir, 'big'), 0, async () => false)}`).toBe(sha(big));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
