@@ -108,7 +108,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const reconcile = createReconciler({
     loadConfig,
     // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
-    blobRoot: runtime.kind === 'process' ? (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage : undefined,
+    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : undefined,
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,
@@ -200,7 +200,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const layers = cacheLayers({ routerCacheDir: nginxDriver.paths.cache, egressCacheDir: egressNginx?.driver.paths.cache ?? null });
   // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
   // an in-memory blob descriptor cache that would outlive a deleted file, so its volume is left alone.
-  const storageRoot = async (name: string) => (runtime.kind === 'process' ? processRuntimePaths(config.dataDir, registrySlug(name)).storage : null);
+  const storageRoot = async (name: string) => (runtime.kind === 'process' ? processStorageDir(config, name) : null);
   const storageBound = createStorageBound({
     registries: () => {
       const applied = state.applied?.config;
@@ -293,8 +293,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 }
 
+function processStorageDir(config: RegcacheConfig, name: string): string {
+  return processRuntimePaths(config.dataDir, registrySlug(name)).storage;
+}
+
 function processStorage(config: RegcacheConfig) {
-  return createFilesystemStorageInspector({ storageDir: (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage });
+  return createFilesystemStorageInspector({ storageDir: (name) => processStorageDir(config, name) });
 }
 
 function volumeStorage(api: DockerApi) {
