@@ -216,13 +216,16 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
       if (entry.status < 200 || entry.status >= 300) return;
       if (entry.kind === 'manifest' && entry.cacheStatus !== null && STORED.has(entry.cacheStatus)) {
         routerChecks.push({ vhost: entry.vhost, digest: entry.digest });
+        if (!stopped) void check(); // now, not at the next tick: the entry is served meanwhile
       }
       if (entry.kind === 'blob' || entry.kind === 'manifest') void touch(entry.vhost, entry.digest);
     },
     egressEntry(entry) {
       if (entry.method !== 'GET' || entry.status !== 200 || !entry.digest?.startsWith('sha256:') || !STORED.has(entry.cache)) return;
       const key = `${entry.vhost}|${entry.digest}`;
-      if (!pendingEgress.has(key)) pendingEgress.set(key, { vhost: entry.vhost, digest: entry.digest, seenMs: opts.clock.now(), committedMs: null, hashed: false });
+      if (pendingEgress.has(key)) return;
+      pendingEgress.set(key, { vhost: entry.vhost, digest: entry.digest, seenMs: opts.clock.now(), committedMs: null, hashed: false });
+      if (!stopped) void check();
     },
     check,
     mismatches: (vhost) => counts.get(vhost) ?? 0,
