@@ -59,7 +59,7 @@ export interface DaemonOptions {
   resyncMs?: number;
   /** How often upstreams are probed; 30 s by default. */
   upstreamProbeMs?: number;
-  /** How often the observer reads the access log (1 s), registry counters (15 s) and disk usage (60 s). */
+  /** How often the observer reads the access logs (250 ms), registry counters (15 s) and disk usage (60 s). */
   observe?: { accessLogPollMs?: number; registryVarsPollMs?: number; diskSampleMs?: number };
 }
 
