@@ -20,6 +20,7 @@ import { createSystemClock } from '../src/util/clock.js';
 import { findFreePort, waitFor } from '../test/helpers/binaries.js';
 import { generateImage, MediaTypes } from '../test/helpers/image.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../test/helpers/upstream-registry.js';
+import { coldPathRows } from './integrity-rows.js';
 import { svgChart, table, type BenchResults, type ComparisonRow } from './report.js';
 import { curlDownload, median, parallelDownloads, percentile, rssBytes, sampleRss, wrk, type Target } from './tools.js';
 
@@ -158,7 +159,7 @@ async function coldPull(
       pass: routerGets === 1,
       note:
         routerGets === 1
-          ? 'nginx sends the registry cache one request (proxy_cache_lock); its two fetches (stream + store) meet in the egress lock'
+          ? "every client's miss streams from the registry cache, and all of its fetches (one per client, one into its storage) meet in the egress lock"
           : 'more than one: check that egress is on (registries.<name>.egress) — without it distribution 2.8 fetches a miss twice',
     },
   ];
@@ -282,6 +283,7 @@ async function main(): Promise<void> {
   const hot = generateImage({ seed: 'bench-hot', layers: [BLOB_BYTES] });
   const coldA = generateImage({ seed: 'bench-cold-router', layers: [BLOB_BYTES] });
   const coldB = generateImage({ seed: 'bench-cold-direct', layers: [BLOB_BYTES] });
+  const coldOne = generateImage({ seed: 'bench-cold-one', layers: [BLOB_BYTES] });
   const small = generateImage({ seed: 'bench-small', layers: [4096] });
   // Layers are gzipped random data: the blob is a little over 64 MiB.
   const blobPath = (img: typeof hot) => `/v2/bench/app/blobs/${img.layers[0]!.digest}`;
@@ -289,12 +291,13 @@ async function main(): Promise<void> {
   let upstream: UpstreamRegistry | null = null;
   let daemon: RunningDaemon | null = null;
   try {
-    log('seeding the upstream (3 × 64 MiB layers)');
+    log('seeding the upstream (4 × 64 MiB layers)');
     upstream = await startUpstreamRegistry();
     await seedUpstream(upstream, [
       { repository: 'bench/app', tag: 'hot', image: hot },
       { repository: 'bench/app', tag: 'cold-a', image: coldA },
       { repository: 'bench/app', tag: 'cold-b', image: coldB },
+      { repository: 'bench/app', tag: 'cold-one', image: coldOne },
       { repository: 'bench/app', tag: 'small', image: small },
     ]);
 
@@ -337,6 +340,19 @@ registries:
     rows.push(await requestRate('3', 'manifest by tag', router, direct, tagPath, 10));
     log('4. cold pull');
     rows.push(...(await coldPull(upstream, storage, router, direct, blobPath(coldA), blobPath(coldB))));
+    log('7–8. one copy on disk, cold path');
+    rows.push(
+      ...(await coldPathRows({
+        dataDir: path.join(dir, 'data'),
+        storage,
+        daemonPid: daemon.process.pid!,
+        router,
+        upstream: { base: upstream.url, host: null },
+        viaRouter: blobPath(coldOne),
+        viaUpstream: blobPath(coldOne),
+        size: coldOne.layers[0]!.size,
+      })),
+    );
     const loadRss = await load.stop();
 
     log(`5. ${CONFIG_CHANGES} config changes`);

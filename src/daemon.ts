@@ -37,6 +37,10 @@ import { createVolumeStorageInspector } from './status/storage/volume-storage.js
 import { volumeName } from './apply/runtime/docker/cache-container.js';
 import type { DockerApi } from './apply/runtime/docker/docker-api.js';
 import { createVhostObserver } from './status/vhost-observer.js';
+import { cacheLayers } from './integrity/cache-layers.js';
+import { createIntegrityService } from './integrity/integrity-service.js';
+import { createStorageBound } from './integrity/storage-bound.js';
+import { effectiveCache } from './config/sections/cache.js';
 import { sleep, type Clock } from './util/clock.js';
 import { errorMessage } from './util/errors.js';
 import { findBinary } from './util/find-binary.js';
@@ -56,7 +60,7 @@ export interface DaemonOptions {
   resyncMs?: number;
   /** How often upstreams are probed; 30 s by default. */
   upstreamProbeMs?: number;
-  /** How often the observer reads the access log (1 s), registry counters (15 s) and disk usage (60 s). */
+  /** How often the observer reads the access logs (250 ms), registry counters (15 s) and disk usage (60 s). */
   observe?: { accessLogPollMs?: number; registryVarsPollMs?: number; diskSampleMs?: number };
 }
 
@@ -110,6 +114,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const templates = readNginxTemplates();
   const reconcile = createReconciler({
     loadConfig,
+    // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
+    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : undefined,
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,
@@ -198,7 +204,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
   // when the daemon runs on the Docker host (else those numbers show as unknown).
   const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(dockerApiFor(config, env).api);
+  // Only verified bytes in any cache, one copy on disk, cache.maxSize over everything (src/integrity/).
+  const layers = cacheLayers({ routerCacheDir: nginxDriver.paths.cache, egressCacheDir: egressNginx?.driver.paths.cache ?? null });
+  // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
+  // an in-memory blob descriptor cache that would outlive a deleted file, so its volume is left alone.
+  const storageRoot = async (name: string) => (runtime.kind === 'process' ? processStorageDir(config, name) : null);
+  const storageBound = createStorageBound({
+    registries: () => {
+      const applied = state.applied?.config;
+      return (applied?.registries ?? []).map((r) => ({ name: r.name, maxSizeBytes: effectiveCache(applied!.cache, r.cache).maxSizeBytes }));
+    },
+    storageRoot,
+    routerZone: layers.routerZone,
+    clock,
+    logger,
+    onEvicted: (name, blobs) =>
+      events.record({ kind: 'integrity', level: 'info', vhost: name, message: `over cache.maxSize: evicted ${blobs.length} least recently used blob(s), ${blobs.reduce((n, b) => n + b.bytes, 0)} bytes` }),
+  });
+  const integrity = createIntegrityService({ layers, storageRoot, events, clock, logger, onCommitted: (name) => storageBound.soon(name) });
   const observer = createVhostObserver({
+    onAccessEntry: (entry) => integrity.routerEntry(entry),
+    onEgressEntry: (entry) => integrity.egressEntry(entry),
     accessLogPath: nginxDriver.paths.accessLog,
     egressLogPath: egressNginx?.driver.paths.accessLog ?? null,
     storage,
@@ -213,7 +239,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const { unroutedRequests, tlsOnPlainRequests } = observer.stats().accessLog;
     return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
   };
-  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, egressDriver: egressNginx?.driver ?? null, observer });
+  integrity.start();
+  storageBound.start();
+  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, egressDriver: egressNginx?.driver ?? null, observer, integrity });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;
@@ -221,6 +249,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     status: statusService,
     events,
     reload,
+    purge: async (name, digest) => {
+      // Read what the logs say first, so an entry being verified right now is not left half-known.
+      await observer.refresh();
+      return integrity.purge(name, digest);
+    },
     logger,
     appliedConfig: () => state.applied?.config ?? null,
     metrics,
@@ -240,6 +273,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await scheduler.stop();
     health.stop();
     await observer.stop();
+    await integrity.stop();
+    await storageBound.stop();
     if (listening) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -270,8 +305,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 }
 
+function processStorageDir(config: RegcacheConfig, name: string): string {
+  return processRuntimePaths(config.dataDir, registrySlug(name)).storage;
+}
+
 function processStorage(config: RegcacheConfig) {
-  return createFilesystemStorageInspector({ storageDir: (name) => processRuntimePaths(config.dataDir, registrySlug(name)).storage });
+  return createFilesystemStorageInspector({ storageDir: (name) => processStorageDir(config, name) });
 }
 
 function volumeStorage(api: DockerApi) {

@@ -58,6 +58,8 @@ export interface ReconcilerDeps {
   egress?: EgressDeps;
   /** Why nginx could not bind a new listen address (see listen-check.ts), null when it can; unchecked when absent. */
   listenCheck?: (address: ListenAddress) => Promise<string | null>;
+  /** A cache's storage root nginx may serve verified blob files from (NginxRoute.blobRoot). */
+  blobRoot?: (name: string) => string | null;
 }
 
 export interface EgressDeps {
@@ -209,7 +211,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
       const egressAddresses = new Map(desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])));
       const routerView = (backends: Map<string, string>) =>
-        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept, egress: egressAddresses });
+        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept, egress: egressAddresses, blobRoot: deps.blobRoot });
 
       // 1. Every candidate is validated before any of them goes live.
       step = 'egress nginx -t';

@@ -8,6 +8,8 @@ import { nginxView } from '../apply/nginx/nginx-view.js';
 import { egressPlan, egressWanted, sharesLoopback } from '../desired/egress-routes.js';
 import { processNginxPaths } from '../apply/nginx/process-nginx.js';
 import { portBookFile, readPortBook } from '../apply/runtime/port-book.js';
+import { processRuntimePaths } from '../apply/runtime/process/process-runtime.js';
+import { registrySlug } from '../config/parse.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
 import { loadConfigFile } from '../config/load.js';
 import type { CommandContext } from './commands.js';
@@ -57,7 +59,9 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   const { prefix: _prefix, ...paths } = processNginxPaths(config.dataDir);
   const nginxBinary = findBinary(['nginx'], ctx.env.REGCACHE_NGINX_BIN);
   const accept = nginxBinary ? await detectAcceptSupport(nginxBinary, path.join(packageRoot(), 'nginx', 'accept.js')) : undefined;
-  const view = nginxView({ config, backends, generation: 1, paths, accept });
+  // `auto` is shown as the process runtime would run it.
+  const blobRoot = config.runtime === 'docker' ? undefined : (name: string) => processRuntimePaths(config.dataDir, registrySlug(name)).storage;
+  const view = nginxView({ config, backends, generation: 1, paths, accept, blobRoot });
   if (placeholders.length > 0) {
     ctx.stdout.write(`# placeholder ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
   }

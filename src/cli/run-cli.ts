@@ -15,6 +15,9 @@ commands:
                                  --registry-config, --host-ip
   status    [--admin URL]        print every vhost's health and numbers from a running daemon
                                  (default $REGCACHE_ADMIN_URL, else http://127.0.0.1:8080)
+  purge     --config FILE <registry> <digest>
+                                 drop a digest from every cache layer of a running daemon, so the
+                                 next pull fetches it again
 
 The config file is --config, else $REGCACHE_CONFIG, else ./registries.yaml.`;
 

@@ -11,11 +11,14 @@ import { healthRoutes } from './routes/health-routes.js';
 import { metricsRoutes } from './routes/metrics-routes.js';
 import { pageRoutes, type StatusPageDeps } from './routes/page-routes.js';
 import { vhostRoutes } from './routes/vhost-routes.js';
+import type { PurgeResult } from '../integrity/integrity-service.js';
 
 export interface AdminAppDeps {
   status: StatusService;
   events: EventLog;
   reload: () => Promise<ReconcileResult>;
+  /** DELETE /api/v1/vhosts/:name/cache/:digest (src/integrity/). */
+  purge?: (name: string, digest: string) => Promise<PurgeResult>;
   logger: Logger;
   /** The config nginx serves now; null before the first apply. */
   appliedConfig: () => RegcacheConfig | null;

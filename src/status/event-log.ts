@@ -1,6 +1,6 @@
 import type { Clock } from '../util/clock.js';
 
-export type EventKind = 'reconcile' | 'reload' | 'config' | 'runtime' | 'probe';
+export type EventKind = 'reconcile' | 'reload' | 'config' | 'runtime' | 'probe' | 'integrity';
 
 export interface DaemonEvent {
   time: string;

@@ -9,7 +9,13 @@ import type { ObserverStats, VhostObserver } from './vhost-observer.js';
 import { vhostView, type VhostView } from './vhost-view.js';
 
 /** A vhost as the API shows it: health and routing (vhost-view.ts) plus its numbers (vhost-numbers.ts). */
-export type ObservedVhost = VhostView & { traffic: VhostTraffic; cache: VhostCacheStats };
+export type ObservedVhost = VhostView & { traffic: VhostTraffic; cache: VhostCacheStats; integrity: VhostIntegrity };
+
+/** What the integrity checks found for a vhost (src/integrity/). */
+export interface VhostIntegrity {
+  /** Content whose sha256 differed from its digest, dropped from a cache, since the daemon started. */
+  digestMismatches: number;
+}
 
 /** GET /api/v1/status: the daemon as a whole. */
 export interface DaemonStatus {
@@ -43,6 +49,7 @@ export function createStatusService(deps: {
   nginxDriver: NginxDriver;
   egressDriver?: NginxDriver | null;
   observer: VhostObserver;
+  integrity?: { mismatches(vhost: string): number; lastError(vhost: string): string | null };
 }): StatusService {
   const { state } = deps;
   const vhosts = async (): Promise<ObservedVhost[]> => {
@@ -50,10 +57,16 @@ export function createStatusService(deps: {
     if (!config) return [];
     const [instanceList] = await Promise.all([deps.runtime.list(), deps.observer.refresh()]);
     const instances = new Map(instanceList.map((i) => [i.name, i]));
-    return config.registries.map((r) => ({
-      ...vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name), state.egress.get(r.name) ?? null),
-      ...deps.observer.numbers(r.name),
-    }));
+    return config.registries.map((r) => {
+      const view = vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name), state.egress.get(r.name) ?? null);
+      return {
+        ...view,
+        // Health problems first; else the last digest mismatch, until that digest is stored verified.
+        lastError: view.lastError ?? deps.integrity?.lastError(r.name) ?? null,
+        ...deps.observer.numbers(r.name),
+        integrity: { digestMismatches: deps.integrity?.mismatches(r.name) ?? 0 },
+      };
+    });
   };
   // During a reload nginx already answers with the next generation before the pass records it;
   // that is still the applied config or newer, never an older one (stale nginx processes are reaped).

@@ -2,10 +2,10 @@ import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
 import type { Logger } from '../log.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
-import { parseAccessLogLine } from './access-log/access-log-entry.js';
+import { parseAccessLogLine, type AccessLogEntry } from './access-log/access-log-entry.js';
 import { blobOutcome, isBlobDownload, isNginxCacheHit } from './access-log/blob-outcome.js';
 import { createFileTailer, type FileTailerStats, type TailFs } from './access-log/file-tailer.js';
-import { createEgressCounters, parseEgressLogLine } from './access-log/egress-counters.js';
+import { createEgressCounters, parseEgressLogLine, type EgressLogEntry } from './access-log/egress-counters.js';
 import { createTrafficCounters } from './access-log/traffic-counters.js';
 import { createProxyTotals } from './registry-vars/proxy-totals.js';
 import { fetchRegistryVars as defaultFetchVars, type FetchRegistryVars } from './registry-vars/registry-vars.js';
@@ -29,6 +29,9 @@ export interface VhostObserverOptions {
   tailFs?: TailFs;
   accessLogPollMs?: number;
   registryVarsPollMs?: number;
+  /** Every parsed line of the access logs, after counting (the integrity checks read them too). */
+  onAccessEntry?: (entry: AccessLogEntry) => void;
+  onEgressEntry?: (entry: EgressLogEntry) => void;
   diskSampleMs?: number;
 }
 
@@ -83,6 +86,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
           outcome = blobOutcome(entry, storedAt);
         }
         counters.record(entry, outcome);
+        opts.onAccessEntry?.(entry);
       }
     },
   });
@@ -95,7 +99,9 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
         onLines: async (lines) => {
           for (const line of lines) {
             const entry = parseEgressLogLine(line);
-            if (entry) egressCounters.record(entry);
+            if (!entry) continue;
+            egressCounters.record(entry);
+            opts.onEgressEntry?.(entry);
           }
         },
       })
@@ -165,7 +171,8 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
       if (!stopped) return;
       stopped = false;
       syncNames();
-      every('tail', opts.accessLogPollMs ?? 1000, pollLogs);
+      // Often: the integrity checks act on these lines, and an unverified entry should not live long.
+      every('tail', opts.accessLogPollMs ?? 250, pollLogs);
       every('vars', opts.registryVarsPollMs ?? 15_000, pollVars);
       disk.start();
     },

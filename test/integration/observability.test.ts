@@ -95,7 +95,11 @@ describe('observability on the real stack', () => {
 
     upstream.clearRequests();
     await pull('docker.io');
-    const first = await vhost('docker.io');
+    // nginx logs a request when it finalizes it, which can be a moment after the client has every byte.
+    const first = await waitFor(async () => {
+      const v = await vhost('docker.io');
+      return v.traffic.requests.total >= 1 + blobs.length ? v : undefined;
+    }, { what: 'the first pull in the access log' });
     const missFetches = (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
     // Every miss reached the upstream once: distribution 2.8's two fetches per miss meet in nginx's egress.
     expect(missFetches.map((r) => r.path.split('/blobs/')[1]).sort()).toEqual(blobs.map((b) => b.digest).sort());
@@ -116,7 +120,10 @@ describe('observability on the real stack', () => {
     upstream.clearRequests();
 
     await pull('docker.io');
-    const second = await vhost('docker.io');
+    const second = await waitFor(async () => {
+      const v = await vhost('docker.io');
+      return v.traffic.requests.total >= 2 * (1 + blobs.length) ? v : undefined;
+    }, { what: 'the second pull in the access log' });
     expect(second.traffic.requests).toMatchObject({ total: 2 * (1 + blobs.length), '2xx': 2 * (1 + blobs.length) });
     expect(second.traffic.bytesServed).toBe(2 * (manifestBytes + blobBytes));
     expect(second.cache.manifests).toEqual({ hits: 1, misses: 1, hitRatio: 0.5 });

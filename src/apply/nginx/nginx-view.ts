@@ -28,6 +28,11 @@ export interface NginxRoute {
   referrersLocation: string;
   /** `127.0.0.1:PORT` of this cache's egress listener, which asks the upstream for referrers; "" without egress. */
   egress: string;
+  /**
+   * The cache's storage root (distribution's filesystem rootdirectory) when nginx can read it: blob
+   * hits are served from its verified blob files. null: every blob request goes to the cache.
+   */
+  blobRoot: string | null;
 }
 
 /** One `proxy_cache_path`: a registry's on-disk cache, LRU-bounded by nginx. */
@@ -110,6 +115,8 @@ export function nginxView(input: {
   accept?: AcceptSupport;
   /** Egress listener per cache (`127.0.0.1:PORT`), where referrers are asked of the upstream. */
   egress?: ReadonlyMap<string, string>;
+  /** Each cache's storage root nginx may serve blob files from (see NginxRoute.blobRoot); none when absent. */
+  blobRoot?: (name: string) => string | null;
 }): NginxView {
   const { config } = input;
   const routed = config.registries
@@ -123,6 +130,7 @@ export function nginxView(input: {
     tagLocation: tagLocationName(cache.tagTtlSeconds),
     referrersLocation: referrersLocationName(cache.tagTtlSeconds),
     egress: input.egress?.get(registry.name) ?? '',
+    blobRoot: input.blobRoot?.(registry.name) ?? null,
   }));
   const nsRoutes = firstMirrors(routed.map(({ registry }) => registry)).map((r) => ({ ns: r.mirrorOf, upstreamId: upstreamId(r.name) }));
   const cacheZones = routed.map(({ registry, cache }, i) => ({

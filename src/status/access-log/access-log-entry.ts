@@ -20,6 +20,8 @@ export interface AccessLogEntry {
   upstreamStatus: number | null;
   /** nginx proxy_cache status (HIT, MISS, …) when a proxy cache is configured, else null. */
   cacheStatus: string | null;
+  /** What the digest cache appends to a manifest's key (`|<Accept>`, templates/nginx/protocol-http.conf.ejs); "" otherwise. */
+  digestVariant: string;
   /** False when nginx could read no request line (empty URI): TLS or other non-HTTP bytes on the plain port. */
   requestLine: boolean;
 }
@@ -89,6 +91,7 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
     bytes,
     upstreamStatus: lastStatus(raw.upstream_status),
     cacheStatus: cache,
+    digestVariant: typeof raw.variant === 'string' ? raw.variant : '',
     requestLine: uri !== '',
   };
 }

@@ -15,6 +15,10 @@ export interface EgressCounts {
 
 export interface EgressLogEntry {
   vhost: string;
+  method: string;
+  status: number;
+  /** The blob's digest for blob requests, else null. */
+  digest: string | null;
   upstreamStatuses: number;
   upstreamBytes: number;
   cache: string;
@@ -23,6 +27,8 @@ export interface EgressLogEntry {
 export function emptyEgressCounts(): EgressCounts {
   return { requests: 0, upstreamRequests: 0, upstreamBytes: 0, mergedFetches: 0 };
 }
+
+const BLOB_URI = /^\/v2\/.+\/blobs\/(sha256:[a-f0-9]{64})$/;
 
 /** One JSON line, or null when it is not one of ours. */
 export function parseEgressLogLine(line: string): EgressLogEntry | null {
@@ -35,8 +41,12 @@ export function parseEgressLogLine(line: string): EgressLogEntry | null {
   if (typeof raw.vhost !== 'string' || raw.vhost === '' || typeof raw.upstream_status !== 'string') return null;
   // nginx lists one value per upstream hop, separated by ", " (and " : " across internal redirects).
   const values = (s: unknown) => (typeof s === 'string' ? s.split(/[,:]/).map((v) => v.trim()).filter((v) => v !== '' && v !== '-') : []);
+  const uri = typeof raw.uri === 'string' ? raw.uri : '';
   return {
     vhost: raw.vhost,
+    method: typeof raw.method === 'string' ? raw.method : '',
+    status: typeof raw.status === 'number' ? raw.status : 0,
+    digest: BLOB_URI.exec(uri)?.[1] ?? null,
     upstreamStatuses: values(raw.upstream_status).length,
     upstreamBytes: values(raw.upstream_bytes).reduce((sum, v) => sum + (Number(v) || 0), 0),
     cache: typeof raw.cache === 'string' ? raw.cache : '',

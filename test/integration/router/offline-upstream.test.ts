@@ -28,6 +28,11 @@ describe('upstream unreachable when the daemon starts', () => {
       return m.status === 200 && m.digest === image.manifestDigest && blobs.every((b, i) => b.status === 200 && b.body.equals([image.config, ...image.layers][i]!.data));
     };
     expect(await pullAll()).toBe(true);
+    // The registry stores what it pulled in the background; once it has, nginx serves the blobs from it.
+    await waitFor(
+      async () => (await Promise.all([image.config, ...image.layers].map((b) => getBlob(rc!.routerUrl, 'library/app', b.digest, host)))).every((b) => b.headers.get('x-cache-status') === 'HIT'),
+      { what: 'the blobs stored by the cache' },
+    );
 
     // Upstream gone; the daemon restarts on the same dataDir.
     const { dir, routerPort, adminPort } = rc;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateImage, MediaTypes } from '../../helpers/image.js';
 import { rawRequest, type RawResponse } from '../../helpers/push.js';
 import { rawExchange } from '../../helpers/raw-http.js';
+import { waitFor } from '../../helpers/binaries.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
@@ -88,6 +89,8 @@ describe('router protocol answers equal the upstream', () => {
   it('blob GET (miss, then hit) and HEAD of a cached blob: same status, type, digest, length, quoted ETag', async () => {
     const path = `/v2/${REPO}/blobs/${smallLayer.digest}`;
     for (const expected of ['MISS', 'HIT']) {
+      // A hit is served from the cache's verified storage, which the registry fills just after the miss.
+      if (expected === 'HIT') await waitFor(async () => (await both('GET', path)).routed.headers.get('x-cache-status') === 'HIT', { what: 'the blob in storage' });
       const pair = await both('GET', path);
       expect(pair.routed.headers.get('x-cache-status')).toBe(expected);
       expectSame(pair);
@@ -104,7 +107,7 @@ describe('router protocol answers equal the upstream', () => {
 
   it('a range past the end: 416 like the upstream, as a registry JSON error', async () => {
     const path = `/v2/${REPO}/blobs/${smallLayer.digest}`;
-    await both('GET', path); // cached
+    await waitFor(async () => (await both('GET', path)).routed.headers.get('x-cache-status') === 'HIT', { what: 'the blob in storage' });
     const range = `bytes=${smallLayer.size + 10}-${smallLayer.size + 20}`;
     // distribution's 416 announces the blob's length but sends a short text: read it off the socket.
     const direct = await rawExchange(upstream.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nRange: ${range}\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });

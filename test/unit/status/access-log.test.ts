@@ -56,6 +56,7 @@ describe('parseAccessLogLine', () => {
       bytes: 1000,
       upstreamStatus: 200,
       cacheStatus: null,
+      digestVariant: '',
       requestLine: true,
     });
   });

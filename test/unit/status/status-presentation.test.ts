@@ -27,6 +27,7 @@ function vhost(name: string, over: Partial<ObservedVhost> = {}): ObservedVhost {
     backend: { address: '127.0.0.1:1', state: 'running', restarts: 0 },
     upstreamReachable: true,
     lastError: null,
+    integrity: { digestMismatches: 0 },
     ...vhostNumbers({ traffic, proxy, proxyCurrent: true, disk: { bytes: 5 << 20, files: 3, partial: false, measuredAtMs: NOW }, sinceMs: NOW - 60_000 }),
     ...over,
   };

@@ -20,7 +20,8 @@ export function registryConfig({ spec, addr, debugAddr, storageDir }: RegistryCo
       filesystem: { rootdirectory: storageDir },
       // The proxy's TTL expiry deletes blobs; without this it cannot free space.
       delete: { enabled: true },
-      cache: { blobdescriptor: 'inmemory' },
+      // No blob descriptor cache: regcache deletes blob files (purge, LRU eviction) under the running
+      // registry, and a cached descriptor would make it serve a vanished file instead of refetching.
       maintenance: { uploadpurging: { enabled: true, age: '168h', interval: '24h', dryrun: false } },
     },
     http: {

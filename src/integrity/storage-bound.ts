@@ -1,0 +1,159 @@
+import { lstat, opendir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { walkDiskUsage } from '../status/storage/filesystem-storage.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
+
+export interface StoredBlob {
+  digest: string;
+  /** Directory holding the blob's data file. */
+  dir: string;
+  /** Allocated bytes. */
+  bytes: number;
+  /** Last read (atime, set from the router's access log) or commit, whichever is later; ms. */
+  lastUseMs: number;
+}
+
+/**
+ * Least recently used first, until `used` is at or below `target`. Pure: which blobs to delete.
+ * Blobs used within `protectMs` of `now` stay (a pull in progress reads them next).
+ */
+export function pickEvictions(blobs: StoredBlob[], used: number, target: number, now: number, protectMs: number): StoredBlob[] {
+  if (used <= target) return [];
+  const picked: StoredBlob[] = [];
+  for (const b of [...blobs].sort((x, y) => x.lastUseMs - y.lastUseMs)) {
+    if (used <= target) break;
+    if (now - b.lastUseMs < protectMs) break;
+    picked.push(b);
+    used -= b.bytes;
+  }
+  return picked;
+}
+
+/** Every blob in a distribution filesystem storage root (blobs/sha256/<2>/<hex>/data), bounded. */
+export async function listStoredBlobs(root: string, maxEntries = 1_000_000): Promise<StoredBlob[]> {
+  const base = path.join(root, 'docker', 'registry', 'v2', 'blobs', 'sha256');
+  const blobs: StoredBlob[] = [];
+  let entries = 0;
+  const prefixes = await opendir(base).catch(() => null);
+  if (!prefixes) return blobs;
+  for await (const prefix of prefixes) {
+    if (!prefix.isDirectory()) continue;
+    const dir = await opendir(path.join(base, prefix.name)).catch(() => null);
+    if (!dir) continue;
+    for await (const hex of dir) {
+      if (++entries > maxEntries) return blobs;
+      const blobDir = path.join(base, prefix.name, hex.name);
+      const s = await lstat(path.join(blobDir, 'data')).catch(() => null);
+      if (!s) continue;
+      blobs.push({ digest: `sha256:${hex.name}`, dir: blobDir, bytes: s.blocks * 512, lastUseMs: Math.max(s.atimeMs, s.mtimeMs) });
+    }
+  }
+  return blobs;
+}
+
+export interface StorageBoundOptions {
+  /** Registries and their cache.maxSize. */
+  registries: () => Array<{ name: string; maxSizeBytes: number }>;
+  /** A cache's storage root, null when regcache cannot reach it. */
+  storageRoot: (name: string) => Promise<string | null>;
+  /** The router's cache directory of a registry (its size counts too). */
+  routerZone: (name: string) => string;
+  clock: Clock;
+  logger: Logger;
+  onEvicted?: (name: string, blobs: StoredBlob[]) => void;
+  /** Full check interval (60 s); `soon()` checks one registry after a commit. */
+  intervalMs?: number;
+  /** Evict down to this share of maxSize, so one new blob does not trigger a walk each time. */
+  lowWater?: number;
+  /** Blobs read within this long are kept even over the bound (default 0: strict LRU). */
+  protectMs?: number;
+}
+
+/**
+ * cache.maxSize bounds all the disk a registry uses: its registry storage plus the router's cache
+ * of manifests and tags. nginx bounds its own cache; this evicts least recently used blobs from the
+ * registry's storage when the sum goes over. The registry keeps no blob descriptor cache
+ * (registry-config.ts), so a deleted blob is fetched again on its next pull.
+ */
+export interface StorageBound {
+  /** Checks one registry shortly (debounced), e.g. after it committed a blob. */
+  soon(name: string): void;
+  /** Checks every registry now. */
+  enforce(): Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createStorageBound(opts: StorageBoundOptions): StorageBound {
+  const log = opts.logger.child({ component: 'storage-bound' });
+  const lowWater = opts.lowWater ?? 0.9;
+  const protectMs = opts.protectMs ?? 0;
+  const due = new Set<string>();
+  let timer: TimerHandle | null = null;
+  let soonTimer: TimerHandle | null = null;
+  let lastSoon = Number.NEGATIVE_INFINITY;
+  let stopped = true;
+  let chain: Promise<void> = Promise.resolve();
+
+  const enforceOne = async (name: string, maxSizeBytes: number) => {
+    const root = await opts.storageRoot(name).catch(() => null);
+    if (!root) return;
+    const storage = await walkDiskUsage(root, 1_000_000);
+    const zone = await walkDiskUsage(opts.routerZone(name), 1_000_000);
+    const used = (storage?.bytes ?? 0) + (zone?.bytes ?? 0);
+    if (used <= maxSizeBytes) return;
+    const blobs = await listStoredBlobs(root);
+    const picked = pickEvictions(blobs, used, Math.floor(maxSizeBytes * lowWater), opts.clock.now(), protectMs);
+    for (const b of picked) await rm(b.dir, { recursive: true, force: true });
+    const freed = picked.reduce((sum, b) => sum + b.bytes, 0);
+    if (picked.length > 0) {
+      log.info({ vhost: name, used, maxSizeBytes, evicted: picked.length, freed }, 'cache over maxSize: evicted least recently used blobs');
+      opts.onEvicted?.(name, picked);
+    }
+  };
+
+  const run = (names: Set<string> | null) => {
+    chain = chain.then(async () => {
+      for (const r of opts.registries()) {
+        if (names && !names.has(r.name)) continue;
+        await enforceOne(r.name, r.maxSizeBytes).catch((err) => log.warn({ vhost: r.name, err: errorMessage(err) }, 'storage bound check failed'));
+      }
+    });
+    return chain;
+  };
+
+  const loop = async () => {
+    await run(null);
+    if (!stopped) timer = opts.clock.setTimeout(() => void loop(), opts.intervalMs ?? 60_000);
+  };
+
+  return {
+    soon(name) {
+      due.add(name);
+      if (soonTimer || stopped) return;
+      // 1 s after the first commit, and at most every 10 s: a walk of a large storage is not free.
+      const delay = Math.max(1_000, lastSoon + 10_000 - opts.clock.now());
+      soonTimer = opts.clock.setTimeout(() => {
+        soonTimer = null;
+        lastSoon = opts.clock.now();
+        const names = new Set(due);
+        due.clear();
+        void run(names);
+      }, delay);
+    },
+    enforce: () => run(null),
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      void loop();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) opts.clock.clearTimeout(timer);
+      if (soonTimer) opts.clock.clearTimeout(soonTimer);
+      await chain.catch(() => undefined);
+    },
+  };
+}
