@@ -218,6 +218,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       now: () => clock.now(),
     },
     inlineScriptHashes: inlineScriptHashes(pageTemplate),
+    hosts: () => currentConfig().admin.hosts,
     guard: { token: () => currentConfig().admin.token, metricsPublic: () => currentConfig().admin.metricsPublic, clock },
   });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);

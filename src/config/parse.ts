@@ -146,7 +146,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     source,
     domain: raw.domain,
     listen,
-    admin: { listen: adminListen, token: adminToken(raw, sections, env), metricsPublic: raw.admin.metricsPublic },
+    admin: { listen: adminListen, token: adminToken(raw, sections, env), metricsPublic: raw.admin.metricsPublic, hosts: raw.admin.hosts },
     runtime: raw.runtime,
     dataDir: path.resolve(path.dirname(source), raw.dataDir),
     nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses, container: raw.nginx.container ?? null },

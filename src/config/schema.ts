@@ -75,6 +75,8 @@ export const configSchema = z
         token: optionalString,
         // /metrics without the token, for scrapers on a trusted network.
         metricsPublic: z.boolean().default(false),
+        // Names a browser may use for the admin API (Host header) besides its addresses and localhost.
+        hosts: z.array(dnsName('admin host')).max(64).default([]),
       })
       .strict()
       .default({}),
