@@ -59,7 +59,9 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   const accept = nginxBinary ? await detectAcceptSupport(nginxBinary, path.join(packageRoot(), 'nginx', 'accept.js')) : undefined;
   const view = nginxView({ config, backends, generation: 1, paths, accept });
   if (placeholders.length > 0) {
-    ctx.stdout.write(`# placeholder ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
+    // A few names per comment line: nginx refuses a line longer than its 4 KiB read buffer.
+    ctx.stdout.write(`# placeholder ports (regcache run allocates them) for ${placeholders.length} registries:\n`);
+    for (let i = 0; i < placeholders.length; i += 8) ctx.stdout.write(`#   ${placeholders.slice(i, i + 8).join(', ')}\n`);
   }
   ctx.stdout.write(createNginxRenderer(readNginxTemplates())(view));
   return 0;
