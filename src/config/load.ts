@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { ReadConfigFile } from './config-files.js';
 import path from 'node:path';
@@ -58,6 +58,11 @@ const MAX_REFERENCED_FILE = 1 << 20;
 /** Certificates, htpasswd and password files: small, read whole, errors as messages. */
 export const readSmallFile: ReadConfigFile = (absPath) => {
   try {
+    // Checked before reading: a path to /dev/zero or a FIFO must not be read at all.
+    const info = statSync(absPath);
+    if (info.isDirectory()) return { ok: false, message: 'is a directory' };
+    if (!info.isFile()) return { ok: false, message: 'not a regular file' };
+    if (info.size > MAX_REFERENCED_FILE) return { ok: false, message: 'larger than 1 MiB' };
     const buf = readFileSync(absPath);
     if (buf.length > MAX_REFERENCED_FILE) return { ok: false, message: 'larger than 1 MiB' };
     return { ok: true, text: buf.toString('utf8') };
@@ -88,7 +93,11 @@ async function readBounded(file: string, max: number): Promise<{ ok: true; text:
         length += bytesRead;
         if (length > max) return { ok: false, message: `the file is larger than ${max} bytes (512 KiB)` };
       }
-      return { ok: true, text: buf.subarray(0, length).toString('utf8') };
+      try {
+        return { ok: true, text: new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, length)) };
+      } catch {
+        return { ok: false, message: 'this is not a YAML text file (it is not UTF-8); nothing of it was read' };
+      }
     } finally {
       await handle.close();
     }

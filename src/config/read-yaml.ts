@@ -88,11 +88,10 @@ function keepVerbatim(scalar: Scalar): void {
   if (typeof scalar.source === 'string' && scalar.source !== '') scalar.value = scalar.source;
 }
 
-/** Why the text is not YAML text, or null: NUL and other control characters, or bytes that were not UTF-8. */
+/** Why the text is not YAML text, or null: NUL and other control characters (bytes that are not UTF-8 are load.ts's to refuse). */
 function binaryContent(text: string): string | null {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) return 'it contains control characters';
-  if (text.includes('\ufffd')) return 'it is not UTF-8';
   return null;
 }
 

@@ -1,6 +1,11 @@
 // Bounded config parsing: hostile, huge, binary and foreign files give a few short problems that
 // never quote the file, secrets keep their characters, and nothing throws.
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfigFile } from '../../../src/config/load.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import { MAX_PROBLEMS } from '../../../src/config/problems.js';
 import { YAML_LIMITS } from '../../../src/config/read-yaml.js';
@@ -38,7 +43,8 @@ describe('bounded YAML', () => {
     const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256));
     const m = messages(bytes.toString('utf8'));
     expect(m).toEqual(['this is not a YAML text file (it contains control characters); nothing of it was read']);
-    expect(messages('domain: caf\ufffd\n')).toEqual(['this is not a YAML text file (it is not UTF-8); nothing of it was read']);
+    // U+FFFD is a character like any other in text; bytes that are not UTF-8 are refused when the file is read.
+    expect(messages(base().replace('registry.example.com', 'caf\ufffd'))).toEqual(['domain: must be a DNS name (letters, digits, \'-\' and \'.\')']);
   });
 
   it('a foreign file (passwd, nginx.conf, another YAML) is named without its content', () => {
@@ -120,6 +126,29 @@ describe('stricter validation', () => {
     }
     for (const good of ['https://ghcr.io', 'https://ghcr.io/', 'http://127.0.0.1:5000', 'http://[::1]:5000', 'HTTPS://Registry-1.Docker.IO']) {
       expect(parse(base().replace('https://registry-1.docker.io', good)).ok, good).toBe(true);
+    }
+  });
+});
+
+describe('loading a file', () => {
+  it('refuses bytes that are not UTF-8, FIFOs, devices and oversized files without reading them', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'regcache-load-'));
+    try {
+      const file = (name: string) => path.join(dir, name);
+      const problem = async (name: string) => {
+        const r = await loadConfigFile(file(name), {});
+        return r.ok ? 'ok' : r.problems.map((p) => p.message).join('\n');
+      };
+      await writeFile(file('latin1.yaml'), Buffer.from('domain: caf\xe9.example\n', 'latin1'));
+      expect(await problem('latin1.yaml')).toMatch(/: this is not a YAML text file \(it is not UTF-8\); nothing of it was read$/);
+      execFileSync('mkfifo', [file('fifo.yaml')]);
+      expect(await problem('fifo.yaml')).toMatch(/: not a regular file$/);
+      await symlink('/dev/zero', file('zero.yaml'));
+      expect(await problem('zero.yaml')).toMatch(/: not a regular file$/);
+      await writeFile(file('big.yaml'), 'x'.repeat(YAML_LIMITS.maxBytes + 1));
+      expect(await problem('big.yaml')).toMatch(/the file is 524289 bytes; a config may be at most 524288 bytes/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
