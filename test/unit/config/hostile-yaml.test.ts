@@ -1,5 +1,6 @@
 // Bounded config parsing: hostile, huge, binary and foreign files give a few short problems that
 // never quote the file, secrets keep their characters, and nothing throws.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -150,5 +151,27 @@ describe('loading a file', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('property: any text', () => {
+  it('parseConfig never throws and reports at most 21 short problems, whatever the text', () => {
+    const pieces = ['a', ':', ' ', '\n', '- ', '[', ']', '{', '}', ',', '&x ', '*x', '"', "'", '#', '!!', '|', '>', '? ', '---\n', 'domain', 'registries', 'upstream', '0123', '1e15', '~'];
+    const yamlish = fc.array(fc.constantFrom(...pieces), { maxLength: 400 }).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(fc.oneof(yamlish, fc.string({ unit: 'binary', maxLength: 2000 }), fc.string({ unit: 'grapheme', maxLength: 500 })), (text) => {
+        const r = parse(text);
+        if (r.ok) return;
+        expect(r.problems.length).toBeGreaterThan(0);
+        expect(r.problems.length).toBeLessThanOrEqual(MAX_PROBLEMS + 1);
+        for (const p of r.problems) {
+          expect(p.path.length).toBeLessThanOrEqual(120);
+          expect(p.message.length).toBeLessThanOrEqual(300);
+          // eslint-disable-next-line no-control-regex
+          expect(`${p.path}${p.message}`).not.toMatch(/[\u0000-\u001f]/);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
