@@ -17,6 +17,8 @@ import { parseConfig } from '../src/config/parse.js';
 import { egressPlan } from '../src/desired/egress-routes.js';
 import { createLogger } from '../src/log.js';
 import { createSystemClock } from '../src/util/clock.js';
+import { findBinary } from '../src/util/find-binary.js';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { findFreePort, waitFor } from '../test/helpers/binaries.js';
 import { generateImage, MediaTypes } from '../test/helpers/image.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../test/helpers/upstream-registry.js';
@@ -275,6 +277,23 @@ async function daemonRestart(
   return { daemon: next, failed, total, readyMs };
 }
 
+/** A registry process with a cache's config (proxy to the same egress, same storage) on a loopback TCP port. */
+async function startDirectRegistry(dir: string, slug: string): Promise<{ url: string; stop(): void }> {
+  const binary = findBinary(['registry', 'docker-registry'], process.env.REGCACHE_REGISTRY_BIN);
+  if (!binary) throw new Error('registry binary not found');
+  const config = parseYaml(await readFile(path.join(dir, 'data', 'run', slug, 'config.yml'), 'utf8')) as { http: Record<string, unknown> & { debug: Record<string, unknown> } };
+  const port = await findFreePort();
+  delete config.http.net;
+  config.http.addr = `127.0.0.1:${port}`;
+  config.http.debug.addr = `127.0.0.1:${await findFreePort()}`;
+  const file = path.join(dir, 'direct-registry.yml');
+  await writeFile(file, stringifyYaml(config), { mode: 0o600 });
+  const child = spawn(binary, ['serve', file], { stdio: 'ignore', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${url}/v2/`).then((r) => r.status, () => 0)) === 200, { what: 'the direct registry', timeoutMs: 15_000 });
+  return { url, stop: () => void child.kill('SIGTERM') };
+}
+
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const dir = await mkdtemp(path.join(tmpdir(), 'regcache-bench-'));
@@ -290,6 +309,7 @@ async function main(): Promise<void> {
 
   let upstream: UpstreamRegistry | null = null;
   let daemon: RunningDaemon | null = null;
+  let directRegistry: { url: string; stop(): void } | null = null;
   try {
     log('seeding the upstream (4 × 64 MiB layers)');
     upstream = await startUpstreamRegistry();
@@ -316,9 +336,11 @@ registries:
     daemon = await startRegcache(dir, baseConfig);
     await new Promise((r) => setTimeout(r, 2000));
     const idleRss = await rssBytes(daemon.process.pid!);
-    const vhost = (await (await fetch(`${daemon.adminUrl}/api/v1/vhosts/hub.example`)).json()) as { backend: { address: string } };
     const router: Target = { base: `http://127.0.0.1:${port}`, host: 'hub.example.bench.test' };
-    const direct: Target = { base: `http://${vhost.backend.address}`, host: null };
+    // The cache listens on a unix socket only nginx may use (wrk speaks TCP only): "direct" is a second
+    // registry process with the cache's own config and storage on a loopback port.
+    directRegistry = await startDirectRegistry(dir, 'hub-example');
+    const direct: Target = { base: directRegistry.url, host: null };
     // The registry cache's storage (process runtime), to know when it has stored a blob.
     const storage = path.join(dir, 'data', 'caches', 'hub-example');
 
@@ -423,6 +445,7 @@ registries:
     log(`done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s; wrote bench/results.json and bench/results.svg`);
   } finally {
     keepAlive.destroy();
+    directRegistry?.stop();
     await daemon?.stop();
     await upstream?.stop();
     await rm(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startLogRotation } from './apply/log-rotation-schedule.js';
 import type { Server } from 'node:http';
@@ -8,6 +9,7 @@ import type { NginxDriver } from './apply/nginx/nginx-driver.js';
 import { createNginxController } from './apply/nginx/nginx-controller.js';
 import { listenProblem } from './apply/nginx/listen-check.js';
 import { createProcessNginx } from './apply/nginx/process-nginx.js';
+import { resolveWorkerUser } from './apply/nginx/worker-user.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
 import { readEgressSystem } from './apply/nginx/egress-system.js';
@@ -85,7 +87,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     config.admin.listen.port,
     ...(config.tls ? [config.tls.listen.port] : []),
   ]);
-  const runtime = await selectRuntime({ config, env, clock, logger, ports });
+  // nginx's workers (as root: nginx.user, else nobody) are the only ones besides the daemon that may
+  // reach the caches' sockets. Read when a cache starts, so it follows the applied nginx.user.
+  const workerGroup = async (): Promise<number | null> => {
+    if (process.geteuid?.() !== 0) return null;
+    const nginxDir = path.join(config.dataDir, 'nginx');
+    await mkdir(nginxDir, { recursive: true });
+    const decision = await resolveWorkerUser((state?.applied?.config ?? config).nginx.user, nginxDir);
+    return decision.kind === 'account' ? decision.account.gid : 0;
+  };
+  const runtime = await selectRuntime({ config, env, clock, logger, ports, workerGroup });
   const events = createEventLog(clock);
   const nginxDriver = createNginxDriver(config, env, clock, logger, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
@@ -263,6 +274,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       now: () => clock.now(),
     },
     inlineScriptHashes: inlineScriptHashes(pageTemplate),
+    hosts: () => currentConfig().admin.hosts,
     guard: { token: () => currentConfig().admin.token, metricsPublic: () => currentConfig().admin.metricsPublic, clock },
   });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);

@@ -63,7 +63,9 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   const blobRoot = config.runtime === 'docker' ? undefined : (name: string) => processRuntimePaths(config.dataDir, registrySlug(name)).storage;
   const view = nginxView({ config, backends, generation: 1, paths, accept, blobRoot });
   if (placeholders.length > 0) {
-    ctx.stdout.write(`# placeholder ports for ${placeholders.join(', ')}: regcache run allocates them\n`);
+    // A few names per comment line: nginx refuses a line longer than its 4 KiB read buffer.
+    ctx.stdout.write(`# placeholder ports (regcache run allocates them) for ${placeholders.length} registries:\n`);
+    for (let i = 0; i < placeholders.length; i += 8) ctx.stdout.write(`#   ${placeholders.slice(i, i + 8).join(', ')}\n`);
   }
   ctx.stdout.write(createNginxRenderer(readNginxTemplates())(view));
   return 0;

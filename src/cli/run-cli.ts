@@ -40,5 +40,11 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
     ctx.stderr.write(`regcache ${name}: ${(err as Error).message}\n`);
     return 2;
   }
-  return command.run(parsed.values as Record<string, string | boolean | undefined>, ctx, parsed.positionals);
+  try {
+    return await command.run(parsed.values as Record<string, string | boolean | undefined>, ctx, parsed.positionals);
+  } catch (err) {
+    // A message, never a stack trace: whatever a command failed on may come from a hostile file.
+    ctx.stderr.write(`regcache ${name}: ${err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : 'failed'}\n`);
+    return 1;
+  }
 }

@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import type { ReadConfigFile } from './config-files.js';
 import path from 'node:path';
 import { parseDotenv } from './dotenv.js';
 import type { RegcacheConfig } from './model.js';
 import { parseConfig } from './parse.js';
 import type { Result } from './problems.js';
+import { YAML_LIMITS } from './read-yaml.js';
 
 export interface LoadedConfig {
   config: RegcacheConfig;
@@ -22,17 +23,13 @@ export async function loadConfigFile(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<Result<LoadedConfig>> {
   const source = path.resolve(file);
-  let text: string;
-  try {
-    text = await readFile(source, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    return { ok: false, problems: [{ path: '', message: `cannot read ${source}: ${reason}` }] };
-  }
+  const read = await readBounded(source, YAML_LIMITS.maxBytes);
+  if (!read.ok) return { ok: false, problems: [{ path: '', message: `cannot read ${source}: ${read.message}` }] };
+  const text = read.text;
   let dotenv: Record<string, string> = {};
   try {
-    dotenv = parseDotenv(await readFile(path.join(path.dirname(source), '.env'), 'utf8'));
+    const envFile = await readBounded(path.join(path.dirname(source), '.env'), 64 * 1024);
+    if (envFile.ok) dotenv = parseDotenv(envFile.text);
   } catch {
     // No .env beside the file is the common case.
   }
@@ -61,6 +58,11 @@ const MAX_REFERENCED_FILE = 1 << 20;
 /** Certificates, htpasswd and password files: small, read whole, errors as messages. */
 export const readSmallFile: ReadConfigFile = (absPath) => {
   try {
+    // Checked before reading: a path to /dev/zero or a FIFO must not be read at all.
+    const info = statSync(absPath);
+    if (info.isDirectory()) return { ok: false, message: 'is a directory' };
+    if (!info.isFile()) return { ok: false, message: 'not a regular file' };
+    if (info.size > MAX_REFERENCED_FILE) return { ok: false, message: 'larger than 1 MiB' };
     const buf = readFileSync(absPath);
     if (buf.length > MAX_REFERENCED_FILE) return { ok: false, message: 'larger than 1 MiB' };
     return { ok: true, text: buf.toString('utf8') };
@@ -69,3 +71,38 @@ export const readSmallFile: ReadConfigFile = (absPath) => {
     return { ok: false, message: code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message };
   }
 };
+
+/**
+ * A regular file of at most `max` bytes, read whole; anything else is a message. Never reads more
+ * than max + 1 bytes, so a config replaced by (or symlinked to) a huge file, /dev/zero or a FIFO
+ * costs nothing.
+ */
+async function readBounded(file: string, max: number): Promise<{ ok: true; text: string } | { ok: false; message: string }> {
+  try {
+    const info = await stat(file);
+    if (info.isDirectory()) return { ok: false, message: 'is a directory' };
+    if (!info.isFile()) return { ok: false, message: 'not a regular file' };
+    if (info.size > max) return { ok: false, message: `the file is ${info.size} bytes; a config may be at most ${max} bytes (512 KiB)` };
+    const handle = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(max + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > max) return { ok: false, message: `the file is larger than ${max} bytes (512 KiB)` };
+      }
+      try {
+        return { ok: true, text: new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, length)) };
+      } catch {
+        return { ok: false, message: 'this is not a YAML text file (it is not UTF-8); nothing of it was read' };
+      }
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, message: code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : code ?? 'read error' };
+  }
+}

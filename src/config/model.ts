@@ -39,6 +39,8 @@ export interface AdminConfig {
   /** Bearer token every /api/ route requires; null leaves the API open (it listens on loopback by default). */
   token: string | null;
   metricsPublic: boolean;
+  /** Host names (besides addresses and localhost) browsers may use to reach the admin API. */
+  hosts: string[];
 }
 
 export interface NginxConfig {

@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { isDnsName, parseListen, type ListenAddress } from './address.js';
+import { isDnsName, nginxKeyword, parseListen, type ListenAddress } from './address.js';
 import { noFileReader, type ReadConfigFile } from './config-files.js';
 import { expandEnv } from './expand-env.js';
 import type { HostStyle, RegcacheConfig, RegistryConfig } from './model.js';
-import { joinPath, type ConfigProblem, type Result } from './problems.js';
+import { boundProblems, joinPath, type ConfigProblem, type Result } from './problems.js';
+import { readYaml } from './read-yaml.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
 import { toCacheConfig, toRegistryCacheConfig } from './sections/cache.js';
@@ -24,21 +24,34 @@ export interface ParseContext {
   readFile?: ReadConfigFile;
 }
 
-/** Text in, validated model or a list of problems out. No I/O. */
+/**
+ * Text in, validated model or a list of problems out. No I/O, never throws, and the problems are
+ * bounded (at most MAX_PROBLEMS, each of bounded length) whatever the text.
+ */
 export function parseConfig(text: string, ctx: ParseContext): Result<RegcacheConfig> {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      problems: doc.errors.map((e) => ({
-        path: '',
-        message: `YAML syntax error${e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ''}: ${e.message.split('\n')[0]}`,
-      })),
-    };
+  let result: Result<RegcacheConfig>;
+  try {
+    result = parseUnbounded(text, ctx);
+  } catch (err) {
+    // A bug here must reject the file, not kill the daemon; the message never quotes the file.
+    result = { ok: false, problems: [{ path: '', message: `the config could not be read (${err instanceof Error ? err.name : 'error'})` }] };
   }
-  const raw = doc.toJS() ?? {};
+  return result.ok ? result : { ok: false, problems: boundProblems(result.problems) };
+}
+
+const TOP_LEVEL_KEYS = new Set(Object.keys(configSchema.shape));
+
+function parseUnbounded(text: string, ctx: ParseContext): Result<RegcacheConfig> {
+  const read = readYaml(text);
+  if (!read.ok) return read;
+  const raw = read.value ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, problems: [{ path: '', message: 'the file must be a YAML mapping (domain:, registries:, …)' }] };
+  }
+  const keys = Object.keys(raw);
+  if (keys.length > 0 && !keys.some((k) => TOP_LEVEL_KEYS.has(k))) {
+    // Another file (a symlink gone wrong, /etc/passwd): say so without quoting its content.
+    return { ok: false, problems: [{ path: '', message: `this is not a regcache config: none of its ${keys.length} top-level keys is a regcache key (domain:, registries:, …)` }] };
   }
   const expanded = expandEnv(raw, ctx.env);
   if (expanded.problems.length > 0) return { ok: false, problems: expanded.problems };
@@ -73,6 +86,10 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
     const at = (field?: string) => joinPath(field ? ['registries', name, field] : ['registries', name]);
     if (name !== name.toLowerCase() || !isDnsName(name)) {
       problems.push({ path: at(), message: 'registry name must be a lower-case DNS name such as docker.io' });
+      continue;
+    }
+    if (nginxKeyword(name)) {
+      problems.push({ path: at(), message: `"${name}" cannot be a registry name: nginx reads it as a keyword in a map` });
       continue;
     }
     const slug = registrySlug(name);
@@ -173,7 +190,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     domain: raw.domain,
     hostStyle: raw.hostStyle,
     listen,
-    admin: { listen: adminListen, token: adminToken(raw, sections, env), metricsPublic: raw.admin.metricsPublic },
+    admin: { listen: adminListen, token: adminToken(raw, sections, env), metricsPublic: raw.admin.metricsPublic, hosts: raw.admin.hosts },
     runtime: raw.runtime,
     dataDir: path.resolve(path.dirname(source), raw.dataDir),
     nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses, container: raw.nginx.container ?? null },

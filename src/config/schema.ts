@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isDnsName, parseListen } from './address.js';
+import { isDnsName, nginxKeyword, parseListen } from './address.js';
 import { accessSectionSchema, registryAccessSchema } from './sections/access.js';
 import { cacheSectionSchema, registryCacheSchema } from './sections/cache.js';
 import { dockerSectionSchema } from './sections/docker.js';
@@ -12,7 +12,8 @@ const dnsName = (what: string) =>
   z
     .string({ invalid_type_error: `${what} must be a string` })
     .transform((s) => s.trim().toLowerCase())
-    .refine(isDnsName, { message: `must be a DNS name (letters, digits, '-' and '.')` });
+    .refine(isDnsName, { message: `must be a DNS name (letters, digits, '-' and '.')` })
+    .refine((s) => !nginxKeyword(s), { message: `must not be an nginx map keyword (default, hostnames, include, volatile)` });
 
 const listen = (defaultHost: string) =>
   z.union([z.string(), z.number()]).superRefine((value, ctx) => {
@@ -20,22 +21,25 @@ const listen = (defaultHost: string) =>
     if (typeof parsed === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed });
   });
 
-// Characters that could end an nginx token or a YAML scalar are refused outright.
-const UNSAFE_URL_CHARS = /[\s"'`;{}\\$<>|]/;
+// scheme://host[:port] and nothing else: no path, query, fragment (not even an empty `?` or `#`),
+// credentials, control characters, or `http:host` without slashes.
+const UPSTREAM_URL = /^https?:\/\/([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/*$/i;
 
 const upstreamUrl = z.string().superRefine((value, ctx) => {
   const fail = (message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, message });
-  if (UNSAFE_URL_CHARS.test(value)) return fail('must not contain whitespace, quotes, semicolons, braces or $');
+  if (/[\s\p{Cc}"'`;{}\\$<>|]/u.test(value)) return fail('must not contain whitespace, control characters, quotes, semicolons, braces or $');
+  if (!/^https?:/i.test(value)) return fail('must use http or https (e.g. https://registry-1.docker.io)');
+  if (/@/.test(value)) return fail('must not contain credentials; use username/password');
+  const match = UPSTREAM_URL.exec(value);
+  if (!match) return fail('must be scheme://host[:port] with no path, query or fragment');
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return fail(`"${value}" is not an absolute URL (e.g. https://registry-1.docker.io)`);
+    return fail('is not an absolute URL (e.g. https://registry-1.docker.io)');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('must use http or https');
-  if (url.username || url.password) return fail('must not contain credentials; use username/password');
-  if ((url.pathname && url.pathname !== '/') || url.search || url.hash)
-    return fail('must be scheme://host[:port] with no path, query or fragment');
+  if (match[2] !== undefined && (Number(match[2]) < 1 || Number(match[2]) > 65535)) return fail('port must be 1-65535');
+  if (url.hostname === '') return fail('must name a host');
 });
 
 const optionalString = z.union([z.string(), z.number()]).transform(String).optional();
@@ -77,6 +81,8 @@ export const configSchema = z
         token: optionalString,
         // /metrics without the token, for scrapers on a trusted network.
         metricsPublic: z.boolean().default(false),
+        // Names a browser may use for the admin API (Host header) besides its addresses and localhost.
+        hosts: z.array(dnsName('admin host')).max(64).default([]),
       })
       .strict()
       .default({}),

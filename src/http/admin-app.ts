@@ -8,6 +8,7 @@ import type { RegcacheConfig } from '../config/model.js';
 import { clientRoutes } from './routes/client-routes.js';
 import { adminGuard, securityHeaders, type AdminGuardOptions } from './admin-guard.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { requestOriginGuard } from './request-origin.js';
 import { metricsRoutes } from './routes/metrics-routes.js';
 import { pageRoutes, type StatusPageDeps } from './routes/page-routes.js';
 import { vhostRoutes } from './routes/vhost-routes.js';
@@ -26,6 +27,8 @@ export interface AdminAppDeps {
   page: Omit<StatusPageDeps, 'status' | 'events'>;
   /** Bearer token and lockout for /api/ (and /metrics); without it the API is open. */
   guard?: AdminGuardOptions;
+  /** Names besides addresses and localhost that may appear in Host (admin.hosts); none when absent. */
+  hosts?: () => readonly string[];
   /** CSP hashes of the status page's inline scripts (see inlineScriptHashes). */
   inlineScriptHashes?: string[];
 }
@@ -36,6 +39,8 @@ export function createAdminApp(deps: AdminAppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(securityHeaders(deps.inlineScriptHashes));
+  // Before the token: a rebound or cross-site request is refused whether or not a token is set.
+  app.use(requestOriginGuard({ hosts: deps.hosts ?? (() => []) }));
   if (deps.guard) app.use(adminGuard(deps.guard));
 
   app.use(healthRoutes(deps.status));

@@ -75,8 +75,11 @@ export function tokenMatches(presented: string, expected: string): boolean {
 }
 
 /**
- * Bearer-token check (every path but the open ones above) with a per-address lockout after repeated failures. A locked-out address gets
- * 429 with Retry-After for every guarded path, right token or not, so guessing cannot continue.
+ * Bearer-token check (every path but the open ones above) with a per-address limit on wrong tokens.
+ * A right token always passes, even from an address over the limit, so nobody sharing 127.0.0.1 can
+ * lock the operator out; over the limit, wrong tokens get 429 with Retry-After instead of 401. A
+ * request without a token is no guess and is not counted. Tokens are at least 16 characters, so the
+ * limit keeps guessing cheap to refuse and visible, not the only thing in its way.
  */
 export function adminGuard(opts: AdminGuardOptions): RequestHandler {
   const maxFailures = opts.maxFailures ?? 10;
@@ -87,7 +90,7 @@ export function adminGuard(opts: AdminGuardOptions): RequestHandler {
 
   const recordFailure = (client: string, now: number) => {
     let r = records.get(client);
-    if (!r || now - r.windowStart >= windowMs) {
+    if (!r || (now - r.windowStart >= windowMs && r.lockedUntil <= now)) {
       records.delete(client);
       if (records.size >= maxTracked) records.delete(records.keys().next().value!);
       r = { windowStart: now, failures: 0, lockedUntil: 0 };
@@ -100,20 +103,24 @@ export function adminGuard(opts: AdminGuardOptions): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const expected = opts.token();
     if (expected === null || !needsToken(req.path, opts.metricsPublic())) return next();
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    if (match && tokenMatches(match[1]!, expected)) return next();
+    res.setHeader('WWW-Authenticate', 'Bearer realm="regcache-admin"');
+    if (!header) {
+      res.status(401).json({ error: 'this route needs Authorization: Bearer <admin token>' });
+      return;
+    }
     // The socket address, never X-Forwarded-For: a client must not choose its own bucket.
     const client = req.socket.remoteAddress ?? 'unknown';
     const now = opts.clock.now();
     const record = records.get(client);
     if (record && record.lockedUntil > now) {
       res.setHeader('Retry-After', String(Math.ceil((record.lockedUntil - now) / 1000)));
-      res.status(429).json({ error: 'too many failed authentication attempts; retry later' });
+      res.status(429).json({ error: 'too many wrong tokens from this address; retry later' });
       return;
     }
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-    if (match && tokenMatches(match[1]!, expected)) return next();
     recordFailure(client, now);
-    res.setHeader('WWW-Authenticate', 'Bearer realm="regcache-admin"');
-    res.status(401).json({ error: header ? 'invalid bearer token' : 'this route needs Authorization: Bearer <admin token>' });
+    res.status(401).json({ error: 'invalid bearer token' });
   };
 }

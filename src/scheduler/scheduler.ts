@@ -40,7 +40,8 @@ export function createScheduler<R>(opts: SchedulerOptions<R>): Scheduler<R> {
   const armResync = () => {
     if (resyncTimer) opts.clock.clearTimeout(resyncTimer);
     resyncTimer = null;
-    if (!stopped && resyncMs > 0) resyncTimer = opts.clock.setTimeout(() => void schedule('resync', true), resyncMs);
+    // Nobody awaits a resync: a pass that throws must not become an unhandled rejection (which ends Node).
+    if (!stopped && resyncMs > 0) resyncTimer = opts.clock.setTimeout(() => void schedule('resync', true).catch(() => undefined), resyncMs);
   };
 
   const runPass = async () => {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
 
 export interface ProbeResult {
@@ -7,9 +8,23 @@ export interface ProbeResult {
   error: string | null;
 }
 
-/** A cache is healthy when its registry answers GET /v2/ with 200. */
+/** A cache is healthy when its registry answers GET /v2/ with 200. `address` is host:port or unix:/path. */
 export async function probeCache(address: string, timeoutMs = 2000): Promise<ProbeResult> {
+  if (address.startsWith('unix:')) return probeSocket(address.slice('unix:'.length), '/v2/', timeoutMs, (status) => status === 200);
   return probe(`http://${address}/v2/`, timeoutMs, (status) => status === 200);
+}
+
+/** GET over a unix socket (a cache that listens only there; see process-runtime.ts). */
+function probeSocket(socketPath: string, urlPath: string, timeoutMs: number, healthy: (status: number) => boolean): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: urlPath, timeout: timeoutMs, agent: false, headers: { host: 'localhost' } }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      resolve({ ok: healthy(status), status, error: healthy(status) ? null : `HTTP ${status}` });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err) => resolve({ ok: false, status: null, error: (err as { code?: string }).code ?? err.message }));
+  });
 }
 
 /**

@@ -292,7 +292,11 @@ registries:
     expect(warm.status).toBe(200);
 
     const vhost = (await (await fetch(`${daemon.adminUrl}/api/v1/vhosts/flaky.example`)).json()) as { backend: { address: string } };
-    const backendPort = Number(vhost.backend.address.split(':')[1]);
+    // The cache listens on a unix socket; a registry restarting there would replace any socket it finds,
+    // so its config is spoiled first: the supervisor's restarts then fail and the impostor stays.
+    expect(vhost.backend.address).toMatch(/^unix:\//);
+    const socket = vhost.backend.address.slice('unix:'.length);
+    await writeFile(path.join(dir, 'data', 'run', 'flaky-example', 'config.yml'), 'version: [\n');
     const pid = Number((await readFile(path.join(dir, 'data', 'run', 'flaky-example', 'registry.pid'), 'utf8')).trim());
     process.kill(pid, 'SIGKILL');
     await waitFor(async () => {
@@ -303,12 +307,15 @@ registries:
         return true;
       }
     }, { what: 'the flaky registry to exit' });
-    // Take its port before the supervisor restarts it (≥ 500 ms): the "cache" now rate-limits everyone.
+    // Take its socket: the "cache" now rate-limits everyone.
     const limiter: Server = createServer((_req, res) => {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
       res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"rate limited"}]}');
     });
-    await new Promise<void>((resolve, reject) => limiter.once('error', reject).listen(backendPort, '127.0.0.1', () => resolve()));
+    await rm(socket, { force: true });
+    await new Promise<void>((resolve, reject) => limiter.once('error', reject).listen(socket, () => resolve()));
+    // Connecting needs write on the socket: nginx's workers are in its group (the directory is setgid).
+    await chmod(socket, 0o770);
     try {
       const stale = await waitFor(
         async () => {

@@ -73,6 +73,11 @@ export interface NginxView {
   accept: AcceptSupport;
   /** TLS servers and access rules (templates/nginx/security-*.ejs read it as view.security). */
   security: SecurityView;
+  /**
+   * Client addresses (CIDRs) that may read the generation probe on the http listener; null: any
+   * (nginx in a container on a Docker network, where the daemon's address is not known in advance).
+   */
+  probeClients: string[] | null;
 }
 
 /** nginx takes k/m/g suffixes only; round down to whole KiB. */
@@ -157,5 +162,19 @@ export function nginxView(input: {
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
     accept: input.accept ?? FIRST_ACCEPT_LINE_ONLY,
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
+    probeClients: probeClients(config),
   };
+}
+
+/**
+ * The daemon probes the http listener from loopback, or from the listen address itself when nginx
+ * listens on one address only; nobody else needs the generation.
+ */
+function probeClients(config: RegcacheConfig): string[] | null {
+  if (config.nginx.container && config.docker.network !== 'host') return null;
+  // A connection to any 127.x address leaves from 127.0.0.1; to the machine's own address, from that address.
+  const clients = ['127.0.0.1', '::1'];
+  const host = config.listen.host;
+  if (!config.tls?.httpDisabled && host !== '0.0.0.0' && host !== '::' && !clients.includes(host)) clients.push(host);
+  return clients;
 }

@@ -20,6 +20,8 @@ export interface RuntimeContext {
   logger: Logger;
   /** Loopback ports of caches and egress, persisted under dataDir; the daemon shares it with the reconciler. */
   ports: PortBook;
+  /** Group of nginx's workers when the daemon runs as root (process runtime: who may reach the cache sockets). */
+  workerGroup?: () => Promise<number | null>;
 }
 
 /** The Docker API for this config (docker.socket, DOCKER_HOST, /var/run/docker.sock). */
@@ -76,5 +78,14 @@ export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> 
       'registry binary not found: install Debian package docker-registry, put `registry` on PATH, or set REGCACHE_REGISTRY_BIN',
     );
   }
-  return createProcessRuntime({ dataDir: config.dataDir, registryBinary, ports: ctx.ports, clock: ctx.clock, logger: ctx.logger });
+  return createProcessRuntime({
+    dataDir: config.dataDir,
+    registryBinary,
+    ports: ctx.ports,
+    clock: ctx.clock,
+    logger: ctx.logger,
+    // A containerised nginx sees only dataDir/nginx: it reaches the caches on loopback ports.
+    unixSockets: !config.nginx.container,
+    workerGroup: ctx.workerGroup,
+  });
 }

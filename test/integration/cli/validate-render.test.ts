@@ -84,6 +84,14 @@ describe('regcache validate / render', () => {
     expect(out).toContain(longAlias);
   });
 
+  it('renders 1000 registries that nginx -t accepts (the placeholder comment stays in short lines)', async () => {
+    const regs = Array.from({ length: 1000 }, (_, i) => `  registry-number-${i}.example.com:\n    upstream: https://registry-number-${i}.example.com\n`).join('');
+    await writeFile(file('thousand.yaml'), `domain: registry.example.com\nregistries:\n${regs}`);
+    const out = await renderAndTest('thousand.yaml');
+    expect(out.split('\n').every((line) => line.length < 1024)).toBe(true);
+    expect(out).toContain('for 1000 registries');
+  });
+
   it('render prints nothing to stdout and exits 1 for an invalid file', async () => {
     const r = await runCli(['render', '--config', file('bad.yaml')]);
     expect(r.code).toBe(1);

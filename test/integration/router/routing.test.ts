@@ -99,7 +99,8 @@ describe('router on the process runtime', () => {
       upstreamReachable: true,
       backend: { state: 'running', restarts: 0 },
     });
-    expect(hubView.backend.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    // The cache listens on a unix socket under dataDir that only nginx's workers (and the daemon) can reach.
+    expect(hubView.backend.address).toBe(`unix:${rc.dir}/data/sockets/docker-io.sock`);
     expect(['up', 'starting']).toContain(hubView.status);
     const one = await adminJson(rc, '/api/v1/vhosts/ghcr.io');
     expect(one.body.name).toBe('ghcr.io');

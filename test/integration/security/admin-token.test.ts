@@ -69,7 +69,7 @@ describe('admin API token', () => {
     expect((await get('/api/v1/status', ENV_TOKEN)).status).toBe(401);
   });
 
-  it('repeated failures lock the address out with 429 and Retry-After', async () => {
+  it('repeated wrong tokens get 429 and Retry-After; the right token still passes', async () => {
     let res: Response | null = null;
     for (let i = 0; i < 12; i++) {
       res = await get('/api/v1/vhosts', `guess-${i}`);
@@ -77,8 +77,23 @@ describe('admin API token', () => {
     }
     expect(res!.status).toBe(429);
     expect(Number(res!.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await get('/api/v1/vhosts', FILE_TOKEN)).status).toBe(429);
+    expect((await get('/api/v1/vhosts', FILE_TOKEN)).status).toBe(200);
     expect((await get('/healthz')).status).toBe(200);
     expect(rc.logs.join('\n')).not.toContain(FILE_TOKEN);
+  });
+
+  it('a cross-site reload and a rebound Host are refused over HTTP', async () => {
+    const post = (headers: Record<string, string>) => fetch(rc.adminUrl + '/api/v1/reload', { method: 'POST', headers: { authorization: `Bearer ${FILE_TOKEN}`, ...headers } });
+    const crossSite = await post({ origin: 'http://evil.example' });
+    expect(crossSite.status).toBe(403);
+    expect((await crossSite.json()).error).toMatch(/cross-site/);
+    expect((await post({ 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await post({})).status).toBe(200);
+    // fetch() will not set Host; a raw request does, as a rebound browser would.
+    const { rawExchange } = await import('../../helpers/raw-http.js');
+    const port = Number(new URL(rc.adminUrl).port);
+    const rebound = await rawExchange(port, `GET /api/v1/status HTTP/1.1\r\nHost: evil.example:${port}\r\nAuthorization: Bearer ${FILE_TOKEN}\r\nConnection: close\r\n\r\n`);
+    expect(rebound.statuses).toEqual([403]);
+    expect(rebound.body).not.toContain('generation');
   });
 });

@@ -162,7 +162,7 @@ registries:
   const block = (start: string) => out.slice(out.indexOf(start), out.indexOf('}', out.indexOf(start)));
 
   it('?ns=<registry host> goes to the first cache of that host; cache names are not ns values', () => {
-    expect(block('map $arg_ns $regcache_ns_backend')).toBe('map $arg_ns $regcache_ns_backend {\n        default "";\n        "docker.io" cache_hub;\n        "registry.k8s.io" cache_k8s;\n    ');
+    expect(block('map $regcache_ns_key $regcache_ns_backend')).toBe('map $regcache_ns_key $regcache_ns_backend {\n        default "";\n        "docker.io" cache_hub;\n        "registry.k8s.io" cache_k8s;\n    ');
   });
 
   it('referrers and blob HEADs reach the upstream through the egress of caches that have one', () => {

@@ -74,4 +74,30 @@ describe('scheduler', () => {
     await scheduler.stop();
     await expect(pending).rejects.toThrow('scheduler stopped');
   });
+  it('a periodic resync whose pass throws does not become an unhandled rejection', async () => {
+    const clock = createFakeClock();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let runs = 0;
+      const scheduler = createScheduler<number>({
+        clock,
+        resyncMs: 1000,
+        run: async () => {
+          runs++;
+          throw new ReferenceError('Excessive alias count indicates a resource exhaustion attack');
+        },
+      });
+      scheduler.start();
+      await clock.advance(1000);
+      await clock.advance(1000);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(runs).toBe(2);
+      expect(unhandled).toEqual([]);
+      await scheduler.stop();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

@@ -80,7 +80,8 @@ export function cacheContainerSpec(spec: CacheSpec, settings: DockerRuntimeSetti
     REGISTRY_LOG_FORMATTER: 'json',
     REGISTRY_LOG_FIELDS_VHOST: spec.name,
   };
-  // Offline: a plain registry over the same volume serves what the proxy cached.
+  // Offline: a plain registry over the same volume serves what the proxy cached, read-only.
+  if (spec.offline) env.REGISTRY_STORAGE_MAINTENANCE_READONLY = '{"enabled": true}';
   if (!spec.offline) {
     env.REGISTRY_PROXY_REMOTEURL = spec.remoteUrl;
     if (spec.credentials) {

@@ -1,4 +1,6 @@
-import { mkdir, readdir, writeFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+import { chmod, chown, mkdir, readdir, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CacheSpec } from '../../../desired/cache-spec.js';
 import type { Logger } from '../../../log.js';
@@ -18,12 +20,21 @@ export interface ProcessRuntimeOptions {
   ports?: PortBook;
   clock: Clock;
   logger: Logger;
+  /**
+   * Caches listen on unix sockets only nginx can reach (see socketDirectory) instead of loopback TCP
+   * ports any local process could use. Off when nginx cannot see the daemon's files (nginx.container).
+   */
+  unixSockets?: boolean;
+  /** Group of nginx's workers when the daemon runs as root (null: not root, workers run as the daemon). */
+  workerGroup?: () => Promise<number | null>;
 }
 
 interface RunningCache {
   spec: CacheSpec;
   port: number;
   debugPort: number;
+  /** The unix socket the cache listens on, or null for 127.0.0.1:port. */
+  socket: string | null;
   process: SupervisedProcess;
   state: CacheInstance['state'];
 }
@@ -38,7 +49,35 @@ export function processRuntimePaths(dataDir: string, slug: string) {
     /** pid, start time, spec hash and ports: what a restarted daemon needs to adopt the running cache. */
     record: path.join(dataDir, 'run', slug, 'registry.json'),
     log: path.join(dataDir, 'logs', `${slug}.log`),
+    socket: socketPath(dataDir, slug),
   };
+}
+
+/** Longest unix socket path Linux takes (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/** dataDir/sockets/<slug>.sock, or a short hash of the slug when that is too long; null when even that is. */
+export function socketPath(dataDir: string, slug: string): string | null {
+  const dir = path.join(dataDir, 'sockets');
+  const byName = path.join(dir, `${slug}.sock`);
+  if (byName.length <= MAX_SOCKET_PATH) return byName;
+  const byHash = path.join(dir, `${createHash('sha256').update(slug).digest('hex').slice(0, 16)}.sock`);
+  return byHash.length <= MAX_SOCKET_PATH ? byHash : null;
+}
+
+/**
+ * The directory of the caches' sockets: the daemon's, and the nginx workers' group may enter it
+ * (setgid, so each socket gets that group); nobody else. Connecting needs write on the socket, which
+ * the registry creates with umask 007: owner and group only. Not root: workers run as the daemon, 0700.
+ */
+async function socketDirectory(dir: string, workerGroup: number | null): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (workerGroup !== null) {
+    await chown(dir, 0, workerGroup);
+    await chmod(dir, 0o2750);
+  } else {
+    await chmod(dir, 0o700);
+  }
 }
 
 /** Each cache is a supervised `registry serve` child process on its own loopback port. */
@@ -63,8 +102,9 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       const p = processRuntimePaths(opts.dataDir, slug);
       const record = await findRecordedProcess(p.record, p.config);
       const spec = record ? recordedSpec(record, slug) : null;
-      if (record && spec && typeof record.port === 'number' && (await answersV2(`127.0.0.1:${record.port}`))) {
-        const entry = supervise(spec, p, record.port, Number(record.debugPort));
+      const socket = record && typeof record.socket === 'string' ? record.socket : null;
+      if (record && spec && typeof record.port === 'number' && (await answersV2(socket ? `unix:${socket}` : `127.0.0.1:${record.port}`))) {
+        const entry = supervise(spec, p, record.port, Number(record.debugPort), socket);
         caches.set(spec.name, entry);
         entry.state = 'running';
         entry.process.adopt(record.pid, record.start);
@@ -77,8 +117,8 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
   };
 
   /** One registry under supervision: started by us, or adopted (then restarted by us when it dies). */
-  const supervise = (spec: CacheSpec, p: ReturnType<typeof processRuntimePaths>, port: number, debugPort: number): RunningCache => {
-    const entry: RunningCache = { spec, port, debugPort, state: 'starting', process: undefined as unknown as SupervisedProcess };
+  const supervise = (spec: CacheSpec, p: ReturnType<typeof processRuntimePaths>, port: number, debugPort: number, socket: string | null): RunningCache => {
+    const entry: RunningCache = { spec, port, debugPort, socket, state: 'starting', process: undefined as unknown as SupervisedProcess };
     entry.process = createSupervisedProcess({
       name: `registry ${spec.name}`,
       command: opts.registryBinary,
@@ -86,6 +126,8 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       logFile: p.log,
       // The registry reads REGISTRY_* variables as config overrides; pass none of ours.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      // Its socket (and storage) for owner and group only; see socketDirectory.
+      ...(socket ? { umask: 0o007 } : {}),
       clock: opts.clock,
       logger: log,
       onStart: (pid) => {
@@ -93,7 +135,7 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
         void writeFile(p.pidFile, `${pid}\n`).catch(() => undefined);
         // No credentials: the adopting daemon needs to know what runs, not how it logs in.
         const { credentials: _secret, ...shape } = spec;
-        void writeProcessRecord(p.record, pid, { spec: shape, port, debugPort }).catch(() => undefined);
+        void writeProcessRecord(p.record, pid, { spec: shape, port, debugPort, socket }).catch(() => undefined);
         if (entry.process.restarts > 0) emit({ kind: 'restarted', name: spec.name, message: `restarted (restart #${entry.process.restarts})` });
       },
       onExit: ({ code, signal, willRestart }) => {
@@ -108,7 +150,7 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
   const toInstance = (c: RunningCache): CacheInstance => ({
     name: c.spec.name,
     specHash: c.spec.specHash,
-    address: `127.0.0.1:${c.port}`,
+    address: c.socket ? `unix:${c.socket}` : `127.0.0.1:${c.port}`,
     debugAddress: `127.0.0.1:${c.debugPort}`,
     state: c.state,
     restarts: c.process.restarts,
@@ -142,16 +184,24 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       const p = processRuntimePaths(opts.dataDir, spec.slug);
       const { port, debugPort } = await ports.portsFor(spec.name);
       await mkdir(p.storage, { recursive: true });
+      const socket = opts.unixSockets ? p.socket : null;
+      if (opts.unixSockets && !socket) log.warn({ cache: spec.name, dataDir: opts.dataDir }, 'dataDir is too long for a unix socket path: this cache listens on a loopback port');
+      if (socket) await socketDirectory(path.dirname(socket), (await opts.workerGroup?.()) ?? null);
       // 0600: the file holds the upstream password.
       await writeFileAtomic(
         p.config,
-        registryConfigYaml({ spec, addr: `127.0.0.1:${port}`, debugAddr: `127.0.0.1:${debugPort}`, storageDir: p.storage }),
+        registryConfigYaml({
+          spec,
+          ...(socket ? { net: 'unix', addr: socket } : { addr: `127.0.0.1:${port}` }),
+          debugAddr: `127.0.0.1:${debugPort}`,
+          storageDir: p.storage,
+        }),
         0o600,
       );
-      const entry = supervise(spec, p, port, debugPort);
+      const entry = supervise(spec, p, port, debugPort, socket);
       caches.set(spec.name, entry);
       entry.process.start();
-      emit({ kind: 'started', name: spec.name, message: `registry started on 127.0.0.1:${port}` });
+      emit({ kind: 'started', name: spec.name, message: `registry started on ${socket ?? `127.0.0.1:${port}`}` });
       return toInstance(entry);
     },
     async remove(name) {
@@ -182,11 +232,13 @@ function recordedSpec(record: Record<string, unknown>, slug: string): CacheSpec 
 
 /** distribution answers /v2/ with 200 (or 401 behind auth) once it serves. */
 async function answersV2(address: string): Promise<boolean> {
-  try {
-    const res = await fetch(`http://${address}/v2/`, { signal: AbortSignal.timeout(2000), redirect: 'manual' });
-    await res.body?.cancel();
-    return res.status === 200 || res.status === 401;
-  } catch {
-    return false;
-  }
+  const target = address.startsWith('unix:') ? { socketPath: address.slice('unix:'.length) } : { host: address.split(':')[0], port: Number(address.split(':')[1]) };
+  return new Promise((resolve) => {
+    const req = http.get({ ...target, path: '/v2/', timeout: 2000, agent: false, headers: { host: 'localhost' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200 || res.statusCode === 401);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }

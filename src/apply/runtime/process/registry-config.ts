@@ -3,7 +3,9 @@ import type { CacheSpec } from '../../../desired/cache-spec.js';
 
 export interface RegistryConfigInput {
   spec: CacheSpec;
+  /** host:port, or the path of a unix socket (net: unix) so that only nginx can reach the cache. */
   addr: string;
+  net?: 'tcp' | 'unix';
   debugAddr: string;
   storageDir: string;
 }
@@ -12,7 +14,7 @@ export interface RegistryConfigInput {
  * The distribution (registry:2) config for one pull-through cache, as a data structure.
  * Serialised with a YAML library, never by string templating, because it holds the upstream password.
  */
-export function registryConfig({ spec, addr, debugAddr, storageDir }: RegistryConfigInput): Record<string, unknown> {
+export function registryConfig({ spec, addr, net = 'tcp', debugAddr, storageDir }: RegistryConfigInput): Record<string, unknown> {
   return {
     version: 0.1,
     log: { level: 'info', formatter: 'json', accesslog: { disabled: false }, fields: { service: 'regcache-cache', vhost: spec.name } },
@@ -22,9 +24,15 @@ export function registryConfig({ spec, addr, debugAddr, storageDir }: RegistryCo
       delete: { enabled: true },
       // No blob descriptor cache: regcache deletes blob files (purge, LRU eviction) under the running
       // registry, and a cached descriptor would make it serve a vanished file instead of refetching.
-      maintenance: { uploadpurging: { enabled: true, age: '168h', interval: '24h', dryrun: false } },
+      maintenance: {
+        uploadpurging: { enabled: true, age: '168h', interval: '24h', dryrun: false },
+        // Offline it is a plain registry: read-only, so nothing local can push content that nginx
+        // would then serve under the upstream's name. (In proxy mode distribution refuses pushes itself.)
+        ...(spec.offline ? { readonly: { enabled: true } } : {}),
+      },
     },
     http: {
+      ...(net === 'unix' ? { net: 'unix' } : {}),
       addr,
       headers: { 'X-Content-Type-Options': ['nosniff'] },
       debug: { addr: debugAddr, prometheus: { enabled: true, path: '/metrics' } },

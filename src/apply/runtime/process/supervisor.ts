@@ -20,6 +20,8 @@ export interface SupervisedProcessOptions {
   onStart?: (pid: number) => void;
   /** How often an adopted process (not our child, so no exit event) is checked for liveness. */
   adoptedPollMs?: number;
+  /** File mode mask of the child (it inherits the daemon's otherwise). */
+  umask?: number;
 }
 
 export interface SupervisedProcess {
@@ -88,7 +90,14 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     const fd = openSync(opts.logFile, 'a');
     // Own process group: a terminal's Ctrl-C reaches only the daemon, which stops children in order,
     // and a crashed master's orphaned workers can be killed as a group.
-    const proc = spawn(opts.command, opts.args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, detached: true });
+    // spawn forks synchronously, so a umask set around it reaches only this child.
+    const previousUmask = opts.umask === undefined ? undefined : process.umask(opts.umask);
+    let proc: ChildProcess;
+    try {
+      proc = spawn(opts.command, opts.args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, detached: true });
+    } finally {
+      if (previousUmask !== undefined) process.umask(previousUmask);
+    }
     closeSync(fd);
     child = proc;
     startedAt = opts.clock.now();

@@ -1,0 +1,111 @@
+// A local process (another user on the machine, or a container on the host network) cannot pull
+// past the router's htpasswd by talking to a cache directly, and nothing local can push into any
+// cache: online caches are distribution proxies (which refuse pushes), offline ones are read-only.
+import { execFile } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { request as httpRequest } from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findFreePort, requireBinary } from '../../helpers/binaries.js';
+import { bcryptEntry } from '../../helpers/htpasswd.js';
+import { generateImage } from '../../helpers/image.js';
+import { basicAuthHeader, getManifest } from '../../helpers/push.js';
+import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
+import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+
+/** A uid and gid no account and no nginx worker has: "some other local user". */
+const STRANGER = 4242;
+
+describe('caches are reachable only through nginx', () => {
+  let upstream: UpstreamRegistry;
+  let rc: RunningRegcache;
+  const image = generateImage({ seed: 'local-bypass', layers: [2000] });
+  const alice = { username: 'alice', password: 'local-bypass-42' };
+  let sockets: Record<string, string>;
+
+  beforeAll(async () => {
+    upstream = await startUpstreamRegistry();
+    await seedUpstream(upstream, [{ repository: 'library/app', tag: 'v1', image }]);
+    // quay.io's upstream does not answer at start: its cache runs offline.
+    const nobodyHome = `http://127.0.0.1:${await findFreePort()}`;
+    rc = await startRegcache(
+      { access: { htpasswd: 'htpasswd' }, registries: { 'docker.io': { upstream: upstream.url }, 'quay.io': { upstream: nobodyHome, egress: false } } },
+      { prepare: async (dir) => writeFile(path.join(dir, 'htpasswd'), await bcryptEntry(alice.username, alice.password)) },
+    );
+    const { body } = await adminJson(rc, '/api/v1/vhosts');
+    sockets = Object.fromEntries(body.vhosts.map((v: { name: string; backend: { address: string } }) => [v.name, v.backend.address]));
+  });
+  afterAll(async () => {
+    await rc?.stop();
+    await upstream?.stop();
+  });
+
+  it('the router still needs the password, and serves with it', async () => {
+    const host = { host: `docker.io.${rc.domain}` };
+    expect((await getManifest(rc.routerUrl, 'library/app', 'v1', undefined, { headers: host })).status).toBe(401);
+    const ok = await getManifest(rc.routerUrl, 'library/app', 'v1', undefined, { headers: { ...host, authorization: basicAuthHeader(alice) } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.equals(image.manifest)).toBe(true);
+  });
+
+  it('no cache listens on a TCP port; each listens on a socket in a directory closed to others', async () => {
+    for (const [name, address] of Object.entries(sockets)) {
+      expect(address, name).toMatch(/^unix:\//);
+      const dir = path.dirname(address.slice('unix:'.length));
+      const mode = (await stat(dir)).mode & 0o7777;
+      expect(mode & 0o007, `${dir} mode ${mode.toString(8)}`).toBe(0);
+    }
+    // The loopback ports the caches once listened on (still booked, for their debug listeners' neighbours) refuse.
+    const book = JSON.parse(await readFile(path.join(rc.dir, 'data', 'state', 'ports.json'), 'utf8')) as Record<string, { port: number }>;
+    for (const name of Object.keys(sockets)) {
+      const refused = await new Promise<boolean>((resolve) => {
+        const s = net.connect(book[name]!.port, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), resolve(false)));
+        s.once('error', () => resolve(true));
+      });
+      expect(refused, `${name} port ${book[name]!.port}`).toBe(true);
+    }
+  });
+
+  it('another local user cannot reach a cache socket to pull past htpasswd', async () => {
+    const curl = requireBinary(['curl']);
+    const setpriv = requireBinary(['setpriv']);
+    for (const [name, address] of Object.entries(sockets)) {
+      const socket = address.slice('unix:'.length);
+      const run = await promisify(execFile)(
+        setpriv,
+        [`--reuid=${STRANGER}`, `--regid=${STRANGER}`, '--clear-groups', curl, '-s', '-o', '/dev/null', '-w', '%{http_code}', '--unix-socket', socket, 'http://cache/v2/library/app/manifests/v1'],
+      ).then(
+        (r) => ({ code: 0, out: r.stdout }),
+        (err: { code?: number; stdout?: string }) => ({ code: err.code ?? -1, out: err.stdout ?? '' }),
+      );
+      // curl exit 7: could not connect (permission denied on the way to the socket).
+      expect(run, name).toEqual({ code: 7, out: '000' });
+    }
+  });
+
+  const overSocket = (socket: string, method: string, urlPath: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ socketPath: socket, method, path: urlPath, headers: { host: 'cache', 'content-length': '0' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('nothing can push into any cache, not even root over the socket', async () => {
+    const { body } = await adminJson(rc, '/api/v1/vhosts/quay.io');
+    expect(body.upstreamReachable).toBe(false);
+    for (const [name, address] of Object.entries(sockets)) {
+      const socket = address.slice('unix:'.length);
+      const started = await overSocket(socket, 'POST', '/v2/library/evil/blobs/uploads/');
+      expect(started, name).toBe(405);
+      // A proxy parses the (empty) manifest before refusing (400); read-only refuses first (405).
+      expect([400, 405], name).toContain(await overSocket(socket, 'PUT', '/v2/library/evil/manifests/latest'));
+      expect(await overSocket(socket, 'GET', '/v2/library/evil/tags/list'), name).toBe(404);
+    }
+  });
+});
