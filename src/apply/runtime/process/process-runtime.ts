@@ -80,6 +80,17 @@ async function socketDirectory(dir: string, workerGroup: number | null): Promise
   }
 }
 
+/**
+ * A cache's storage root: the registry (umask 007) writes, the nginx workers' group reads blob hits
+ * straight from it (setgid, so every directory and file below gets that group). Not root: unchanged.
+ */
+async function storageDirectory(dir: string, workerGroup: number | null): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (workerGroup === null) return;
+  await chown(dir, 0, workerGroup);
+  await chmod(dir, 0o2750);
+}
+
 /** Each cache is a supervised `registry serve` child process on its own loopback port. */
 export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime {
   const caches = new Map<string, RunningCache>();
@@ -183,10 +194,12 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       }
       const p = processRuntimePaths(opts.dataDir, spec.slug);
       const { port, debugPort } = await ports.portsFor(spec.name);
-      await mkdir(p.storage, { recursive: true });
       const socket = opts.unixSockets ? p.socket : null;
       if (opts.unixSockets && !socket) log.warn({ cache: spec.name, dataDir: opts.dataDir }, 'dataDir is too long for a unix socket path: this cache listens on a loopback port');
-      if (socket) await socketDirectory(path.dirname(socket), (await opts.workerGroup?.()) ?? null);
+      const workerGroup = socket ? ((await opts.workerGroup?.()) ?? null) : null;
+      if (socket) await socketDirectory(path.dirname(socket), workerGroup);
+      if (socket) await storageDirectory(p.storage, workerGroup);
+      else await mkdir(p.storage, { recursive: true });
       // 0600: the file holds the upstream password.
       await writeFileAtomic(
         p.config,
