@@ -51,6 +51,8 @@ export interface ReconcilerDeps {
   metrics?: ReconcileMetrics;
   /** nginx as the caches' upstream; absent: caches reach their upstreams directly. */
   egress?: EgressDeps;
+  /** Why pulls of uncached content are refused now (too little free space under dataDir); null: they are not. */
+  diskFull?: () => string | null;
 }
 
 export interface EgressDeps {
@@ -154,7 +156,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const wanted = new Set(desired.caches.map((c) => c.name));
       const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
-      const view = nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept });
+      // An unreachable upstream is an outage: what its cache does not hold is answered 503, not 404.
+      const upstreamDown = new Set(config.registries.filter((r) => deps.health.health(r.name).upstream?.ok === false).map((r) => r.name));
+      const view = nginxView({
+        config,
+        backends,
+        paths: deps.nginxPaths,
+        generation: state.generation,
+        user,
+        accept: deps.nginxAccept,
+        upstreamDown,
+        diskFull: deps.diskFull?.() ?? null,
+      });
       const applied = await applyNginx(view, reason);
       if (!applied.ok) {
         // Caches this pass started are not routed; remove them so nothing of the rejected file lingers.

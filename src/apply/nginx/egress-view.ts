@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import { resolverDirective, type EgressPlan } from '../../desired/egress-routes.js';
-import { sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
+import { ERROR_HOLD, sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
+import { INTERNAL_NAME, internalOrigin, LOCATION_HOST, LOCATION_WELL_FORMED, NUMERIC_HOST, PUBLIC_QUAD, redirectAllowPattern } from './redirect-policy.js';
 
 /**
  * What templates/egress-nginx.conf.ejs reads: the caches' egress, a second nginx beside the router.
@@ -23,8 +24,17 @@ export interface EgressNginxView {
   caMaterial: string | null;
   cacheZone: NginxCacheZone;
   cacheLockTimeout: string;
-  /** One listener per cache; the port says which upstream. */
-  servers: Array<{ name: string; listen: string; port: number; origin: string }>;
+  /** No-progress bound on every upstream read and write (cache.stallTimeout), e.g. "60s"; connects get at most 15 s of it. */
+  stallTimeout: string;
+  connectTimeout: string;
+  /** How long a failed blob fetch is remembered so every waiter on its lock gets the error at once. */
+  errorHold: string;
+  /** Where the egress nginx's workers mark blob fetches that just failed (see egress-maps.conf). */
+  failedDir: string;
+  /** Patterns a redirect's Location is checked against before nginx follows it (redirect-policy.ts). */
+  redirect: { wellFormed: string; host: string; numericHost: string; publicQuad: string; internalName: string; allow: string | null };
+  /** One listener per cache; the port says which upstream. An internal upstream may redirect to internal hosts. */
+  servers: Array<{ name: string; listen: string; port: number; origin: string; internalOrigin: boolean }>;
 }
 
 export function egressNginxView(input: {
@@ -55,6 +65,29 @@ export function egressNginxView(input: {
       inactive: '10m',
     },
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
-    servers: [...plan.routes.values()].map((r) => ({ name: r.name, listen: r.listen, port: Number(r.listen.split(':').pop()), origin: r.origin })),
+    stallTimeout: `${config.cache.stallTimeoutSeconds}s`,
+    connectTimeout: `${Math.min(15, config.cache.stallTimeoutSeconds)}s`,
+    errorHold: ERROR_HOLD,
+    failedDir: egressFailedDir(paths),
+    redirect: {
+      wellFormed: LOCATION_WELL_FORMED,
+      host: LOCATION_HOST,
+      numericHost: NUMERIC_HOST,
+      publicQuad: PUBLIC_QUAD,
+      internalName: INTERNAL_NAME,
+      allow: redirectAllowPattern(config.egress.redirectAllow),
+    },
+    servers: [...plan.routes.values()].map((r) => ({
+      name: r.name,
+      listen: r.listen,
+      port: Number(r.listen.split(':').pop()),
+      origin: r.origin,
+      internalOrigin: internalOrigin(r.origin),
+    })),
   };
+}
+
+/** Failed-fetch markers of the egress nginx (cleaned by the daemon, see disk-space-monitor). */
+export function egressFailedDir(paths: NginxPaths): string {
+  return path.join(paths.temp, 'failed');
 }

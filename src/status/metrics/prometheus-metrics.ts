@@ -18,7 +18,13 @@ const KINDS = ['manifest', 'blob'] as const;
  * Every regcache metric, on the Registry it is given (never prom-client's global one). Labels are
  * bounded: vhost names come from the config, code is a status class, kind is manifest|blob.
  */
-export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () => Promise<ObservedVhost[]>; defaultMetrics?: boolean }): PrometheusMetrics {
+export function createPrometheusMetrics(deps: {
+  registry: Registry;
+  vhosts: () => Promise<ObservedVhost[]>;
+  /** Free space under dataDir and its floor (cache.minFreeSpace); null before the first measurement. */
+  disk?: () => { freeBytes: number; minFreeBytes: number } | null;
+  defaultMetrics?: boolean;
+}): PrometheusMetrics {
   const registers = [deps.registry];
   if (deps.defaultMetrics ?? true) collectDefaultMetrics({ register: deps.registry });
 
@@ -64,9 +70,16 @@ export function createPrometheusMetrics(deps: { registry: Registry; vhosts: () =
     registers,
   });
   for (const result of OUTCOMES) reloads.inc({ result }, 0);
+  const diskFree = new Gauge({ name: 'regcache_disk_free_bytes', help: 'Free bytes on the file system holding dataDir (last measurement)', registers });
+  const diskFloor = new Gauge({ name: 'regcache_disk_min_free_bytes', help: 'cache.minFreeSpace in bytes: below it, pulls of uncached content are refused', registers });
 
   const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, restarts, disk, lastPull];
   const snapshot = (vhosts: ObservedVhost[]) => {
+    const space = deps.disk?.() ?? null;
+    if (space) {
+      diskFree.set(space.freeBytes);
+      diskFloor.set(space.minFreeBytes);
+    }
     // Rebuilt from the observer's monotonic totals on every scrape; a removed vhost's series disappear.
     for (const m of perVhost) m.reset();
     for (const v of vhosts) {
