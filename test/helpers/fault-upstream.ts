@@ -20,6 +20,8 @@ export interface FaultUpstream {
   /** GETs of each blob digest the upstream received (any mode). */
   blobGets(digest: string): number;
   addBlob(size: number): FaultBlob;
+  /** Serve a blob another upstream has (a CDN for it). */
+  addBlobData(blob: FaultBlob): FaultBlob;
   stop(): Promise<void>;
 }
 
@@ -93,6 +95,10 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     blobGets: (digest) => gets.get(digest) ?? 0,
     addBlob(size) {
       const blob = makeBlob(size);
+      blobs.set(blob.digest, blob);
+      return blob;
+    },
+    addBlobData(blob) {
       blobs.set(blob.digest, blob);
       return blob;
     },

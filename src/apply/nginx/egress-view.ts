@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import { resolverDirective, type EgressPlan } from '../../desired/egress-routes.js';
 import { ERROR_HOLD, sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
-import { INTERNAL_NAME, internalOrigin, LOCATION_HOST, LOCATION_WELL_FORMED, NUMERIC_HOST, PUBLIC_QUAD, redirectAllowPattern } from './redirect-policy.js';
+import { CLASS_PATTERNS, LOCATION_HOST, LOCATION_WELL_FORMED, originClass, ownListenersPattern, redirectAllowPattern, type RedirectClass } from './redirect-policy.js';
 
 /**
  * What templates/egress-nginx.conf.ejs reads: the caches' egress, a second nginx beside the router.
@@ -32,9 +32,16 @@ export interface EgressNginxView {
   /** Where the egress nginx's workers mark blob fetches that just failed (see egress-maps.conf). */
   failedDir: string;
   /** Patterns a redirect's Location is checked against before nginx follows it (redirect-policy.ts). */
-  redirect: { wellFormed: string; host: string; numericHost: string; publicQuad: string; internalName: string; allow: string | null };
-  /** One listener per cache; the port says which upstream. An internal upstream may redirect to internal hosts. */
-  servers: Array<{ name: string; listen: string; port: number; origin: string; internalOrigin: boolean }>;
+  redirect: {
+    wellFormed: string;
+    host: string;
+    classes: ReadonlyArray<{ cls: RedirectClass; pattern: string; caseless?: boolean }>;
+    allow: string | null;
+    /** regcache's own loopback listeners (admin API, router, egress): never a redirect target. */
+    own: string;
+  };
+  /** One listener per cache; the port says which upstream. An upstream may redirect to hosts of its own class. */
+  servers: Array<{ name: string; listen: string; port: number; origin: string; originClass: RedirectClass }>;
 }
 
 export function egressNginxView(input: {
@@ -45,6 +52,7 @@ export function egressNginxView(input: {
   controlPort: number;
   user?: string | null;
 }): EgressNginxView | null {
+  const ownPorts = [input.config.admin.listen.port, input.config.listen.port, ...(input.config.tls ? [input.config.tls.listen.port] : []), input.controlPort];
   const { plan, config, paths } = input;
   if (plan.routes.size === 0 || !plan.caFile) return null;
   return {
@@ -72,17 +80,16 @@ export function egressNginxView(input: {
     redirect: {
       wellFormed: LOCATION_WELL_FORMED,
       host: LOCATION_HOST,
-      numericHost: NUMERIC_HOST,
-      publicQuad: PUBLIC_QUAD,
-      internalName: INTERNAL_NAME,
+      classes: CLASS_PATTERNS,
       allow: redirectAllowPattern(config.egress.redirectAllow),
+      own: ownListenersPattern([...ownPorts, ...[...plan.routes.values()].map((r) => Number(r.listen.split(':').pop()))]),
     },
     servers: [...plan.routes.values()].map((r) => ({
       name: r.name,
       listen: r.listen,
       port: Number(r.listen.split(':').pop()),
       origin: r.origin,
-      internalOrigin: internalOrigin(r.origin),
+      originClass: originClass(r.origin),
     })),
   };
 }

@@ -20,6 +20,8 @@ export interface AccessLogEntry {
   upstreamStatus: number | null;
   /** nginx proxy_cache status (HIT, MISS, …) when a proxy cache is configured, else null. */
   cacheStatus: string | null;
+  /** A success whose body stopped before its Content-Length: the client got a broken download. */
+  cutOff: boolean;
 }
 
 const V2_PATH = /^\/v2\/(?:(.+)\/(manifests|blobs|tags)\/(.*)|(_catalog)|)$/;
@@ -76,6 +78,7 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
   if (!Number.isFinite(endMs)) return null;
   const requestMs = Math.round((finite(raw.request_time) ?? 0) * 1000);
   const vhost = typeof raw.vhost === 'string' && raw.vhost !== '' && raw.vhost !== '-' ? raw.vhost : null;
+  const length = finite(raw.length);
   const cache = typeof raw.cache === 'string' && raw.cache !== '' && raw.cache !== '-' ? raw.cache.toUpperCase() : null;
   return {
     endMs,
@@ -87,5 +90,6 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
     bytes,
     upstreamStatus: lastStatus(raw.upstream_status),
     cacheStatus: cache,
+    cutOff: method !== 'HEAD' && status >= 200 && status < 300 && length !== null && bytes < length,
   };
 }
