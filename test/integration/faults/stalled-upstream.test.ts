@@ -75,6 +75,19 @@ describe('stalled and hanging upstreams', () => {
     expect(upstream.blobGets(blob.digest) - before).toBe(1);
   }, 60_000);
 
+  it('the cut-off 200s count as failed requests in the API and metrics', async () => {
+    const v = await waitFor(
+      async () => {
+        const body = (await adminJson(rc, '/api/v1/vhosts/docker.io')).body;
+        return body.traffic.cutOff >= 1 ? body : undefined;
+      },
+      { timeoutMs: 10_000, what: 'cut-off responses to be counted' },
+    );
+    expect(v.traffic.requests['5xx']).toBeGreaterThanOrEqual(v.traffic.cutOff);
+    const metrics = await (await fetch(`${rc.adminUrl}/metrics`)).text();
+    expect(Number(/^regcache_responses_cut_off_total\{vhost="docker.io"\} (\d+)/m.exec(metrics)?.[1])).toBe(v.traffic.cutOff);
+  });
+
   it('abandoned partial uploads do not stay in the cache storage', async () => {
     // The stalled fetches above left distribution's uploads behind; the daemon removes idle ones.
     const { readdir } = await import('node:fs/promises');
