@@ -26,7 +26,7 @@ import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createDaemonState } from './status/daemon-state.js';
-import { createDiskSpaceMonitor, type DiskSpace } from './status/disk/disk-space-monitor.js';
+import { createDiskSpaceMonitor } from './status/disk/disk-space-monitor.js';
 import { removeOldFiles, removeStaleUploads } from './status/disk/stale-uploads.js';
 import { egressFailedDir } from './apply/nginx/egress-view.js';
 import { createEventLog } from './status/event-log.js';
@@ -102,16 +102,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
   const health = createHealthMonitor({ clock, upstreamIntervalMs: opts.upstreamProbeMs });
-  const metricsRegistry = new Registry();
-  // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
-  let diskSpaceRef: { current(): DiskSpace | null } | null = null;
-  let statusService: ReturnType<typeof createStatusService> | null = null;
-  const metrics = createPrometheusMetrics({
-    registry: metricsRegistry,
-    vhosts: async () => (statusService ? statusService.vhosts() : []),
-    disk: () => diskSpaceRef?.current() ?? null,
-  });
-  const templates = readNginxTemplates();
   let triggerPass: ((reason: string) => void) | null = null;
   const currentConfigNow = () => state.applied?.config ?? config;
   // Free space under dataDir: below cache.minFreeSpace the router refuses what it does not hold (see reconciler).
@@ -123,7 +113,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     floor: () => currentConfigNow().cache.minFreeSpace,
     cleanUploads: async () => {
       const stall = currentConfigNow().cache.stallTimeoutSeconds;
-      // The egress nginx's failed-fetch markers count for 5 s; old ones are only clutter.
+      // The egress nginx's failed-fetch markers count for 2 s; old ones are only clutter.
       if (egressNginx) await removeOldFiles(egressFailedDir(egressNginx.driver.paths), 60_000, clock.now());
       return removeStaleUploads(await cacheStorageRoots(config, runtime.kind, env), Math.max(2 * stall, 10) * 1000, clock.now());
     },
@@ -135,8 +125,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     intervalMs: opts.diskSpace?.checkMs,
     cleanupEveryMs: opts.diskSpace?.cleanupMs,
   });
-  diskSpaceRef = diskSpace;
   await diskSpace.check();
+  const metricsRegistry = new Registry();
+  // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
+  let statusService: ReturnType<typeof createStatusService> | null = null;
+  const metrics = createPrometheusMetrics({
+    registry: metricsRegistry,
+    vhosts: async () => (statusService ? statusService.vhosts() : []),
+    disk: () => diskSpace.current(),
+  });
+  const templates = readNginxTemplates();
   const reconcile = createReconciler({
     loadConfig,
     runtime,
