@@ -230,7 +230,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const serving = state.egressGeneration > 0;
     // Most passes change the router only: skip resolving the worker user and rendering when nothing
     // the egress config is made of changed since it was applied.
-    const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache]);
+    // The redirect policy reads the allow-list and regcache's own listeners (never a redirect target).
+    const ownListeners = [config.listen, config.admin.listen, config.tls?.listen ?? null];
+    const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache, config.egress.redirectAllow, ownListeners]);
     if (serving && inputs === egressInputs) return { ok: true };
     const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
     const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });
