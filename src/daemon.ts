@@ -234,6 +234,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     storage,
     instances: () => runtime.list(),
     vhostNames: () => [...new Set([...(state.applied?.config.registries.map((r) => r.name) ?? []), ...state.routed])],
+    // A refused or silent upstream in the egress log is news before the next 30 s probe.
+    onUpstreamFailure: (name) => health.recheckUpstream(name),
     clock,
     logger,
     ...opts.observe,

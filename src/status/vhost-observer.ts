@@ -30,6 +30,8 @@ export interface VhostObserverOptions {
   accessLogPollMs?: number;
   registryVarsPollMs?: number;
   diskSampleMs?: number;
+  /** Called when the egress log shows a cache's upstream unreachable or silent (to probe it now). */
+  onUpstreamFailure?: (vhost: string) => void;
 }
 
 export interface ObserverStats {
@@ -96,6 +98,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
           for (const line of lines) {
             const entry = parseEgressLogLine(line);
             if (entry) egressCounters.record(entry);
+            if (entry?.upstreamFailed) opts.onUpstreamFailure?.(entry.vhost);
           }
         },
       })

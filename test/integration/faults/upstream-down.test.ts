@@ -24,7 +24,8 @@ describe('upstream down while running', () => {
       { repository: 'library/app', tag: 'v1', image: cached },
       { repository: 'library/app', tag: 'v2', image: fresh },
     ]);
-    rc = await startRegcache({ cache: { tagTTL: 0 }, registries: { 'docker.io': { upstream: upstream.url } } }, { upstreamProbeMs: 500 });
+    // The periodic upstream probe stays at its 30 s default: failures in the egress log make the daemon probe at once.
+    rc = await startRegcache({ cache: { tagTTL: 0 }, registries: { 'docker.io': { upstream: upstream.url } } });
     const opts = { headers: { host: 'docker.io.registry.test' } };
     const pull = async (image: typeof cached, tag: string) => {
       const m = await getManifest(rc!.routerUrl, 'library/app', tag, undefined, opts);
@@ -36,18 +37,16 @@ describe('upstream down while running', () => {
     const port = upstream.port;
     await upstream.stop();
     upstream = undefined;
-    await waitFor(async () => ((await adminJson(rc!, '/api/v1/vhosts/docker.io')).body.upstreamReachable === false ? true : undefined), {
-      timeoutMs: 20_000,
-      what: 'the upstream to be seen down',
-    });
-    // The router learns it with the next pass (triggered by the probe).
+    // The first requests fail in the egress (connection refused); that makes the daemon probe the upstream
+    // now instead of at its next 30 s probe, and the pass that follows tells the router.
     const tag = await waitFor(
       async () => {
         const r = await getManifest(rc!.routerUrl, 'library/app', 'v2', undefined, opts);
         return r.status === 503 ? r : undefined;
       },
-      { timeoutMs: 20_000, what: 'an uncached tag to be answered 503' },
+      { timeoutMs: 15_000, intervalMs: 250, what: 'an uncached tag to be answered 503 (well before the 30 s probe)' },
     );
+    expect((await adminJson(rc, '/api/v1/vhosts/docker.io')).body).toMatchObject({ upstreamReachable: false, status: 'degraded' });
     expect(JSON.parse(tag.body.toString()).errors[0]).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/unreachable/) });
     const blob = await getBlob(rc.routerUrl, 'library/app', fresh.layers[0]!.digest, opts);
     expect(blob.status).toBe(503);
@@ -60,12 +59,13 @@ describe('upstream down while running', () => {
     upstream = await startUpstreamRegistry({ port });
     await seedUpstream(upstream, [{ repository: 'library/app', tag: 'v2', image: fresh }]);
     await waitFor(async () => (await pull(fresh, 'v2').catch(() => false)) || undefined, { timeoutMs: 30_000, what: 'the new image once the upstream is back' });
-    // And a missing tag is a plain 404 again once the probe has seen the upstream back.
+    // And a missing tag is a plain 404 again once the periodic probe (30 s) has seen the upstream back.
     await waitFor(async () => ((await getManifest(rc!.routerUrl, 'library/app', 'nope', undefined, opts)).status === 404 ? true : undefined), {
-      timeoutMs: 20_000,
+      timeoutMs: 45_000,
+      intervalMs: 500,
       what: 'a missing tag to be 404 again',
     });
     const missing = await getManifest(rc.routerUrl, 'library/app', 'nope', undefined, opts);
     expect(JSON.parse(missing.body.toString()).errors[0].code).toBe('MANIFEST_UNKNOWN');
-  }, 90_000);
+  }, 120_000);
 });
