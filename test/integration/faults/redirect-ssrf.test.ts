@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../helpers/binaries.js';
 import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
 import { startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 
@@ -40,9 +41,11 @@ describe('redirects from an upstream', () => {
     const text = r.body.toString();
     expect(text).not.toMatch(/generation|vhosts|egressNginx/);
     expect(JSON.parse(text).errors[0].code).toBe('UNAVAILABLE');
-    // Refused by the egress itself: it asked the upstream once and never the admin port.
-    const lines = await egressLines(blob.digest);
-    expect(lines.length).toBeGreaterThan(0);
+    // Refused by the egress itself: it asked the upstream and never the admin port.
+    const lines = await waitFor(async () => {
+      const l = await egressLines(blob.digest);
+      return l.length > 0 ? l : undefined;
+    }, { what: 'the egress access log line' });
     for (const l of lines) {
       expect(l.upstream_addr).not.toContain(`:${rc.adminPort}`);
       expect(l.status).toBe(502);
