@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { startLogRotation } from './apply/log-rotation-schedule.js';
 import type { Server } from 'node:http';
@@ -28,6 +28,9 @@ import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createDaemonState } from './status/daemon-state.js';
+import { createDiskSpaceMonitor } from './status/disk/disk-space-monitor.js';
+import { removeOldFiles, removeStaleUploads } from './status/disk/stale-uploads.js';
+import { egressFailedDir } from './apply/nginx/egress-view.js';
 import { createEventLog } from './status/event-log.js';
 import { createHealthMonitor } from './status/health-monitor.js';
 import { createPrometheusMetrics, type UnroutedCounts } from './status/metrics/prometheus-metrics.js';
@@ -64,6 +67,8 @@ export interface DaemonOptions {
   upstreamProbeMs?: number;
   /** How often the observer reads the access logs (250 ms), registry counters (15 s) and disk usage (60 s). */
   observe?: { accessLogPollMs?: number; registryVarsPollMs?: number; diskSampleMs?: number };
+  /** How often free space under dataDir is measured (5 s) and abandoned uploads are removed (60 s). */
+  diskSpace?: { checkMs?: number; cleanupMs?: number };
 }
 
 export interface Daemon {
@@ -113,6 +118,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
   const health = createHealthMonitor({ clock, upstreamIntervalMs: opts.upstreamProbeMs });
+  let triggerPass: ((reason: string) => void) | null = null;
+  const currentConfigNow = () => state.applied?.config ?? config;
+  // Free space under dataDir: below cache.minFreeSpace the router refuses what it does not hold (see reconciler).
+  const diskSpace = createDiskSpaceMonitor({
+    measure: async () => {
+      const s = await statfs(config.dataDir);
+      return { freeBytes: Number(s.bavail) * Number(s.bsize), totalBytes: Number(s.blocks) * Number(s.bsize) };
+    },
+    floor: () => currentConfigNow().cache.minFreeSpace,
+    cleanUploads: async () => {
+      const stall = currentConfigNow().cache.stallTimeoutSeconds;
+      // The egress nginx's failed-fetch markers count for 2 s; old ones are only clutter.
+      if (egressNginx) await removeOldFiles(egressFailedDir(egressNginx.driver.paths), 60_000, clock.now());
+      return removeStaleUploads(await cacheStorageRoots(config, runtime.kind, env), Math.max(2 * stall, 10) * 1000, clock.now());
+    },
+    // The first measurement comes before the first pass, which reads it anyway.
+    onChange: (low) => triggerPass?.(low ? 'disk space low' : 'disk space back'),
+    events,
+    clock,
+    logger,
+    intervalMs: opts.diskSpace?.checkMs,
+    cleanupEveryMs: opts.diskSpace?.cleanupMs,
+  });
+  await diskSpace.check();
   const metricsRegistry = new Registry();
   // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
   let statusService: ReturnType<typeof createStatusService> | null = null;
@@ -121,6 +150,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     registry: metricsRegistry,
     vhosts: async () => (statusService ? statusService.vhosts() : []),
     unrouted: () => unroutedCounts(),
+    disk: () => diskSpace.current(),
   });
   const templates = readNginxTemplates();
   const reconcile = createReconciler({
@@ -152,6 +182,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           workerUser: (configured) => egressNginx.driver.workerUser(configured),
         }
       : undefined,
+    diskFull: () => diskSpace.lowMessage(),
   });
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
   const referencedWatcher = watchReferencedFiles((event) => {
@@ -167,6 +198,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     resyncMs: opts.resyncMs,
   });
+  triggerPass = (reason) => void scheduler.trigger(reason).catch(() => undefined);
   runtime.onEvent((e) => {
     events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name || null, message: e.message });
     // A cache came back (possibly at a new address) or went away: re-plan and re-route.
@@ -181,8 +213,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     scheduler.trigger(`upstream of ${name} ${reachable ? 'back' : 'lost'}`).catch(() => undefined);
   });
   scheduler.start();
+  diskSpace.start();
   const initial = await scheduler.trigger('startup', { immediate: true });
   if (initial.outcome === 'rejected' || initial.outcome === 'failed') {
+    diskSpace.stop();
     await scheduler.stop();
     await referencedWatcher.close();
     await nginx.stop();
@@ -241,6 +275,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     storage,
     instances: () => runtime.list(),
     vhostNames: () => [...new Set([...(state.applied?.config.registries.map((r) => r.name) ?? []), ...state.routed])],
+    // A refused or silent upstream in the egress log is news before the next 30 s probe.
+    onUpstreamFailure: (name) => health.recheckUpstream(name),
     clock,
     logger,
     ...opts.observe,
@@ -252,7 +288,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
   integrity.start();
   storageBound.start();
-  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, egressDriver: egressNginx?.driver ?? null, observer, integrity });
+  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, egressDriver: egressNginx?.driver ?? null, observer, integrity, disk: diskSpace });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;
@@ -283,6 +319,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logRotation.stop();
     await referencedWatcher.close();
     await scheduler.stop();
+    diskSpace.stop();
     health.stop();
     await observer.stop();
     await integrity.stop();
@@ -319,6 +356,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
 function processStorageDir(config: RegcacheConfig, name: string): string {
   return processRuntimePaths(config.dataDir, registrySlug(name)).storage;
+}
+
+/** Storage roots of the caches, for removing abandoned uploads: the process runtime's directories or the volumes' mountpoints. */
+async function cacheStorageRoots(config: RegcacheConfig, kind: 'process' | 'docker', env: DaemonOptions['env']): Promise<string[]> {
+  if (kind === 'process') {
+    const dir = path.join(config.dataDir, 'caches');
+    return (await readdir(dir).catch(() => [])).map((slug) => path.join(dir, slug));
+  }
+  const { api } = dockerApiFor(config, env);
+  const roots = await Promise.all(config.registries.map((r) => api.volumeMountpoint(volumeName(registrySlug(r.name))).catch(() => null)));
+  return roots.filter((r): r is string => r !== null);
 }
 
 function processStorage(config: RegcacheConfig) {

@@ -60,6 +60,8 @@ export interface ReconcilerDeps {
   listenCheck?: (address: ListenAddress) => Promise<string | null>;
   /** A cache's storage root nginx may serve verified blob files from (NginxRoute.blobRoot). */
   blobRoot?: (name: string) => string | null;
+  /** Why pulls of uncached content are refused now (too little free space under dataDir); null: they are not. */
+  diskFull?: () => string | null;
 }
 
 export interface EgressDeps {
@@ -210,8 +212,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const wanted = new Set(desired.caches.map((c) => c.name));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
       const egressAddresses = new Map(desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])));
+      // An unreachable upstream is an outage: what its cache does not hold is answered 503, not 404.
+      const upstreamDown = new Set(config.registries.filter((r) => deps.health.health(r.name).upstream?.ok === false).map((r) => r.name));
+      const diskFull = deps.diskFull?.() ?? null;
       const routerView = (backends: Map<string, string>) =>
-        nginxView({ config, backends, paths: deps.nginxPaths, generation: state.generation, user, accept: deps.nginxAccept, egress: egressAddresses, blobRoot: deps.blobRoot });
+        nginxView({
+          config,
+          backends,
+          paths: deps.nginxPaths,
+          generation: state.generation,
+          user,
+          accept: deps.nginxAccept,
+          egress: egressAddresses,
+          blobRoot: deps.blobRoot,
+          upstreamDown,
+          diskFull,
+        });
 
       // 1. Every candidate is validated before any of them goes live.
       step = 'egress nginx -t';
@@ -358,7 +374,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const serving = state.egressGeneration > 0;
     // Most passes change the router only: skip resolving the worker user and rendering when nothing
     // the egress config is made of changed since it was applied.
-    const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache]);
+    // The redirect policy reads the allow-list and regcache's own listeners (never a redirect target).
+    const ownListeners = [config.listen, config.admin.listen, config.tls?.listen ?? null];
+    const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache, config.egress.redirectAllow, ownListeners]);
     if (serving && inputs === egressInputs) return null;
     const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
     const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });

@@ -23,6 +23,8 @@ export interface HealthMonitor {
   checkCache(name: string, address: string): Promise<ProbeResult>;
   /** Probe one upstream now unless a result for this upstream URL exists already. */
   ensureUpstreamChecked(name: string, upstream: string, caFile: string | null): Promise<ProbeResult>;
+  /** Probe a vhost's upstream again now (at most every 2 s): traffic says it may have gone away. */
+  recheckUpstream(name: string): void;
   /** Called when an upstream's reachability flips. */
   onUpstreamChange(listener: (name: string, reachable: boolean) => void): void;
   /** Called when a cache's /v2/ probe flips between answering and not (not on its first result). */
@@ -58,10 +60,14 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
   };
   /** The upstream (URL and CA) each vhost's result is for: a registry pointed elsewhere is probed afresh. */
   const probedTarget = new Map<string, string>();
+  const probedArgs = new Map<string, { upstream: string; caFile: string | null }>();
+  const rechecking = new Set<string>();
   const targetKey = (upstream: string, caFile: string | null) => `${upstream}|${caFile ?? ''}`;
-  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, key: string) => {
+  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, upstream: string, caFile: string | null) => {
+    const key = targetKey(upstream, caFile);
     const sameUpstream = probedTarget.get(name) === key;
     probedTarget.set(name, key);
+    probedArgs.set(name, { upstream, caFile });
     const before = sameUpstream ? e.upstream?.ok : undefined;
     e.upstream = result;
     e.upstreamCheckedAt = opts.clock.now();
@@ -79,7 +85,7 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     const now = opts.clock.now();
     const list = await targets();
     const names = new Set(list.map((t) => t.name));
-    for (const name of results.keys()) if (!names.has(name)) (results.delete(name), probedTarget.delete(name));
+    for (const name of results.keys()) if (!names.has(name)) (results.delete(name), probedTarget.delete(name), probedArgs.delete(name));
     await Promise.all(
       list.map(async (t) => {
         const e = entry(t.name);
@@ -90,7 +96,7 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
         }
         const key = targetKey(t.upstream, t.caFile);
         if (e.upstreamCheckedAt === null || now - e.upstreamCheckedAt >= upstreamEvery || probedTarget.get(t.name) !== key) {
-          recordUpstream(t.name, e, await upstreamProbe(t.upstream, t.caFile), key);
+          recordUpstream(t.name, e, await upstreamProbe(t.upstream, t.caFile), t.upstream, t.caFile);
         }
       }),
     );
@@ -106,8 +112,20 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     async ensureUpstreamChecked(name, upstream, caFile) {
       const e = entry(name);
       const key = targetKey(upstream, caFile);
-      if (!e.upstream || probedTarget.get(name) !== key) recordUpstream(name, e, await upstreamProbe(upstream, caFile), key);
+      if (!e.upstream || probedTarget.get(name) !== key) recordUpstream(name, e, await upstreamProbe(upstream, caFile), upstream, caFile);
       return e.upstream!;
+    },
+    recheckUpstream(name) {
+      const args = probedArgs.get(name);
+      const e = results.get(name);
+      if (!args || !e || rechecking.has(name) || (e.upstreamCheckedAt !== null && opts.clock.now() - e.upstreamCheckedAt < 2000)) return;
+      rechecking.add(name);
+      void upstreamProbe(args.upstream, args.caFile)
+        .then((result) => {
+          if (probedArgs.get(name) === args) recordUpstream(name, e, result, args.upstream, args.caFile);
+        })
+        .catch(() => undefined)
+        .finally(() => rechecking.delete(name));
     },
     onUpstreamChange(listener) {
       upstreamListeners.push(listener);

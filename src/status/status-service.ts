@@ -2,6 +2,7 @@ import type { NginxController } from '../apply/nginx/nginx-controller.js';
 import type { NginxDriver, NginxProcessState } from '../apply/nginx/nginx-driver.js';
 import type { CacheRuntime } from '../apply/runtime/cache-runtime.js';
 import { redactedConfig } from './config-view.js';
+import type { DiskSpace } from './disk/disk-space-monitor.js';
 import type { DaemonState, RejectedConfig, ReloadRecord } from './daemon-state.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { VhostCacheStats, VhostTraffic } from './vhost-numbers.js';
@@ -30,6 +31,8 @@ export interface DaemonStatus {
   runtime: CacheRuntime['kind'];
   observer: ObserverStats;
   vhosts: ObservedVhost[];
+  /** Free space under dataDir (null before the first measurement). */
+  disk: DiskSpace | null;
 }
 
 export interface StatusService {
@@ -50,6 +53,7 @@ export function createStatusService(deps: {
   egressDriver?: NginxDriver | null;
   observer: VhostObserver;
   integrity?: { mismatches(vhost: string): number; lastError(vhost: string): string | null };
+  disk?: { current(): DiskSpace | null; lowMessage(): string | null };
 }): StatusService {
   const { state } = deps;
   const vhosts = async (): Promise<ObservedVhost[]> => {
@@ -58,7 +62,7 @@ export function createStatusService(deps: {
     const [instanceList] = await Promise.all([deps.runtime.list(), deps.observer.refresh()]);
     const instances = new Map(instanceList.map((i) => [i.name, i]));
     return config.registries.map((r) => {
-      const view = vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name), state.egress.get(r.name) ?? null);
+      const view = vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name), state.egress.get(r.name) ?? null, deps.disk?.lowMessage() ?? null);
       return {
         ...view,
         // Health problems first; else the last digest mismatch, until that digest is stored verified.
@@ -93,6 +97,7 @@ export function createStatusService(deps: {
         runtime: deps.runtime.kind,
         observer: deps.observer.stats(),
         vhosts: await vhosts(),
+        disk: deps.disk?.current() ?? null,
       };
     },
   };

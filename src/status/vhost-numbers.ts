@@ -15,6 +15,8 @@ export interface VhostTraffic {
   bytesFromUpstream: number;
   /** 429 Too Many Requests the upstream answered (passed through by the cache). */
   upstream429: number;
+  /** Responses that were cut off before their Content-Length (counted in requests as 5xx). */
+  cutOff: number;
   /** What the cache sent upstream through the egress nginx (all zero when it goes direct). */
   egress: EgressCounts;
   /** End of the last successful manifest GET (a pull), or null. */
@@ -70,6 +72,7 @@ export function vhostNumbers(input: {
       bytesServed: t.bytesServed,
       bytesFromUpstream: (proxy?.manifests.bytesPulled ?? 0) + t.blobMissBytes,
       upstream429: t.upstream429,
+      cutOff: t.cutOff,
       egress: { ...(input.egress ?? emptyEgressCounts()) },
       lastPullAt: iso(t.lastPullAtMs),
       lastRequestAt: iso(t.lastRequestAtMs),

@@ -33,6 +33,8 @@ export interface VhostObserverOptions {
   onAccessEntry?: (entry: AccessLogEntry) => void;
   onEgressEntry?: (entry: EgressLogEntry) => void;
   diskSampleMs?: number;
+  /** Called when the egress log shows a cache's upstream unreachable or silent (to probe it now). */
+  onUpstreamFailure?: (vhost: string) => void;
 }
 
 export interface ObserverStats {
@@ -102,6 +104,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
             if (!entry) continue;
             egressCounters.record(entry);
             opts.onEgressEntry?.(entry);
+            if (entry.upstreamFailed) opts.onUpstreamFailure?.(entry.vhost);
           }
         },
       })

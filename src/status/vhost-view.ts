@@ -20,11 +20,11 @@ export interface VhostView {
   lastError: string | null;
 }
 
-export function vhostStatus(instance: CacheInstance | null, health: VhostHealth, routed: boolean): VhostStatus {
+export function vhostStatus(instance: CacheInstance | null, health: VhostHealth, routed: boolean, diskLow: string | null = null): VhostStatus {
   if (!instance || instance.state === 'stopped' || instance.state === 'crashed') return 'down';
   if (instance.state === 'starting' || health.cache === null) return 'starting';
   if (!health.cache.ok) return 'down';
-  if (!routed || health.upstream?.ok === false) return 'degraded';
+  if (!routed || health.upstream?.ok === false || diskLow) return 'degraded';
   return 'up';
 }
 
@@ -34,13 +34,17 @@ export function vhostView(
   health: VhostHealth,
   routed: boolean,
   egress: string | null = null,
+  /** Why cold pulls are refused (free space under dataDir below cache.minFreeSpace), or null. */
+  diskLow: string | null = null,
 ): VhostView {
-  const status = vhostStatus(instance, health, routed);
+  const status = vhostStatus(instance, health, routed, diskLow);
   const lastError =
     instance?.lastError && instance.state !== 'running'
       ? instance.lastError
       : health.cache && !health.cache.ok
         ? `cache not answering: ${health.cache.error}`
+        : diskLow
+          ? diskLow
         : health.upstream && !health.upstream.ok
           ? `upstream ${registry.upstream} not reachable: ${health.upstream.error}`
           : (instance?.lastError ?? null);

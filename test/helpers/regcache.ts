@@ -47,6 +47,8 @@ export interface StartRegcacheOptions {
   env?: Record<string, string>;
   resyncMs?: number;
   upstreamProbeMs?: number;
+  /** How often the daemon measures free space under dataDir and removes abandoned uploads. */
+  diskSpace?: { checkMs?: number; cleanupMs?: number };
   /** Reuse a directory (and its dataDir) from an earlier run, e.g. to restart the daemon. */
   dir?: string;
   /** Reuse ports from an earlier run. */
@@ -98,6 +100,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
     logger: createLogger({ level: 'debug', destination }),
     resyncMs: opts.resyncMs,
     upstreamProbeMs: opts.upstreamProbeMs,
+    diskSpace: opts.diskSpace,
   });
   let stopped = false;
   return {

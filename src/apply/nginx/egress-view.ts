@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import { resolverDirective, type EgressPlan } from '../../desired/egress-routes.js';
-import { sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
+import { ERROR_HOLD, sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
+import { CLASS_PATTERNS, LOCATION_HOST, LOCATION_WELL_FORMED, originClass, ownListenersPattern, redirectAllowPattern, type RedirectClass } from './redirect-policy.js';
 
 /**
  * What templates/egress-nginx.conf.ejs reads: the caches' egress, a second nginx beside the router.
@@ -23,8 +24,24 @@ export interface EgressNginxView {
   caMaterial: string | null;
   cacheZone: NginxCacheZone;
   cacheLockTimeout: string;
-  /** One listener per cache; the port says which upstream. */
-  servers: Array<{ name: string; listen: string; port: number; origin: string }>;
+  /** No-progress bound on every upstream read and write (cache.stallTimeout), e.g. "60s"; connects get at most 15 s of it. */
+  stallTimeout: string;
+  connectTimeout: string;
+  /** How long a failed blob fetch is remembered so every waiter on its lock gets the error at once. */
+  errorHold: string;
+  /** Where the egress nginx's workers mark blob fetches that just failed (see egress-maps.conf). */
+  failedDir: string;
+  /** Patterns a redirect's Location is checked against before nginx follows it (redirect-policy.ts). */
+  redirect: {
+    wellFormed: string;
+    host: string;
+    classes: ReadonlyArray<{ cls: RedirectClass; pattern: string; caseless?: boolean }>;
+    allow: string | null;
+    /** regcache's own loopback listeners (admin API, router, egress): never a redirect target. */
+    own: string;
+  };
+  /** One listener per cache; the port says which upstream. An upstream may redirect to hosts of its own class. */
+  servers: Array<{ name: string; listen: string; port: number; origin: string; originClass: RedirectClass }>;
 }
 
 export function egressNginxView(input: {
@@ -35,6 +52,7 @@ export function egressNginxView(input: {
   controlPort: number;
   user?: string | null;
 }): EgressNginxView | null {
+  const ownPorts = [input.config.admin.listen.port, input.config.listen.port, ...(input.config.tls ? [input.config.tls.listen.port] : []), input.controlPort];
   const { plan, config, paths } = input;
   if (plan.routes.size === 0 || !plan.caFile) return null;
   return {
@@ -55,6 +73,28 @@ export function egressNginxView(input: {
       inactive: '10m',
     },
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
-    servers: [...plan.routes.values()].map((r) => ({ name: r.name, listen: r.listen, port: Number(r.listen.split(':').pop()), origin: r.origin })),
+    stallTimeout: `${config.cache.stallTimeoutSeconds}s`,
+    connectTimeout: `${Math.min(15, config.cache.stallTimeoutSeconds)}s`,
+    errorHold: ERROR_HOLD,
+    failedDir: egressFailedDir(paths),
+    redirect: {
+      wellFormed: LOCATION_WELL_FORMED,
+      host: LOCATION_HOST,
+      classes: CLASS_PATTERNS,
+      allow: redirectAllowPattern(config.egress.redirectAllow),
+      own: ownListenersPattern([...ownPorts, ...[...plan.routes.values()].map((r) => Number(r.listen.split(':').pop()))]),
+    },
+    servers: [...plan.routes.values()].map((r) => ({
+      name: r.name,
+      listen: r.listen,
+      port: Number(r.listen.split(':').pop()),
+      origin: r.origin,
+      originClass: originClass(r.origin),
+    })),
   };
+}
+
+/** Failed-fetch markers of the egress nginx (cleaned by the daemon, see disk-space-monitor). */
+export function egressFailedDir(paths: NginxPaths): string {
+  return path.join(paths.temp, 'failed');
 }

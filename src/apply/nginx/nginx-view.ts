@@ -71,6 +71,14 @@ export interface NginxView {
   cacheLockTimeout: string;
   /** Which variable holds the whole Accept header for the tag microcache (njs on nginx < 1.23). */
   accept: AcceptSupport;
+  /** Read/send timeout towards a cache: cache.stallTimeout plus a margin, so the egress gives up first. */
+  cacheReadTimeout: string;
+  /** How long a failed digest fetch is answered from memory, so every waiter on its lock gets the error at once. */
+  errorHold: string;
+  /** Routes (upstream ids) whose upstream is unreachable: what they do not hold is answered 503 UNAVAILABLE. */
+  upstreamDown: string[];
+  /** Free space under dataDir is below cache.minFreeSpace: digests not yet cached are refused (507) via this socket. */
+  diskFull: { socket: string; message: string } | null;
   /** TLS servers and access rules (templates/nginx/security-*.ejs read it as view.security). */
   security: SecurityView;
   /**
@@ -90,6 +98,11 @@ export function upstreamId(registryName: string): string {
 }
 
 const MIB = 1024 ** 2;
+
+/** How long a failed fetch of one digest is remembered (router and egress): longer than nginx's 500 ms lock poll. */
+export const ERROR_HOLD = '2s';
+/** The router waits this much longer than the egress for a stalled fetch, so the egress's error is what clients see. */
+const ROUTER_STALL_MARGIN_SECONDS = 10;
 const GIB = 1024 ** 3;
 
 /** nginx keeps ~8000 keys per MiB of keys_zone; one MiB per GiB of disk is ample for registry content. */
@@ -122,6 +135,10 @@ export function nginxView(input: {
   egress?: ReadonlyMap<string, string>;
   /** Each cache's storage root nginx may serve blob files from (see NginxRoute.blobRoot); none when absent. */
   blobRoot?: (name: string) => string | null;
+  /** Registries whose upstream is known to be unreachable. */
+  upstreamDown?: ReadonlySet<string>;
+  /** Why cold pulls are refused (free space below cache.minFreeSpace); null or absent: they are not. */
+  diskFull?: string | null;
 }): NginxView {
   const { config } = input;
   const routed = config.registries
@@ -161,6 +178,10 @@ export function nginxView(input: {
     tagLocations,
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
     accept: input.accept ?? FIRST_ACCEPT_LINE_ONLY,
+    cacheReadTimeout: `${config.cache.stallTimeoutSeconds + ROUTER_STALL_MARGIN_SECONDS}s`,
+    errorHold: ERROR_HOLD,
+    upstreamDown: routes.filter((r) => input.upstreamDown?.has(r.name)).map((r) => r.upstreamId),
+    diskFull: input.diskFull ? { socket: path.join(input.paths.temp, 'disk-full.sock'), message: jsonString(input.diskFull) } : null,
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
     probeClients: probeClients(config),
   };
@@ -177,4 +198,9 @@ function probeClients(config: RegcacheConfig): string[] | null {
   const host = config.listen.host;
   if (!config.tls?.httpDisabled && host !== '0.0.0.0' && host !== '::' && !clients.includes(host)) clients.push(host);
   return clients;
+}
+
+/** Text for inside a JSON string inside an nginx single-quoted string: no quotes, backslashes or control characters. */
+function jsonString(text: string): string {
+  return text.replace(/["'\\\x00-\x1f$;{}]/g, ' ');
 }

@@ -39,7 +39,7 @@ export function readNginxTemplates(root = packageRoot()): NginxTemplates {
 
 /** Compiles once; rendering is then a pure function of the view. */
 export function createNginxRenderer(templates: NginxTemplates): NginxRenderer {
-  const template = compile(templates, templates.main, ['generation', 'user', 'workerProcesses', 'listen', 'paths', 'routes', 'hosts', 'nsRoutes', 'cacheZones', 'tagLocations', 'cacheLockTimeout', 'accept', 'probeClients']);
+  const template = compile(templates, templates.main, ['generation', 'user', 'workerProcesses', 'listen', 'paths', 'routes', 'hosts', 'nsRoutes', 'cacheZones', 'tagLocations', 'cacheLockTimeout', 'accept', 'probeClients', 'cacheReadTimeout', 'errorHold', 'upstreamDown', 'diskFull']);
   return (view) => template(view);
 }
 
@@ -55,6 +55,11 @@ export function createEgressNginxRenderer(templates: NginxTemplates): EgressNgin
     'caMaterial',
     'cacheZone',
     'cacheLockTimeout',
+    'stallTimeout',
+    'connectTimeout',
+    'errorHold',
+    'failedDir',
+    'redirect',
     'servers',
   ]);
   return (view) => template(view);

@@ -45,6 +45,25 @@ const duration = (what: string, minSeconds: number, maxSeconds: number) =>
     return seconds;
   });
 
+/** An amount of disk (`512m`, `2g`) or a share of dataDir's file system (`2%`, at most 50%). */
+const freeSpace = z.union([z.string(), z.number()]).transform((value, ctx): FreeSpace => {
+  const text = String(value).trim();
+  const percent = /^(\d{1,2}(?:\.\d{1,3})?)\s*%$/.exec(text);
+  if (percent) {
+    const share = Number(percent[1]);
+    if (share <= 50) return { percent: share };
+  } else {
+    const m = /^(\d{1,16})\s*([kmgt]?)i?b?$/i.exec(text);
+    const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
+    if (Number.isSafeInteger(bytes) && bytes <= MAX_CACHE_BYTES) return { bytes };
+  }
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is neither a size such as 512m or 2g nor a share such as 2% (0–50%)` });
+  return z.NEVER;
+});
+
+/** Free space to keep under dataDir: bytes, or a percentage of the file system's size. */
+export type FreeSpace = { bytes: number } | { percent: number };
+
 const tagTtl = duration('a duration', 0, MAX_TAG_TTL_SECONDS);
 
 export const cacheSectionSchema = z
@@ -57,6 +76,10 @@ export const cacheSectionSchema = z
     lockTimeout: duration('a duration', 10, 7 * 86_400).default('1h'),
     /** Entries not read for this long are removed even below maxSize. */
     inactive: duration('a duration', 60, 3650 * 86_400).default('30d'),
+    /** A fetch that receives nothing from its upstream for this long is abandoned (not a total time). */
+    stallTimeout: duration('a duration', 1, 3600).default('60s'),
+    /** Below this much free space under dataDir, cold pulls are refused and vhosts show degraded. */
+    minFreeSpace: freeSpace.default('2%'),
   })
   .strict()
   .default({});
@@ -75,6 +98,8 @@ export interface CacheConfig {
   tagTtlSeconds: number;
   lockTimeoutSeconds: number;
   inactiveSeconds: number;
+  stallTimeoutSeconds: number;
+  minFreeSpace: FreeSpace;
 }
 
 export function toCacheConfig(raw: z.infer<typeof cacheSectionSchema>): CacheConfig {
@@ -83,6 +108,8 @@ export function toCacheConfig(raw: z.infer<typeof cacheSectionSchema>): CacheCon
     tagTtlSeconds: raw.tagTTL,
     lockTimeoutSeconds: raw.lockTimeout,
     inactiveSeconds: raw.inactive,
+    stallTimeoutSeconds: raw.stallTimeout,
+    minFreeSpace: raw.minFreeSpace,
   };
 }
 
@@ -94,6 +121,11 @@ export interface RegistryCacheConfig {
 export function toRegistryCacheConfig(raw: z.infer<typeof registryCacheSchema>): RegistryCacheConfig | null {
   if (!raw) return null;
   return { maxSizeBytes: raw.maxSize ?? null, tagTtlSeconds: raw.tagTTL ?? null };
+}
+
+/** The free-space floor in bytes for a file system of `totalBytes`. */
+export function minFreeBytes(floor: FreeSpace, totalBytes: number): number {
+  return 'bytes' in floor ? floor.bytes : Math.floor((totalBytes * floor.percent) / 100);
 }
 
 /** The cache settings one registry runs with: its override where set, else the global section. */

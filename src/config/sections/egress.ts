@@ -15,6 +15,14 @@ const nameserver = z
   .transform((s) => s.trim())
   .refine((s) => net.isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address (nginx asks it for upstream and CDN names)' });
 
+/** A redirect target nginx may follow although it is a private address: `cdn.internal`, `*.corp.example` or `10.1.2.3`. */
+const redirectHost = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .refine((s) => net.isIPv4(s) || /^(\*\.)?(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/.test(s), {
+    message: 'must be a host name, *.domain or an IPv4 address',
+  });
+
 export const egressSectionSchema = z
   .object({
     /** Route caches' upstream traffic through nginx (per registry: registries.<name>.egress). */
@@ -23,6 +31,8 @@ export const egressSectionSchema = z
     resolver: z.array(nameserver).min(1).max(8).optional(),
     /** PEM bundle nginx verifies upstream certificates against; default: the system bundle. */
     caFile: safePath.optional(),
+    /** Private hosts upstream redirects may lead to (an internal CDN); loopback, private and link-local targets are refused otherwise. */
+    redirectAllow: z.array(redirectHost).max(64).default([]),
   })
   .strict()
   .default({});
@@ -38,10 +48,12 @@ export interface EgressConfig {
   caFile: string | null;
   /** Hash of the bundle's contents: part of the rendered config, so an updated bundle reloads nginx. */
   caMaterial: string | null;
+  /** Hosts a redirect may lead to even when they are private addresses. */
+  redirectAllow: string[];
 }
 
 export function toEgressConfig(raw: z.infer<typeof egressSectionSchema>, ctx: SectionContext): EgressConfig {
   const ca = raw.caFile === undefined ? null : readReferenced(ctx, ['egress', 'caFile'], raw.caFile);
   if (ca && !ca.text.includes('-----BEGIN CERTIFICATE-----')) addProblem(ctx, ['egress', 'caFile'], `${ca.path} holds no PEM certificate`);
-  return { enabled: raw.enabled, resolvers: raw.resolver ?? null, caFile: ca?.path ?? null, caMaterial: ca ? fingerprint([ca.text]) : null };
+  return { enabled: raw.enabled, resolvers: raw.resolver ?? null, caFile: ca?.path ?? null, caMaterial: ca ? fingerprint([ca.text]) : null, redirectAllow: raw.redirectAllow };
 }

@@ -24,6 +24,8 @@ export interface AccessLogEntry {
   digestVariant: string;
   /** False when nginx could read no request line (empty URI): TLS or other non-HTTP bytes on the plain port. */
   requestLine: boolean;
+  /** A success whose body stopped before its Content-Length: the client got a broken download. */
+  cutOff: boolean;
 }
 
 const V2_PATH = /^\/v2\/(?:(.+)\/(manifests|blobs|tags)\/(.*)|(_catalog)|)$/;
@@ -80,6 +82,7 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
   if (!Number.isFinite(endMs)) return null;
   const requestMs = Math.round((finite(raw.request_time) ?? 0) * 1000);
   const vhost = typeof raw.vhost === 'string' && raw.vhost !== '' && raw.vhost !== '-' ? raw.vhost : null;
+  const length = finite(raw.length);
   const cache = typeof raw.cache === 'string' && raw.cache !== '' && raw.cache !== '-' ? raw.cache.toUpperCase() : null;
   return {
     endMs,
@@ -93,5 +96,6 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
     cacheStatus: cache,
     digestVariant: typeof raw.variant === 'string' ? raw.variant : '',
     requestLine: uri !== '',
+    cutOff: method !== 'HEAD' && status >= 200 && status < 300 && length !== null && bytes < length,
   };
 }

@@ -22,6 +22,8 @@ export interface EgressLogEntry {
   upstreamStatuses: number;
   upstreamBytes: number;
   cache: string;
+  /** The upstream could not be reached or did not answer in time (nginx's own 502/504). */
+  upstreamFailed: boolean;
 }
 
 export function emptyEgressCounts(): EgressCounts {
@@ -50,6 +52,7 @@ export function parseEgressLogLine(line: string): EgressLogEntry | null {
     upstreamStatuses: values(raw.upstream_status).length,
     upstreamBytes: values(raw.upstream_bytes).reduce((sum, v) => sum + (Number(v) || 0), 0),
     cache: typeof raw.cache === 'string' ? raw.cache : '',
+    upstreamFailed: (raw.status === 502 || raw.status === 504) && /(?:^|[,:] ?)(?:502|504)$/.test(String(raw.upstream_status).trim()),
   };
 }
 

@@ -18,6 +18,8 @@ export interface VhostTrafficCounts {
   manifestNginxHits: number;
   /** Responses with status 429 that came from the cache: the upstream rate-limited it. */
   upstream429: number;
+  /** 2xx responses whose body stopped short of its Content-Length; counted under 5xx, as failures. */
+  cutOff: number;
   /** End of the last successful manifest GET, ms since the epoch. */
   lastPullAtMs: number | null;
   lastRequestAtMs: number | null;
@@ -32,6 +34,7 @@ export function emptyTrafficCounts(): VhostTrafficCounts {
     blobs: { hits: 0, misses: 0, unknown: 0 },
     manifestNginxHits: 0,
     upstream429: 0,
+    cutOff: 0,
     lastPullAtMs: null,
     lastRequestAtMs: null,
   };
@@ -81,16 +84,18 @@ export function createTrafficCounters(knownVhosts: Iterable<string> = []): Traff
         return;
       }
       const c = entry(e.vhost);
-      c.requests[statusClass(e.status)]++;
+      // A 200 cut off half-way is a failed request whatever its status line said.
+      c.requests[e.cutOff ? '5xx' : statusClass(e.status)]++;
+      if (e.cutOff) c.cutOff++;
       c.requestsByKind[e.kind]++;
       c.bytesServed += e.bytes;
       c.lastRequestAtMs = Math.max(c.lastRequestAtMs ?? 0, e.endMs);
       if (e.status === 429 && e.upstreamStatus === 429) c.upstream429++;
-      if (e.kind === 'manifest' && e.method === 'GET' && e.status >= 200 && e.status < 300) {
+      if (e.kind === 'manifest' && e.method === 'GET' && e.status >= 200 && e.status < 300 && !e.cutOff) {
         c.lastPullAtMs = Math.max(c.lastPullAtMs ?? 0, e.endMs);
         if (isNginxCacheHit(e)) c.manifestNginxHits++;
       }
-      if (blob !== null && isBlobDownload(e)) {
+      if (blob !== null && isBlobDownload(e) && !e.cutOff) {
         if (blob === 'hit') c.blobs.hits++;
         else if (blob === 'miss') {
           c.blobs.misses++;

@@ -28,6 +28,8 @@ export function createPrometheusMetrics(deps: {
   registry: Registry;
   vhosts: () => Promise<ObservedVhost[]>;
   unrouted?: () => UnroutedCounts;
+  /** Free space under dataDir and its floor (cache.minFreeSpace); null before the first measurement. */
+  disk?: () => { freeBytes: number; minFreeBytes: number } | null;
   defaultMetrics?: boolean;
 }): PrometheusMetrics {
   const registers = [deps.registry];
@@ -69,6 +71,12 @@ export function createPrometheusMetrics(deps: {
     labelNames: ['vhost'],
     registers,
   });
+  const cutOff = new Counter({
+    name: 'regcache_responses_cut_off_total',
+    help: 'Responses whose body stopped before its Content-Length (also counted in regcache_requests_total as 5xx)',
+    labelNames: ['vhost'],
+    registers,
+  });
   const restarts = new Counter({ name: 'regcache_cache_restarts_total', help: 'Restarts of the cache process or container', labelNames: ['vhost'], registers });
   const disk = new Gauge({ name: 'regcache_cache_disk_bytes', help: "Disk used by the cache's storage (last measurement)", labelNames: ['vhost'], registers });
   const lastPull = new Gauge({ name: 'regcache_last_pull_timestamp_seconds', help: 'End of the last successful manifest GET', labelNames: ['vhost'], registers });
@@ -88,8 +96,16 @@ export function createPrometheusMetrics(deps: {
     registers,
   });
 
-  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, mismatches, restarts, disk, lastPull];
+  const diskFree = new Gauge({ name: 'regcache_disk_free_bytes', help: 'Free bytes on the file system holding dataDir (last measurement)', registers });
+  const diskFloor = new Gauge({ name: 'regcache_disk_min_free_bytes', help: 'cache.minFreeSpace in bytes: below it, pulls of uncached content are refused', registers });
+
+  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, mismatches, cutOff, restarts, disk, lastPull];
   const snapshot = (vhosts: ObservedVhost[]) => {
+    const space = deps.disk?.() ?? null;
+    if (space) {
+      diskFree.set(space.freeBytes);
+      diskFloor.set(space.minFreeBytes);
+    }
     // Rebuilt from the observer's monotonic totals on every scrape; a removed vhost's series disappear.
     for (const m of perVhost) m.reset();
     const counts = deps.unrouted?.();
@@ -114,6 +130,7 @@ export function createPrometheusMetrics(deps: {
       }
       rateLimited.inc({ vhost }, v.traffic.upstream429);
       mismatches.inc({ vhost }, v.integrity.digestMismatches);
+      cutOff.inc({ vhost }, v.traffic.cutOff);
       restarts.inc({ vhost }, v.backend.restarts);
       if (v.cache.diskBytes !== null) disk.set({ vhost }, v.cache.diskBytes);
       if (v.traffic.lastPullAt) lastPull.set({ vhost }, Date.parse(v.traffic.lastPullAt) / 1000);

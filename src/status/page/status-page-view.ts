@@ -142,7 +142,7 @@ export function statusPageView(input: {
       { label: 'served', value: formatBytes(sum(vhosts, (v) => v.traffic.bytesServed)), hint: 'to clients' },
       { label: 'from upstream', value: formatBytes(sum(vhosts, (v) => v.traffic.bytesFromUpstream)), hint: `${formatCount(sum(vhosts, (v) => v.traffic.upstream429))} rate-limited (429)` },
       { label: 'hit ratio', value: formatRatio(hits + misses > 0 ? hits / (hits + misses) : null), hint: 'manifests + blobs' },
-      { label: 'disk', value: formatBytes(disk), hint: 'all caches' },
+      { label: 'disk', value: formatBytes(disk), hint: diskHint(status.disk) },
     ],
     vhosts: vhosts.map((v) => card(v, nowMs)),
     events: input.events.map((e) => ({
@@ -155,4 +155,10 @@ export function statusPageView(input: {
     })),
     snippets: input.snippets,
   };
+}
+
+/** The caches' disk tile: free space under dataDir, and whether cold pulls are refused for lack of it. */
+function diskHint(space: DaemonStatus['disk'] | undefined): string {
+  if (!space) return 'all caches';
+  return space.low ? `only ${formatBytes(space.freeBytes)} free: cold pulls refused` : `all caches · ${formatBytes(space.freeBytes)} free`;
 }

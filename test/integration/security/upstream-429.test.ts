@@ -46,14 +46,15 @@ describe('upstream 429', () => {
     expect(res.headers.get('retry-after')).toBeNull();
   });
 
-  it('blobs: distribution 2.8 answers an upstream 429 with 500, which the router answers as a plain 500 UNKNOWN (no internal detail), no Retry-After', async () => {
+  it('blobs: distribution 2.8 turns an upstream 429 into 500 UNKNOWN; the router answers it as 502 UNAVAILABLE with Retry-After', async () => {
     const res = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, host());
     expect(seen.some((s) => s.includes('/blobs/'))).toBe(true);
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(502);
     const error = JSON.parse(res.body.toString()).errors[0];
-    expect(error.code).toBe('UNKNOWN');
+    expect(error.code).toBe('UNAVAILABLE');
+    // The upstream's own Retry-After does not survive distribution; the router asks for a short pause.
+    expect(res.headers.get('retry-after')).toBe('5');
     // The cache's own body (detail.StatusCode, the URL it fetched) stays inside: it can name internal ports.
     expect(error.detail).toBeUndefined();
-    expect(res.headers.get('retry-after')).toBeNull();
   });
 });

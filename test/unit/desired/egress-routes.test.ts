@@ -109,6 +109,26 @@ describe('egress render', () => {
     expect(text).toContain('return 200 "3\\n";');
     // One location proxies, so nginx loads the CA bundle once however many caches there are.
     expect(text.match(/^\s*proxy_pass /gm)).toHaveLength(1);
+    // cache.stallTimeout bounds every upstream read and write, not the total time.
+    expect(text).toContain('proxy_read_timeout 60s;');
+    expect(text).toContain('proxy_send_timeout 60s;');
+    expect(text).toContain('proxy_connect_timeout 15s;');
+    expect(text).toContain('proxy_cache_valid 502 504 2s;');
+    // Failed fetches are written down and checked; redirects are classified, own listeners refused.
+    expect(text).toContain('fastcgi_temp_path /d/egress-nginx/temp/failed;');
+    expect(text).toContain('if (-f /d/egress-nginx/temp/failed/$regcache_egress_digest-$regcache_egress_slot_a) {');
+    expect(text).toMatch(/if \(\$regcache_redirect_to ~ "\^loopback:\(\?:[0-9|]*41000[0-9|]*\)\$"\)/);
+    expect(text).toContain('set $regcache_redirect_class never;');
+  });
+
+  it('renders cache.stallTimeout and egress.redirectAllow', () => {
+    const c = config('cache: { stallTimeout: 5s }\negress: { redirectAllow: ["*.cdn.corp"] }\n');
+    const plan = egressPlan({ config: c, ports, system, loopback: true });
+    const paths = { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t', cache: '/c' };
+    const text = createEgressNginxRenderer(readNginxTemplates())(egressNginxView({ config: c, plan, paths, generation: 1, controlPort: 41000 })!);
+    expect(text).toContain('proxy_read_timeout 5s;');
+    expect(text).toContain('proxy_connect_timeout 5s;');
+    expect(text).toContain('if ($regcache_redirect_host ~* "^(?:(?:[a-z0-9-]+\\.)+cdn\\.corp)\\.?$") {');
   });
 
   it('renders nothing when no cache fetches through egress', () => {

@@ -100,6 +100,22 @@ registries:
     expect(microcached).toContain('proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504 http_429;');
   });
 
+  it('times out a silent cache after cache.stallTimeout plus a margin, and remembers failed digest fetches for 2 s', () => {
+    expect(out).toContain('proxy_read_timeout 70s;');
+    expect(out).toContain('proxy_cache_valid 500 502 503 504 2s;');
+    expect(out).toContain('error_page 500 = @regcache_fetch_failed;');
+    expect(out).not.toContain('regcache_disk_full');
+  });
+
+  it('answers 503 for what an unreachable upstream\'s cache lacks, and 507 for cold digests when the disk is low', () => {
+    const down = render(nginxView({ config: cached, backends, paths, generation: 2, upstreamDown: new Set(['ghcr.io']), diskFull: 'disk almost full: "x"; {y}' }));
+    expect(down).toMatch(/map \$regcache_backend \$regcache_upstream_down \{\n\s+default 0;\n\s+cache_ghcr_io 1;\n\s+\}/);
+    expect(down).toContain('"~^/v2/.+/(?:blobs|manifests)/sha256:[0-9a-f]{64}$" regcache_disk_full;');
+    expect(down).toContain('listen unix:/d/nginx/temp/disk-full.sock;');
+    // The message cannot break out of nginx's or JSON's quoting.
+    expect(down).toContain('return 507 \'{"errors":[{"code":"UNAVAILABLE","message":"disk almost full:  x    y "}]}\\n\';');
+  });
+
   it('holds concurrent digest misses for the configured lock timeout', () => {
     expect(out).toContain('proxy_cache_lock_timeout 7200s;');
     expect(out).toContain('proxy_cache_lock_age 7200s;');

@@ -58,7 +58,17 @@ describe('parseAccessLogLine', () => {
       cacheStatus: null,
       digestVariant: '',
       requestLine: true,
+      cutOff: false,
     });
+  });
+
+  it('marks a 2xx whose body stopped before its Content-Length as cut off (not a HEAD, not a complete body)', () => {
+    expect(parse({ status: 200, bytes: 400, length: '1000' }).cutOff).toBe(true);
+    expect(parse({ status: 200, bytes: 1000, length: '1000' }).cutOff).toBe(false);
+    expect(parse({ status: 206, bytes: 10, length: '10' }).cutOff).toBe(false);
+    expect(parse({ status: 200, bytes: 0, length: '1000', method: 'HEAD' }).cutOff).toBe(false);
+    expect(parse({ status: 502, bytes: 10, length: '133' }).cutOff).toBe(false);
+    expect(parse({ status: 200, bytes: 10, length: '' }).cutOff).toBe(false);
   });
 
   it('maps nginx placeholders to null and takes the last upstream status of a retry list', () => {

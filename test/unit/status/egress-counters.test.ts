@@ -26,4 +26,13 @@ describe('egress counters', () => {
     expect(counters.get('docker.io').requests).toBe(0);
     expect(counters.get('forged.example').requests).toBe(0);
   });
+
+  it('tells an unreachable or silent upstream (nginx\'s own 502/504) from other answers', () => {
+    expect(parseEgressLogLine(line({ status: 502, upstream_status: '502' }))!.upstreamFailed).toBe(true);
+    expect(parseEgressLogLine(line({ status: 504, upstream_status: '307 : 504' }))!.upstreamFailed).toBe(true);
+    expect(parseEgressLogLine(line({ status: 200, upstream_status: '200' }))!.upstreamFailed).toBe(false);
+    expect(parseEgressLogLine(line({ status: 404, upstream_status: '404' }))!.upstreamFailed).toBe(false);
+    // The failed-fetch marker's own 504 reached no upstream.
+    expect(parseEgressLogLine(line({ status: 504, upstream_status: '' }))!.upstreamFailed).toBe(false);
+  });
 });

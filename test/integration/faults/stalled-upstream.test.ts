@@ -1,0 +1,103 @@
+// Bounded waits (issue 11): an upstream that stops sending half-way through a blob, or accepts and
+// never answers, is abandoned after cache.stallTimeout without progress. Every client waiting on that
+// digest gets an error within that bound (a registry JSON error, or a cut body for the one client that
+// already had headers), nothing partial is stored, and once the upstream is healthy the same digest
+// pulls at once. Real nginx (router and egress) and distribution; the upstream is a small fake.
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../helpers/binaries.js';
+import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
+import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
+
+const STALL_SECONDS = 3;
+// distribution pings an upstream without auth (/v2/) before each fetch: two stalls in a row at most,
+// plus nginx's 500 ms lock poll and a loaded machine. (Without the bound: 900 s read timeouts.)
+const BOUND_SECONDS = 2 * STALL_SECONDS + 8;
+const HOST = 'docker.io.registry.test';
+
+describe('stalled and hanging upstreams', () => {
+  let upstream: FaultUpstream;
+  let rc: RunningRegcache;
+  beforeAll(async () => {
+    upstream = await startFaultUpstream();
+    rc = await startRegcache(
+      { cache: { stallTimeout: `${STALL_SECONDS}s` }, registries: { 'docker.io': { upstream: upstream.url } } },
+      { diskSpace: { checkMs: 1000, cleanupMs: 2000 } },
+    );
+  });
+  afterAll(async () => {
+    await rc?.stop();
+    await upstream?.stop();
+  });
+
+  const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+  for (const mode of ['stall', 'hang'] as const) {
+    it(`${mode}: four concurrent clients all get an error within the bound, then the healthy upstream serves at once`, async () => {
+      const blob = upstream.addBlob(3 * 1024 * 1024 + 17);
+      upstream.mode = mode;
+      const results = await Promise.all([0, 1, 2, 3].map(() => fetchBlob(rc.routerUrl, HOST, 'library/app', blob.digest)));
+      const seen = JSON.stringify(results.map((r) => ({ status: r.status, seconds: r.seconds, bytes: r.body.length, cut: r.cut })));
+      for (const r of results) {
+        // Never a whole 200: an error status, or the headers of a 200 whose body is cut off.
+        expect(r.status === 200 ? r.cut : r.status >= 500, seen).toBe(true);
+        expect(r.seconds, seen).toBeLessThan(BOUND_SECONDS);
+      }
+      if (process.env.REGCACHE_FAULTS_VERBOSE) console.log(mode, seen);
+      const errors = results.filter((r) => r.status !== 200);
+      // The first client had headers before the stall. A waiter whose retry lands just after nginx's lock
+      // hands over (a retry nginx makes itself, which regcache cannot intercept) may see a cut 200 too.
+      expect(errors.length, seen).toBeGreaterThanOrEqual(2);
+      for (const r of errors) {
+        const body = JSON.parse(r.body.toString()) as { errors: Array<{ code: string; message: string }> };
+        expect(body.errors[0]!.code).toBe('UNAVAILABLE');
+        expect([502, 503, 504]).toContain(r.status);
+      }
+
+      upstream.mode = 'healthy';
+      // Attempts already on a stalled connection run out their stallTimeout, and a failure is remembered
+      // for 2 s (so every waiter gets it at once); after that, the next request fetches afresh.
+      await new Promise((r) => setTimeout(r, STALL_SECONDS * 1000 + 2500));
+      const fresh = await fetchBlob(rc.routerUrl, HOST, 'library/app', blob.digest);
+      expect(fresh.status).toBe(200);
+      expect(sha(fresh.body)).toBe(blob.digest);
+      // And from the router's cache afterwards: nothing partial was stored anywhere on the way.
+      const again = await fetchBlob(rc.routerUrl, HOST, 'library/app', blob.digest);
+      expect(again.status).toBe(200);
+      expect(again.body.equals(blob.data)).toBe(true);
+    }, 90_000);
+  }
+
+  it('a healthy upstream that is slow but keeps sending is not cut, and concurrent clients cause one upstream download', async () => {
+    const blob = upstream.addBlob(1024 * 1024);
+    upstream.mode = 'slow';
+    const before = upstream.blobGets(blob.digest);
+    const results = await Promise.all([0, 1, 2].map(() => fetchBlob(rc.routerUrl, HOST, 'library/slow', blob.digest)));
+    for (const r of results) expect(r.body.equals(blob.data)).toBe(true);
+    expect(upstream.blobGets(blob.digest) - before).toBe(1);
+  }, 60_000);
+
+  it('the cut-off 200s count as failed requests in the API and metrics', async () => {
+    const v = await waitFor(
+      async () => {
+        const body = (await adminJson(rc, '/api/v1/vhosts/docker.io')).body;
+        return body.traffic.cutOff >= 1 ? body : undefined;
+      },
+      { timeoutMs: 10_000, what: 'cut-off responses to be counted' },
+    );
+    expect(v.traffic.requests['5xx']).toBeGreaterThanOrEqual(v.traffic.cutOff);
+    const metrics = await (await fetch(`${rc.adminUrl}/metrics`)).text();
+    expect(Number(/^regcache_responses_cut_off_total\{vhost="docker.io"\} (\d+)/m.exec(metrics)?.[1])).toBe(v.traffic.cutOff);
+  });
+
+  it('abandoned partial uploads do not stay in the cache storage', async () => {
+    // The stalled fetches above left distribution's uploads behind; the daemon removes idle ones.
+    const { readdir } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const root = path.join(rc.dir, 'data', 'caches', 'docker-io', 'docker', 'registry', 'v2', 'repositories', 'library');
+    const uploads = async () => (await Promise.all(['app', 'slow'].map((r) => readdir(path.join(root, r, '_uploads')).catch(() => [])))).flat().length;
+    await waitFor(async () => ((await uploads()) === 0 ? true : undefined), { timeoutMs: 30_000, what: 'partial uploads to be removed' });
+    const events = (await adminJson(rc, '/api/v1/events?limit=200')).body.events as Array<{ message: string }>;
+    expect(events.some((e) => /removed \d+ abandoned partial upload/.test(e.message))).toBe(true);
+  }, 40_000);
+});
