@@ -10,9 +10,12 @@ import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 
 const STALL_SECONDS = 3;
-// distribution pings an upstream without auth (/v2/) before each fetch: two stalls in a row at most,
-// plus nginx's 500 ms lock poll and a loaded machine. (Without the bound: 900 s read timeouts.)
-const BOUND_SECONDS = 2 * STALL_SECONDS + 8;
+const CLIENTS = 4;
+// Blob misses are not merged in the router (nothing stored there): each client's fetch waits on the
+// egress lock, and when the holder stalls out the next waiter tries the upstream once more. So waiters
+// fail one stallTimeout apart: at most (clients + 1) stalls (distribution pings an upstream without auth
+// first), plus nginx's 500 ms lock poll and a loaded machine. (Without the bound: 900 s read timeouts.)
+const BOUND_SECONDS = (CLIENTS + 1) * STALL_SECONDS + 8;
 const HOST = 'docker.io.registry.test';
 
 describe('stalled and hanging upstreams', () => {
@@ -33,10 +36,10 @@ describe('stalled and hanging upstreams', () => {
   const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
   for (const mode of ['stall', 'hang'] as const) {
-    it(`${mode}: four concurrent clients all get an error within the bound, then the healthy upstream serves at once`, async () => {
+    it(`${mode}: concurrent clients all get an error within the bound, then the healthy upstream serves at once`, async () => {
       const blob = upstream.addBlob(3 * 1024 * 1024 + 17);
       upstream.mode = mode;
-      const results = await Promise.all([0, 1, 2, 3].map(() => fetchBlob(rc.routerUrl, HOST, 'library/app', blob.digest)));
+      const results = await Promise.all(Array.from({ length: CLIENTS }, () => fetchBlob(rc.routerUrl, HOST, 'library/app', blob.digest)));
       const seen = JSON.stringify(results.map((r) => ({ status: r.status, seconds: r.seconds, bytes: r.body.length, cut: r.cut })));
       for (const r of results) {
         // Never a whole 200: an error status, or the headers of a 200 whose body is cut off.
@@ -44,10 +47,9 @@ describe('stalled and hanging upstreams', () => {
         expect(r.seconds, seen).toBeLessThan(BOUND_SECONDS);
       }
       if (process.env.REGCACHE_FAULTS_VERBOSE) console.log(mode, seen);
+      // distribution answers a blob miss with its headers before it reads the upstream, so a client sees
+      // either a registry JSON error or a cut 200 (which the client rejects and the API counts as failed).
       const errors = results.filter((r) => r.status !== 200);
-      // The first client had headers before the stall. A waiter whose retry lands just after nginx's lock
-      // hands over (a retry nginx makes itself, which regcache cannot intercept) may see a cut 200 too.
-      expect(errors.length, seen).toBeGreaterThanOrEqual(2);
       for (const r of errors) {
         const body = JSON.parse(r.body.toString()) as { errors: Array<{ code: string; message: string }> };
         expect(body.errors[0]!.code).toBe('UNAVAILABLE');

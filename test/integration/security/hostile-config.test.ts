@@ -172,10 +172,10 @@ describe('hostile config files against a running daemon', () => {
 
   it("a cache's 500 for a blob does not show its internal upstream URL", async () => {
     const res = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, { headers: { host: `ghcr.io.${rc.domain}` } });
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(502);
     const text = res.body.toString();
     expect(text).not.toMatch(/127\.0\.0\.1|http:\/\//);
-    expect(JSON.parse(text).errors[0].code).toBe('UNKNOWN');
+    expect(JSON.parse(text).errors[0].code).toBe('UNAVAILABLE');
     expect(res.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
   });
 });
