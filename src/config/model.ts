@@ -4,6 +4,7 @@ import type { AccessConfig, RegistryAccessConfig } from './sections/access.js';
 import type { CacheConfig, RegistryCacheConfig } from './sections/cache.js';
 import type { DockerConfig } from './sections/docker.js';
 import type { EgressConfig } from './sections/egress.js';
+import type { RepositoryRules } from './sections/repositories.js';
 import type { RegistryTlsConfig, TlsConfig } from './sections/tls.js';
 
 /** The validated configuration. Everything downstream (templates included) reads this, never raw YAML. */
@@ -71,4 +72,6 @@ export interface RegistryConfig {
   egress: boolean | null;
   tls: RegistryTlsConfig;
   access: RegistryAccessConfig;
+  /** Which repositories this cache serves; null serves every repository. */
+  repositories: RepositoryRules | null;
 }

@@ -11,6 +11,7 @@ import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
 import { toCacheConfig, toRegistryCacheConfig } from './sections/cache.js';
 import { toDockerConfig } from './sections/docker.js';
 import { toEgressConfig } from './sections/egress.js';
+import { toRepositoryRules } from './sections/repositories.js';
 import type { SectionContext } from './sections/section-context.js';
 import { readReferenced } from './sections/section-context.js';
 import { certificateCoverage } from './sections/tls-coverage.js';
@@ -165,6 +166,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
       egress: r.egress ?? null,
       tls: toRegistryTlsConfig(r.tls, sections, name),
       access: toRegistryAccessConfig(r.access, sections, name),
+      repositories: toRepositoryRules(r.repositories),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const tls = toTlsConfig(raw.tls, sections);

@@ -4,6 +4,7 @@ import { accessSectionSchema, registryAccessSchema } from './sections/access.js'
 import { cacheSectionSchema, registryCacheSchema } from './sections/cache.js';
 import { dockerSectionSchema } from './sections/docker.js';
 import { egressSectionSchema, registryEgressSchema } from './sections/egress.js';
+import { registryRepositoriesSchema } from './sections/repositories.js';
 import { registryTlsSchema, tlsSectionSchema } from './sections/tls.js';
 
 /** Shape of registries.yaml as users write it. Strict: unknown keys are errors. */
@@ -59,6 +60,8 @@ export const registrySchema = z
     cache: registryCacheSchema,
     tls: registryTlsSchema,
     access: registryAccessSchema,
+    /** allow/deny lists of repository patterns, answered by the router before any cache or upstream call. */
+    repositories: registryRepositoriesSchema,
     /** false: this cache talks to its upstream directly, not through nginx's egress (see egress:). */
     egress: registryEgressSchema,
   })

@@ -15,6 +15,8 @@ export interface VhostTraffic {
   bytesFromUpstream: number;
   /** 429 Too Many Requests the upstream answered (passed through by the cache). */
   upstream429: number;
+  /** Requests the router refused by registries.<name>.repositories (never reached the cache). */
+  repositoryRefused: { denied: number; notAllowed: number };
   /** What the cache sent upstream through the egress nginx (all zero when it goes direct). */
   egress: EgressCounts;
   /** End of the last successful manifest GET (a pull), or null. */
@@ -70,6 +72,7 @@ export function vhostNumbers(input: {
       bytesServed: t.bytesServed,
       bytesFromUpstream: (proxy?.manifests.bytesPulled ?? 0) + t.blobMissBytes,
       upstream429: t.upstream429,
+      repositoryRefused: { ...t.repositoryRefused },
       egress: { ...(input.egress ?? emptyEgressCounts()) },
       lastPullAt: iso(t.lastPullAtMs),
       lastRequestAt: iso(t.lastRequestAtMs),

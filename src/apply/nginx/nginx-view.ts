@@ -4,6 +4,7 @@ import { firstMirrors } from '../../config/mirror-order.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';
 import { FIRST_ACCEPT_LINE_ONLY, type AcceptSupport } from './nginx-features.js';
+import { repositoryRuleEntries, type RepositoryRuleEntry } from './repository-rules.js';
 import { httpListen, securityView, type SecurityView } from './security-view.js';
 
 /** Where the rendered config points nginx at: pid, logs, temp, cache. Chosen by the nginx driver. */
@@ -68,6 +69,8 @@ export interface NginxView {
   accept: AcceptSupport;
   /** TLS servers and access rules (templates/nginx/security-*.ejs read it as view.security). */
   security: SecurityView;
+  /** registries.<name>.repositories as map entries, in match order (templates/nginx/repository-rules-*.ejs). */
+  repositoryRules: RepositoryRuleEntry[];
 }
 
 /** nginx takes k/m/g suffixes only; round down to whole KiB. */
@@ -149,5 +152,6 @@ export function nginxView(input: {
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
     accept: input.accept ?? FIRST_ACCEPT_LINE_ONLY,
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
+    repositoryRules: routed.flatMap(({ registry }) => repositoryRuleEntries(upstreamId(registry.name), registry.repositories)),
   };
 }

@@ -20,6 +20,8 @@ export interface AccessLogEntry {
   upstreamStatus: number | null;
   /** nginx proxy_cache status (HIT, MISS, …) when a proxy cache is configured, else null. */
   cacheStatus: string | null;
+  /** The router refused the request by the cache's repository rules (registries.<name>.repositories), else null. */
+  refused: 'denied' | 'not_allowed' | null;
   /** False when nginx could read no request line (empty URI): TLS or other non-HTTP bytes on the plain port. */
   requestLine: boolean;
 }
@@ -90,5 +92,6 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
     upstreamStatus: lastStatus(raw.upstream_status),
     cacheStatus: cache,
     requestLine: uri !== '',
+    refused: raw.refused === 'denied' || raw.refused === 'not_allowed' ? raw.refused : null,
   };
 }

@@ -18,6 +18,8 @@ export interface VhostTrafficCounts {
   manifestNginxHits: number;
   /** Responses with status 429 that came from the cache: the upstream rate-limited it. */
   upstream429: number;
+  /** Requests the router refused by the repository rules: a deny pattern matched, or no allow pattern did. */
+  repositoryRefused: { denied: number; notAllowed: number };
   /** End of the last successful manifest GET, ms since the epoch. */
   lastPullAtMs: number | null;
   lastRequestAtMs: number | null;
@@ -32,6 +34,7 @@ export function emptyTrafficCounts(): VhostTrafficCounts {
     blobs: { hits: 0, misses: 0, unknown: 0 },
     manifestNginxHits: 0,
     upstream429: 0,
+    repositoryRefused: { denied: 0, notAllowed: 0 },
     lastPullAtMs: null,
     lastRequestAtMs: null,
   };
@@ -86,6 +89,8 @@ export function createTrafficCounters(knownVhosts: Iterable<string> = []): Traff
       c.bytesServed += e.bytes;
       c.lastRequestAtMs = Math.max(c.lastRequestAtMs ?? 0, e.endMs);
       if (e.status === 429 && e.upstreamStatus === 429) c.upstream429++;
+      if (e.refused === 'denied') c.repositoryRefused.denied++;
+      else if (e.refused === 'not_allowed') c.repositoryRefused.notAllowed++;
       if (e.kind === 'manifest' && e.method === 'GET' && e.status >= 200 && e.status < 300) {
         c.lastPullAtMs = Math.max(c.lastPullAtMs ?? 0, e.endMs);
         if (isNginxCacheHit(e)) c.manifestNginxHits++;

@@ -63,6 +63,12 @@ export function createPrometheusMetrics(deps: {
     registers,
   });
   const rateLimited = new Counter({ name: 'regcache_upstream_rate_limited_total', help: 'Responses with status 429 from the upstream', labelNames: ['vhost'], registers });
+  const refused = new Counter({
+    name: 'regcache_repository_refused_total',
+    help: "Requests the router refused by the vhost's repository rules: reason denied (a deny pattern) or not_allowed (no allow pattern)",
+    labelNames: ['vhost', 'reason'],
+    registers,
+  });
   const restarts = new Counter({ name: 'regcache_cache_restarts_total', help: 'Restarts of the cache process or container', labelNames: ['vhost'], registers });
   const disk = new Gauge({ name: 'regcache_cache_disk_bytes', help: "Disk used by the cache's storage (last measurement)", labelNames: ['vhost'], registers });
   const lastPull = new Gauge({ name: 'regcache_last_pull_timestamp_seconds', help: 'End of the last successful manifest GET', labelNames: ['vhost'], registers });
@@ -82,7 +88,7 @@ export function createPrometheusMetrics(deps: {
     registers,
   });
 
-  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, restarts, disk, lastPull];
+  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, refused, restarts, disk, lastPull];
   const snapshot = (vhosts: ObservedVhost[]) => {
     // Rebuilt from the observer's monotonic totals on every scrape; a removed vhost's series disappear.
     for (const m of perVhost) m.reset();
@@ -107,6 +113,8 @@ export function createPrometheusMetrics(deps: {
         misses.inc({ vhost, kind }, stats.misses);
       }
       rateLimited.inc({ vhost }, v.traffic.upstream429);
+      refused.inc({ vhost, reason: 'denied' }, v.traffic.repositoryRefused.denied);
+      refused.inc({ vhost, reason: 'not_allowed' }, v.traffic.repositoryRefused.notAllowed);
       restarts.inc({ vhost }, v.backend.restarts);
       if (v.cache.diskBytes !== null) disk.set({ vhost }, v.cache.diskBytes);
       if (v.traffic.lastPullAt) lastPull.set({ vhost }, Date.parse(v.traffic.lastPullAt) / 1000);
