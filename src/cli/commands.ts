@@ -5,6 +5,7 @@ import { runCommand } from './run-command.js';
 import { renderCommand, validateCommand } from './config-commands.js';
 import { clientsCommand, clientsOptions } from './clients-command.js';
 import { statusCommand } from './status-command.js';
+import { warmCommand, warmOptions } from './warm-command.js';
 
 export interface CommandContext {
   env: NodeJS.ProcessEnv;
@@ -27,6 +28,7 @@ export const commands: Record<string, Command> = {
   render: { options: { ...configOption, egress: { type: 'boolean' } }, run: renderCommand },
   clients: { options: clientsOptions, positionals: true, run: clientsCommand },
   status: { options: { admin: { type: 'string' } }, run: statusCommand },
+  warm: { options: warmOptions, positionals: true, run: warmCommand as Command['run'] },
 };
 
 export function configPathFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string {

@@ -6,6 +6,7 @@ import { dockerSectionSchema } from './sections/docker.js';
 import { egressSectionSchema, registryEgressSchema } from './sections/egress.js';
 import { registryRepositoriesSchema } from './sections/repositories.js';
 import { registryTlsSchema, tlsSectionSchema } from './sections/tls.js';
+import { warmSectionSchema } from './sections/warm.js';
 
 /** Shape of registries.yaml as users write it. Strict: unknown keys are errors. */
 
@@ -109,6 +110,8 @@ export const configSchema = z
     egress: egressSectionSchema,
     tls: tlsSectionSchema,
     access: accessSectionSchema,
+    /** Images fetched through the router ahead of pulls, optionally re-resolved periodically. */
+    warm: warmSectionSchema,
     registries: z.record(z.string(), registrySchema).refine((r) => Object.keys(r).length > 0, {
       message: 'must list at least one registry',
     }),
