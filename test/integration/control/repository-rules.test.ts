@@ -122,6 +122,14 @@ describe('repository allow/deny rules at the router', () => {
     expect(res.status).toBe(200);
   });
 
+  it('nginx logs no warning for the refusal variable on any path (tags go through a named location)', async () => {
+    const errors = await readFile(path.join(rc.dir, 'data', 'nginx', 'logs', 'error.log'), 'utf8').catch(() => '');
+    expect(errors).not.toContain('uninitialized');
+    const lines = (await readFile(path.join(rc.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.status === 200 && l.refused !== '')).toEqual([]);
+    expect(lines.some((l) => l.status === 403 && l.refused === 'denied')).toBe(true);
+  });
+
   it('a bad pattern is rejected naming it, and the live rules keep serving', async () => {
     await rc.writeConfig({
       registries: {
