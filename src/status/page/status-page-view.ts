@@ -28,6 +28,8 @@ export interface VhostCardView {
   bytesServed: string;
   bytesFromUpstream: string;
   upstream429: string;
+  /** Requests the repository rules refused (denied + not allowed). */
+  refused: string;
   disk: string;
   diskHint: string;
   lastPull: string;
@@ -98,6 +100,7 @@ function card(v: ObservedVhost, nowMs: number): VhostCardView {
     manifests: ratioView(v.cache.manifests, v.cache.registryStats ? '' : ' (registry counters unavailable)'),
     blobs: ratioView(v.cache.blobs, v.cache.blobs.unknown > 0 ? ` · ${formatCount(v.cache.blobs.unknown)} unknown` : ''),
     requestsText: formatCount(t.requests.total),
+    refused: formatCount(t.repositoryRefused.denied + t.repositoryRefused.notAllowed),
     requestClasses: (['2xx', '3xx', '4xx', '5xx'] as const).filter((c) => t.requests[c] > 0).map((cls) => ({ cls, count: formatCount(t.requests[cls]) })),
     bytesServed: formatBytes(t.bytesServed),
     bytesFromUpstream: formatBytes(t.bytesFromUpstream),

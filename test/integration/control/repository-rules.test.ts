@@ -97,6 +97,8 @@ describe('repository allow/deny rules at the router', () => {
     const metrics = await (await fetch(`${rc.adminUrl}/metrics`)).text();
     expect(metrics).toContain(`regcache_repository_refused_total{vhost="docker.io",reason="denied"} ${refused / 3}`);
     expect(metrics).toContain(`regcache_repository_refused_total{vhost="docker.io",reason="not_allowed"} ${(2 * refused) / 3}`);
+    const page = await (await fetch(`${rc.adminUrl}/`)).text();
+    expect(page).toContain(`refused by rules <b>${refused}</b>`);
   });
 
   it('serves allowed repositories (one segment under library/, any depth under team/), by vhost and by ?ns=', async () => {
@@ -128,6 +130,23 @@ describe('repository allow/deny rules at the router', () => {
     const lines = (await readFile(path.join(rc.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.status === 200 && l.refused !== '')).toEqual([]);
     expect(lines.some((l) => l.status === 403 && l.refused === 'denied')).toBe(true);
+  });
+
+  it('warm is a client like any other: a denied repository fails its job with the router\'s answer', async () => {
+    const started = await adminJson(rc, '/api/v1/warm', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ images: ['ubuntu:v1', 'docker.io/library/app:v1'], platforms: ['linux/amd64'] }),
+    });
+    expect(started.status).toBe(202);
+    let job: any;
+    for (let i = 0; i < 200 && job?.state !== 'failed' && job?.state !== 'done'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      job = (await adminJson(rc, `/api/v1/warm/${started.body.id}`)).body;
+    }
+    expect(job.state).toBe('failed');
+    expect(job.images[0]).toMatchObject({ image: 'docker.io/library/ubuntu:v1', state: 'failed', error: expect.stringContaining('HTTP 403: DENIED') });
+    expect(job.images[1]).toMatchObject({ image: 'docker.io/library/app:v1', state: 'done' });
   });
 
   it('a bad pattern is rejected naming it, and the live rules keep serving', async () => {
