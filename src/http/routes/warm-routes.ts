@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import express, { Router, type ErrorRequestHandler } from 'express';
 import type { WarmJobs } from '../../warm/warm-jobs.js';
 
 /** /api/v1/warm: start a warm job, follow its progress, list recent jobs. */
@@ -35,5 +35,12 @@ export function warmRoutes(deps: { warm: WarmJobs }): Router {
     }
     res.json(job);
   });
+  // The body parser's own errors are the client's: malformed JSON 400, too large 413 (not the app's 500).
+  const bodyErrors: ErrorRequestHandler = (err: { type?: string }, _req, res, next) => {
+    if (err?.type === 'entity.parse.failed') res.status(400).json({ error: 'body is not valid JSON' });
+    else if (err?.type === 'entity.too.large') res.status(413).json({ error: 'body larger than 64 KiB' });
+    else next(err);
+  };
+  router.use(bodyErrors);
   return router;
 }

@@ -162,6 +162,9 @@ describe('warm: API jobs, platforms, the config list', () => {
     expect(await post({ images: ['alpine'], platforms: ['amd64'] })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^platforms: "amd64" must be os\/arch/) } });
     expect(await post({ images: ['alpine'], extra: 1 })).toMatchObject({ status: 400, body: { error: 'extra: unknown key' } });
     expect((await adminJson(rc, '/api/v1/warm/nope')).status).toBe(404);
+    const malformed = await fetch(`${rc.adminUrl}/api/v1/warm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"images": [' });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({ error: 'body is not valid JSON' });
     expect((await adminJson(rc, '/api/v1/warm')).body.jobs.length).toBe(before);
   });
 
