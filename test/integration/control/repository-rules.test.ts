@@ -115,6 +115,9 @@ describe('repository allow/deny rules at the router', () => {
       const tags = await rawRequest(`${rc.routerUrl}/v2/${repo}/tags/list${q}`, 'GET', headers);
       expect(JSON.parse(tags.body.toString()).tags).toEqual(['v1']);
     }
+    // The cache's log names the repositories it is asked for, so its silence above means something.
+    expect(await cacheLog()).toContain('library/app');
+    expect(await egressLog()).toContain('library/app');
     // The /v2/ ping names no repository: never refused.
     expect((await rawRequest(`${rc.routerUrl}/v2/`, 'GET', vhost('docker.io'))).status).toBe(200);
   });
