@@ -19,6 +19,9 @@ import { createLogger } from '../src/log.js';
 import { createSystemClock } from '../src/util/clock.js';
 import { findBinary } from '../src/util/find-binary.js';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { configFrom } from '../test/helpers/config.js';
+import { createRouterClient } from '../src/warm/router-client.js';
+import { createWarmJobs } from '../src/warm/warm-jobs.js';
 import { findFreePort, waitFor } from '../test/helpers/binaries.js';
 import { generateImage, MediaTypes } from '../test/helpers/image.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../test/helpers/upstream-registry.js';
@@ -31,11 +34,12 @@ const MIB = 1024 ** 2;
 const BLOB_BYTES = 64 * MIB;
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 5);
 const CONFIG_CHANGES = Number(process.env.BENCH_CONFIG_CHANGES ?? 50);
+const WARM_LAYERS = [16 * MIB, 16 * MIB, 16 * MIB, 16 * MIB];
 const MANIFEST_ACCEPT = [MediaTypes.dockerManifest, MediaTypes.dockerManifestList, MediaTypes.ociManifest, MediaTypes.ociIndex].join(', ');
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-for (const tool of ['curl', 'wrk', 'nginx']) {
+for (const tool of ['curl', 'wrk', 'nginx', 'skopeo']) {
   try {
     execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
   } catch {
@@ -173,7 +177,7 @@ async function configChanges(daemon: RunningDaemon, baseConfig: string, port: nu
   for (let i = 0; i < CONFIG_CHANGES; i++) {
     const alias = `live-${i}.bench.test`;
     const started = performance.now();
-    await writeFile(daemon.configPath, baseConfig.replace('    aliases: []', `    aliases: [${alias}]`));
+    await writeFile(daemon.configPath, baseConfig.replace('    aliases: [127.0.0.1]', `    aliases: [127.0.0.1, ${alias}]`));
     await waitFor(async () => (await statusOf(port, alias, probePath)) === 200, { timeoutMs: 20_000, intervalMs: 5, what: `route for ${alias}` });
     samples.push(performance.now() - started);
   }
@@ -294,6 +298,40 @@ async function startDirectRegistry(dir: string, slug: string): Promise<{ url: st
   return { url, stop: () => void child.kill('SIGTERM') };
 }
 
+/**
+ * Warm throughput: `regcache warm`'s engine pulling one cold multi-layer image through the router, against
+ * skopeo copying another cold image of the same shape through the router (a plain client pull, to dir:).
+ */
+async function warmThroughput(dir: string, configText: string, port: number, images: Array<{ tag: string; bytes: number }>): Promise<ComparisonRow> {
+  const [warmed, pulled] = images as [{ tag: string; bytes: number }, { tag: string; bytes: number }];
+  const config = configFrom(configText, path.join(dir, 'registries.yaml'));
+  const jobs = createWarmJobs({ client: createRouterClient(`http://127.0.0.1:${port}`), config: () => config, clock: createSystemClock(), logger: createLogger({ level: 'silent' }) });
+  const t0 = performance.now();
+  const started = jobs.start({ images: [`hub.example/bench/warm:${warmed.tag}`], platforms: ['linux/amd64'] }, 'cli');
+  if ('problems' in started) throw new Error(JSON.stringify(started.problems));
+  const job = (await jobs.finished(started.job.id))!;
+  const warmSeconds = (performance.now() - t0) / 1000;
+  await jobs.stop();
+  if (job.state !== 'done') throw new Error(`warm failed: ${job.images[0]?.error}`);
+  const t1 = performance.now();
+  const copy = spawnSync('skopeo', ['--insecure-policy', 'copy', '--src-tls-verify=false', `docker://127.0.0.1:${port}/bench/warm:${pulled.tag}`, `dir:${path.join(dir, 'skopeo-copy')}`], { encoding: 'utf8' });
+  const pullSeconds = (performance.now() - t1) / 1000;
+  if (copy.status !== 0) throw new Error(`skopeo copy failed: ${copy.stderr}`);
+  const warmMiBs = job.totals.bytes / MIB / warmSeconds;
+  const pullMiBs = pulled.bytes / MIB / pullSeconds;
+  return {
+    id: '10',
+    label: `warm, cold ${WARM_LAYERS.length} × ${WARM_LAYERS[0]! / MIB} MiB layers`,
+    unit: 'MiB/s',
+    router: warmMiBs,
+    direct: pullMiBs,
+    ratio: warmMiBs / pullMiBs,
+    goal: 'report',
+    pass: true,
+    note: `router: regcache warm (4 blobs at a time, digests checked, bodies discarded); direct column: skopeo copy of a same-shaped cold image through the router to dir: (${pullSeconds.toFixed(2)} s)`,
+  };
+}
+
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const dir = await mkdtemp(path.join(tmpdir(), 'regcache-bench-'));
@@ -304,6 +342,9 @@ async function main(): Promise<void> {
   const coldB = generateImage({ seed: 'bench-cold-direct', layers: [BLOB_BYTES] });
   const coldOne = generateImage({ seed: 'bench-cold-one', layers: [BLOB_BYTES] });
   const small = generateImage({ seed: 'bench-small', layers: [4096] });
+  const warmA = generateImage({ seed: 'bench-warm-a', layers: WARM_LAYERS });
+  const warmB = generateImage({ seed: 'bench-warm-b', layers: WARM_LAYERS });
+  const imageBytes = (img: typeof hot) => img.config.size + img.layers.reduce((n, l) => n + l.size, 0);
   // Layers are gzipped random data: the blob is a little over 64 MiB.
   const blobPath = (img: typeof hot) => `/v2/bench/app/blobs/${img.layers[0]!.digest}`;
 
@@ -319,6 +360,8 @@ async function main(): Promise<void> {
       { repository: 'bench/app', tag: 'cold-b', image: coldB },
       { repository: 'bench/app', tag: 'cold-one', image: coldOne },
       { repository: 'bench/app', tag: 'small', image: small },
+      { repository: 'bench/warm', tag: 'a', image: warmA },
+      { repository: 'bench/warm', tag: 'b', image: warmB },
     ]);
 
     const port = await findFreePort();
@@ -330,7 +373,7 @@ dataDir: ./data
 registries:
   hub.example:
     upstream: ${upstream.url}
-    aliases: []
+    aliases: [127.0.0.1]
 `;
     log('starting regcache');
     daemon = await startRegcache(dir, baseConfig);
@@ -376,6 +419,8 @@ registries:
       })),
     );
     const loadRss = await load.stop();
+    log('10. warm throughput');
+    const warmRow = await warmThroughput(dir, baseConfig, port, [{ tag: 'a', bytes: imageBytes(warmA) }, { tag: 'b', bytes: imageBytes(warmB) }]);
 
     log(`5. ${CONFIG_CHANGES} config changes`);
     const changes = await configChanges(daemon, baseConfig, port, digestPath);
@@ -416,13 +461,13 @@ registries:
       note: 'sampled every 100 ms during benchmarks 1–5a (the daemon is not in the data path; nginx serves)',
     });
 
-    log('7. daemon restart (kill -9, start again) under a pull loop');
+    log('9. daemon restart (kill -9, start again) under a pull loop');
     // The file as the config changes above left it: a restart, not a config change (that reloads nginx).
     const liveConfig = await readFile(daemon.configPath, 'utf8');
     const restart = await daemonRestart(dir, daemon, liveConfig, port, router.host!, [digestPath, `/v2/bench/app/blobs/${small.layers[0]!.digest}`]);
     daemon = restart.daemon;
     rows.push({
-      id: '7',
+      id: '9',
       label: 'failed requests during a daemon restart',
       unit: 'requests',
       router: restart.failed,
@@ -432,6 +477,7 @@ registries:
       pass: restart.failed === 0,
       note: `kill -9 of regcache run, then a new one on the same dataDir: ${restart.total} cache hits from 3 clients, ready again after ${restart.readyMs} ms`,
     });
+    rows.push(warmRow);
 
     const nginxVersion = /nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr)?.[1] ?? 'unknown';
     const results: BenchResults = {

@@ -19,6 +19,7 @@ import { processRuntimePaths } from './apply/runtime/process/process-runtime.js'
 import { dockerApiFor, selectRuntime, StartupError } from './apply/runtime/select-runtime.js';
 import { loadConfigFileSettled } from './config/load.js';
 import type { RegcacheConfig } from './config/model.js';
+import { routerBaseUrl, routerHost } from './config/router-address.js';
 import { registrySlug } from './config/parse.js';
 import type { ConfigProblem } from './config/problems.js';
 import { watchConfigFile } from './config/watch.js';
@@ -49,6 +50,9 @@ import { effectiveCache } from './config/sections/cache.js';
 import { sleep, type Clock } from './util/clock.js';
 import { errorMessage } from './util/errors.js';
 import { findBinary } from './util/find-binary.js';
+import { createRouterClient } from './warm/router-client.js';
+import { createWarmJobs } from './warm/warm-jobs.js';
+import { createWarmSchedule } from './warm/warm-schedule.js';
 
 export class ConfigInvalidError extends Error {
   constructor(readonly problems: ConfigProblem[]) {
@@ -114,7 +118,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (!accept.complete) {
     logger.warn('nginx sees only the first Accept line (nginx < 1.23 without the njs module, e.g. Debian libnginx-mod-http-js): Docker tag pulls skip the tag microcache');
   }
-  const probeHost = nginxProbeHost(config);
+  const probeHost = routerHost(config);
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
   const state = createDaemonState(config.source);
   const health = createHealthMonitor({ clock, upstreamIntervalMs: opts.upstreamProbeMs });
@@ -189,10 +193,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger.debug({ event }, 'referenced file event');
     scheduler.trigger(`referenced file ${event}`).catch(() => undefined);
   });
+  // Warm fetches through the router as a client would; the listen address is read at start only.
+  const warmJobs = createWarmJobs({ client: createRouterClient(routerBaseUrl(config)), config: () => state.applied?.config ?? null, clock, logger });
+  const warmSchedule = createWarmSchedule({ jobs: warmJobs, clock, logger });
   const scheduler = createScheduler({
     run: async (reasons) => {
       const result = await reconcile(reasons.join(', '));
       await referencedWatcher.update(state.applied?.config.referencedFiles ?? []).catch(() => undefined);
+      if (state.applied) warmSchedule.update(state.applied.config.warm);
       return result;
     },
     clock,
@@ -229,6 +237,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const applied = state.applied?.config;
     return (applied?.registries ?? []).map((r) => ({ name: r.name, upstream: r.upstream, caFile: applied!.egress.caFile, instance: instances.get(r.name) ?? null }));
   });
+
+  warmSchedule.start();
 
   const logRotation = startLogRotation({
     appendDirs: [path.join(config.dataDir, 'logs')],
@@ -304,10 +314,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
     appliedConfig: () => state.applied?.config ?? null,
     metrics,
+    warm: warmJobs,
     page: {
       render: renderPage,
       snippets: () => (state.applied ? generatedClientSnippets(state.applied.config) : []),
       now: () => clock.now(),
+      warmJobs: () => warmJobs.list(),
     },
     inlineScriptHashes: inlineScriptHashes(pageTemplate),
     hosts: () => currentConfig().admin.hosts,
@@ -317,6 +329,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const shutdown = async (listening: boolean) => {
     await watcher.close();
     logRotation.stop();
+    warmSchedule.stop();
+    await warmJobs.stop();
     await referencedWatcher.close();
     await scheduler.stop();
     diskSpace.stop();
@@ -412,11 +426,4 @@ async function createEgressNginx(
   const controlPort = await ports.egressPortFor('.egress');
   const controller = createNginxController({ driver, probeBase: `http://127.0.0.1:${controlPort}`, clock, logger });
   return { driver, controller, controlPort };
-}
-
-/** Where the daemon reaches nginx: a containerised nginx on a Docker network answers by its container name. */
-function nginxProbeHost(config: RegcacheConfig): string {
-  if (config.nginx.container && config.docker.network !== 'host') return config.nginx.container;
-  // With tls.httpDisabled the http listener is loopback-only and answers just this probe.
-  return config.listen.host === '0.0.0.0' || config.listen.host === '::' || config.tls?.httpDisabled ? '127.0.0.1' : config.listen.host;
 }

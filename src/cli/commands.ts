@@ -6,6 +6,7 @@ import { renderCommand, validateCommand } from './config-commands.js';
 import { clientsCommand, clientsOptions } from './clients-command.js';
 import { statusCommand } from './status-command.js';
 import { purgeCommand } from './purge-command.js';
+import { warmCommand, warmOptions } from './warm-command.js';
 
 export interface CommandContext {
   env: NodeJS.ProcessEnv;
@@ -29,6 +30,7 @@ export const commands: Record<string, Command> = {
   clients: { options: clientsOptions, positionals: true, run: clientsCommand },
   status: { options: { admin: { type: 'string' } }, run: statusCommand },
   purge: { options: configOption, positionals: true, run: purgeCommand },
+  warm: { options: warmOptions, positionals: true, run: warmCommand as Command['run'] },
 };
 
 export function configPathFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string {

@@ -13,6 +13,9 @@ commands:
                                  print (or write under DIR) client configuration for this cache;
                                  also --ca-file PATH, --skip-verify (https); k3d: --cluster, --network,
                                  --registry-config, --host-ip
+  warm      --config FILE [--platform os/arch …] [--router URL] [IMAGE …]
+                                 fetch images through the router so every cache layer holds them
+                                 (no IMAGE: the config's warm list); exit 1 if any image failed
   status    [--admin URL]        print every vhost's health and numbers from a running daemon
                                  (default $REGCACHE_ADMIN_URL, else http://127.0.0.1:8080)
   purge     --config FILE <registry> <digest>

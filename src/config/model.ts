@@ -4,7 +4,9 @@ import type { AccessConfig, RegistryAccessConfig } from './sections/access.js';
 import type { CacheConfig, RegistryCacheConfig } from './sections/cache.js';
 import type { DockerConfig } from './sections/docker.js';
 import type { EgressConfig } from './sections/egress.js';
+import type { RepositoryRules } from './sections/repositories.js';
 import type { RegistryTlsConfig, TlsConfig } from './sections/tls.js';
+import type { WarmConfig } from './sections/warm.js';
 
 /** The validated configuration. Everything downstream (templates included) reads this, never raw YAML. */
 export interface RegcacheConfig {
@@ -23,6 +25,8 @@ export interface RegcacheConfig {
   egress: EgressConfig;
   tls: TlsConfig | null;
   access: AccessConfig;
+  /** Images to warm (fetch through the router) at start and, with an interval, periodically. */
+  warm: WarmConfig;
   registries: RegistryConfig[];
   /** Things that work but that the user should fix (e.g. host names the TLS certificate does not cover). */
   warnings: ConfigProblem[];
@@ -73,4 +77,6 @@ export interface RegistryConfig {
   egress: boolean | null;
   tls: RegistryTlsConfig;
   access: RegistryAccessConfig;
+  /** Which repositories this cache serves; null serves every repository. */
+  repositories: RepositoryRules | null;
 }

@@ -11,6 +11,9 @@ import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
 import { toCacheConfig, toRegistryCacheConfig } from './sections/cache.js';
 import { toDockerConfig } from './sections/docker.js';
 import { toEgressConfig } from './sections/egress.js';
+import { parseImageReference } from './image-reference.js';
+import { toRepositoryRules } from './sections/repositories.js';
+import { toWarmConfig } from './sections/warm.js';
 import type { SectionContext } from './sections/section-context.js';
 import { readReferenced } from './sections/section-context.js';
 import { certificateCoverage } from './sections/tls-coverage.js';
@@ -114,6 +117,7 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
     }
   }
   problems.push(...mirrorProblems(raw));
+  problems.push(...warmProblems(raw));
   if (raw.tls) {
     const http = parseListen(raw.listen, '0.0.0.0') as ListenAddress;
     const https = parseListen(raw.tls.listen, '0.0.0.0') as ListenAddress;
@@ -156,6 +160,17 @@ function mirrorProblems(raw: RawConfig): ConfigProblem[] {
   return problems;
 }
 
+/** Each warm image must belong to a registry host some cache mirrors (mirrorOf, default: the cache's name). */
+function warmProblems(raw: RawConfig): ConfigProblem[] {
+  const hosts = new Set(Object.entries(raw.registries).map(([name, r]) => r.mirrorOf ?? name));
+  return (raw.warm?.images ?? []).flatMap((entry, i) => {
+    const ref = parseImageReference(typeof entry === 'string' ? entry : entry.image);
+    if ('error' in ref || hosts.has(ref.registry)) return [];
+    const path = joinPath(typeof entry === 'string' ? ['warm', 'images', i] : ['warm', 'images', i, 'image']);
+    return [{ path, message: `no cache mirrors ${ref.registry} (caches mirror ${[...hosts].join(', ')}); add a registry or set mirrorOf` }];
+  });
+}
+
 /** The first label(s) of a cache's vhost: its name, or with hostStyle dashed its name as one label (`docker-io`). */
 export function vhostLabel(name: string, style: HostStyle): string {
   return style === 'dashed' ? registrySlug(name) : name;
@@ -182,6 +197,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
       egress: r.egress ?? null,
       tls: toRegistryTlsConfig(r.tls, sections, name),
       access: toRegistryAccessConfig(r.access, sections, name),
+      repositories: toRepositoryRules(r.repositories),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const tls = toTlsConfig(raw.tls, sections);
@@ -199,6 +215,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     egress: toEgressConfig(raw.egress, sections),
     tls,
     access: toAccessConfig(raw.access, sections),
+    warm: toWarmConfig(raw.warm),
     registries,
     warnings: certificateCoverage(tls, registries, raw.hostStyle),
     referencedFiles: sections.referenced,

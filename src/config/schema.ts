@@ -4,7 +4,9 @@ import { accessSectionSchema, registryAccessSchema } from './sections/access.js'
 import { cacheSectionSchema, registryCacheSchema } from './sections/cache.js';
 import { dockerSectionSchema } from './sections/docker.js';
 import { egressSectionSchema, registryEgressSchema } from './sections/egress.js';
+import { registryRepositoriesSchema } from './sections/repositories.js';
 import { registryTlsSchema, tlsSectionSchema } from './sections/tls.js';
+import { warmSectionSchema } from './sections/warm.js';
 
 /** Shape of registries.yaml as users write it. Strict: unknown keys are errors. */
 
@@ -63,6 +65,8 @@ export const registrySchema = z
     cache: registryCacheSchema,
     tls: registryTlsSchema,
     access: registryAccessSchema,
+    /** allow/deny lists of repository patterns, answered by the router before any cache or upstream call. */
+    repositories: registryRepositoriesSchema,
     /** false: this cache talks to its upstream directly, not through nginx's egress (see egress:). */
     egress: registryEgressSchema,
   })
@@ -112,6 +116,8 @@ export const configSchema = z
     egress: egressSectionSchema,
     tls: tlsSectionSchema,
     access: accessSectionSchema,
+    /** Images fetched through the router ahead of pulls, optionally re-resolved periodically. */
+    warm: warmSectionSchema,
     registries: z.record(z.string(), registrySchema).refine((r) => Object.keys(r).length > 0, {
       message: 'must list at least one registry',
     }),

@@ -13,6 +13,8 @@ import { metricsRoutes } from './routes/metrics-routes.js';
 import { pageRoutes, type StatusPageDeps } from './routes/page-routes.js';
 import { vhostRoutes } from './routes/vhost-routes.js';
 import type { PurgeResult } from '../integrity/integrity-service.js';
+import { warmRoutes } from './routes/warm-routes.js';
+import type { WarmJobs } from '../warm/warm-jobs.js';
 
 export interface AdminAppDeps {
   status: StatusService;
@@ -24,6 +26,8 @@ export interface AdminAppDeps {
   /** The config nginx serves now; null before the first apply. */
   appliedConfig: () => RegcacheConfig | null;
   metrics: PrometheusMetrics;
+  /** Warm jobs (POST/GET /api/v1/warm); absent: those routes answer 404. */
+  warm?: WarmJobs;
   page: Omit<StatusPageDeps, 'status' | 'events'>;
   /** Bearer token and lockout for /api/ (and /metrics); without it the API is open. */
   guard?: AdminGuardOptions;
@@ -46,6 +50,7 @@ export function createAdminApp(deps: AdminAppDeps): Express {
   app.use(healthRoutes(deps.status));
   app.use('/api/v1', vhostRoutes(deps));
   app.use('/api/v1', clientRoutes(deps));
+  if (deps.warm) app.use('/api/v1', warmRoutes({ warm: deps.warm }));
   app.use(metricsRoutes(deps.metrics));
   app.use(pageRoutes({ ...deps.page, status: deps.status, events: deps.events }));
 

@@ -17,6 +17,8 @@ export interface VhostTraffic {
   upstream429: number;
   /** Responses that were cut off before their Content-Length (counted in requests as 5xx). */
   cutOff: number;
+  /** Requests the router refused by registries.<name>.repositories (never reached the cache). */
+  repositoryRefused: { denied: number; notAllowed: number };
   /** What the cache sent upstream through the egress nginx (all zero when it goes direct). */
   egress: EgressCounts;
   /** End of the last successful manifest GET (a pull), or null. */
@@ -73,6 +75,7 @@ export function vhostNumbers(input: {
       bytesFromUpstream: (proxy?.manifests.bytesPulled ?? 0) + t.blobMissBytes,
       upstream429: t.upstream429,
       cutOff: t.cutOff,
+      repositoryRefused: { ...t.repositoryRefused },
       egress: { ...(input.egress ?? emptyEgressCounts()) },
       lastPullAt: iso(t.lastPullAtMs),
       lastRequestAt: iso(t.lastRequestAtMs),

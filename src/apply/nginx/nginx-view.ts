@@ -4,6 +4,7 @@ import { firstMirrors } from '../../config/mirror-order.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';
 import { FIRST_ACCEPT_LINE_ONLY, type AcceptSupport } from './nginx-features.js';
+import { repositoryRuleEntries, type RepositoryRuleEntry } from './repository-rules.js';
 import { httpListen, securityView, type SecurityView } from './security-view.js';
 
 /** Where the rendered config points nginx at: pid, logs, temp, cache. Chosen by the nginx driver. */
@@ -86,6 +87,8 @@ export interface NginxView {
    * (nginx in a container on a Docker network, where the daemon's address is not known in advance).
    */
   probeClients: string[] | null;
+  /** registries.<name>.repositories as map entries, in match order (templates/nginx/repository-rules-*.ejs). */
+  repositoryRules: RepositoryRuleEntry[];
 }
 
 /** nginx takes k/m/g suffixes only; round down to whole KiB. */
@@ -184,6 +187,7 @@ export function nginxView(input: {
     diskFull: input.diskFull ? { socket: path.join(input.paths.temp, 'disk-full.sock'), message: jsonString(input.diskFull) } : null,
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
     probeClients: probeClients(config),
+    repositoryRules: routed.flatMap(({ registry }) => repositoryRuleEntries(upstreamId(registry.name), registry.repositories)),
   };
 }
 

@@ -30,7 +30,7 @@ const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return bytes;
 });
 
-const duration = (what: string, minSeconds: number, maxSeconds: number) =>
+export const duration = (what: string, minSeconds: number, maxSeconds: number) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
     const m = /^(\d{1,9})\s*([smhd]?)$/i.exec(String(value).trim());
     const seconds = m ? Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]! : NaN;

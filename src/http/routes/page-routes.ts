@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { EventLog } from '../../status/event-log.js';
 import type { ClientSnippet } from '../../status/page/client-snippets.js';
 import type { StatusPageRenderer } from '../../status/page/render-status-page.js';
-import { statusPageView } from '../../status/page/status-page-view.js';
+import { statusPageView, type WarmJobSummary } from '../../status/page/status-page-view.js';
 import type { StatusService } from '../../status/status-service.js';
 
 export interface StatusPageDeps {
@@ -13,6 +13,8 @@ export interface StatusPageDeps {
   snippets: () => ClientSnippet[];
   now: () => number;
   refreshSeconds?: number;
+  /** Recent warm jobs, newest first. */
+  warmJobs?: () => WarmJobSummary[];
 }
 
 /** GET / : the HTML status page. */
@@ -25,6 +27,7 @@ export function pageRoutes(deps: StatusPageDeps): Router {
       snippets: deps.snippets(),
       nowMs: deps.now(),
       refreshSeconds: deps.refreshSeconds ?? 5,
+      warmJobs: deps.warmJobs?.() ?? [],
     });
     res.set('Cache-Control', 'no-store').type('html').send(deps.render(view));
   });

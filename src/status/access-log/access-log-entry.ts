@@ -22,6 +22,8 @@ export interface AccessLogEntry {
   cacheStatus: string | null;
   /** What the digest cache appends to a manifest's key (`|<Accept>`, templates/nginx/protocol-http.conf.ejs); "" otherwise. */
   digestVariant: string;
+  /** The router refused the request by the cache's repository rules (registries.<name>.repositories), else null. */
+  refused: 'denied' | 'not_allowed' | null;
   /** False when nginx could read no request line (empty URI): TLS or other non-HTTP bytes on the plain port. */
   requestLine: boolean;
   /** A success whose body stopped before its Content-Length: the client got a broken download. */
@@ -97,5 +99,6 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
     digestVariant: typeof raw.variant === 'string' ? raw.variant : '',
     requestLine: uri !== '',
     cutOff: method !== 'HEAD' && status >= 200 && status < 300 && length !== null && bytes < length,
+    refused: raw.refused === 'denied' || raw.refused === 'not_allowed' ? raw.refused : null,
   };
 }

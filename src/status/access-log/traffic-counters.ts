@@ -20,6 +20,8 @@ export interface VhostTrafficCounts {
   upstream429: number;
   /** 2xx responses whose body stopped short of its Content-Length; counted under 5xx, as failures. */
   cutOff: number;
+  /** Requests the router refused by the repository rules: a deny pattern matched, or no allow pattern did. */
+  repositoryRefused: { denied: number; notAllowed: number };
   /** End of the last successful manifest GET, ms since the epoch. */
   lastPullAtMs: number | null;
   lastRequestAtMs: number | null;
@@ -35,6 +37,7 @@ export function emptyTrafficCounts(): VhostTrafficCounts {
     manifestNginxHits: 0,
     upstream429: 0,
     cutOff: 0,
+    repositoryRefused: { denied: 0, notAllowed: 0 },
     lastPullAtMs: null,
     lastRequestAtMs: null,
   };
@@ -91,6 +94,8 @@ export function createTrafficCounters(knownVhosts: Iterable<string> = []): Traff
       c.bytesServed += e.bytes;
       c.lastRequestAtMs = Math.max(c.lastRequestAtMs ?? 0, e.endMs);
       if (e.status === 429 && e.upstreamStatus === 429) c.upstream429++;
+      if (e.refused === 'denied') c.repositoryRefused.denied++;
+      else if (e.refused === 'not_allowed') c.repositoryRefused.notAllowed++;
       if (e.kind === 'manifest' && e.method === 'GET' && e.status >= 200 && e.status < 300 && !e.cutOff) {
         c.lastPullAtMs = Math.max(c.lastPullAtMs ?? 0, e.endMs);
         if (isNginxCacheHit(e)) c.manifestNginxHits++;

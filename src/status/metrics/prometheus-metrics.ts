@@ -77,6 +77,12 @@ export function createPrometheusMetrics(deps: {
     labelNames: ['vhost'],
     registers,
   });
+  const refused = new Counter({
+    name: 'regcache_repository_refused_total',
+    help: "Requests the router refused by the vhost's repository rules: reason denied (a deny pattern) or not_allowed (no allow pattern)",
+    labelNames: ['vhost', 'reason'],
+    registers,
+  });
   const restarts = new Counter({ name: 'regcache_cache_restarts_total', help: 'Restarts of the cache process or container', labelNames: ['vhost'], registers });
   const disk = new Gauge({ name: 'regcache_cache_disk_bytes', help: "Disk used by the cache's storage (last measurement)", labelNames: ['vhost'], registers });
   const lastPull = new Gauge({ name: 'regcache_last_pull_timestamp_seconds', help: 'End of the last successful manifest GET', labelNames: ['vhost'], registers });
@@ -99,7 +105,7 @@ export function createPrometheusMetrics(deps: {
   const diskFree = new Gauge({ name: 'regcache_disk_free_bytes', help: 'Free bytes on the file system holding dataDir (last measurement)', registers });
   const diskFloor = new Gauge({ name: 'regcache_disk_min_free_bytes', help: 'cache.minFreeSpace in bytes: below it, pulls of uncached content are refused', registers });
 
-  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, mismatches, cutOff, restarts, disk, lastPull];
+  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, mismatches, cutOff, refused, restarts, disk, lastPull];
   const snapshot = (vhosts: ObservedVhost[]) => {
     const space = deps.disk?.() ?? null;
     if (space) {
@@ -131,6 +137,8 @@ export function createPrometheusMetrics(deps: {
       rateLimited.inc({ vhost }, v.traffic.upstream429);
       mismatches.inc({ vhost }, v.integrity.digestMismatches);
       cutOff.inc({ vhost }, v.traffic.cutOff);
+      refused.inc({ vhost, reason: 'denied' }, v.traffic.repositoryRefused.denied);
+      refused.inc({ vhost, reason: 'not_allowed' }, v.traffic.repositoryRefused.notAllowed);
       restarts.inc({ vhost }, v.backend.restarts);
       if (v.cache.diskBytes !== null) disk.set({ vhost }, v.cache.diskBytes);
       if (v.traffic.lastPullAt) lastPull.set({ vhost }, Date.parse(v.traffic.lastPullAt) / 1000);

@@ -28,6 +28,8 @@ export interface VhostCardView {
   bytesServed: string;
   bytesFromUpstream: string;
   upstream429: string;
+  /** Requests the repository rules refused (denied + not allowed). */
+  refused: string;
   disk: string;
   diskHint: string;
   lastPull: string;
@@ -51,7 +53,20 @@ export interface StatusPageView {
   summary: Array<{ label: string; value: string; hint: string }>;
   vhosts: VhostCardView[];
   events: Array<{ timeText: string; time: string; kind: string; level: string; vhost: string; message: string }>;
+  /** Recent warm jobs (POST /api/v1/warm, the config's warm list), newest first. */
+  warmJobs: Array<{ id: string; state: string; origin: string; time: string; timeText: string; summary: string; images: string[]; failures: string[] }>;
   snippets: ClientSnippet[];
+}
+
+/** What the page needs of a warm job (src/warm/warm-jobs.ts WarmJob). */
+export interface WarmJobSummary {
+  id: string;
+  state: string;
+  origin: string;
+  createdAt: string;
+  platforms: string[];
+  images: Array<{ image: string; state: string; error: string | null; blobs: { done: number; total: number }; bytes: number }>;
+  totals: { images: number; done: number; failed: number; blobs: number; bytes: number };
 }
 
 const STATUS_TEXT: Record<ObservedVhost['status'], string> = {
@@ -85,6 +100,7 @@ function card(v: ObservedVhost, nowMs: number): VhostCardView {
     manifests: ratioView(v.cache.manifests, v.cache.registryStats ? '' : ' (registry counters unavailable)'),
     blobs: ratioView(v.cache.blobs, v.cache.blobs.unknown > 0 ? ` · ${formatCount(v.cache.blobs.unknown)} unknown` : ''),
     requestsText: formatCount(t.requests.total),
+    refused: formatCount(t.repositoryRefused.denied + t.repositoryRefused.notAllowed),
     requestClasses: (['2xx', '3xx', '4xx', '5xx'] as const).filter((c) => t.requests[c] > 0).map((cls) => ({ cls, count: formatCount(t.requests[cls]) })),
     bytesServed: formatBytes(t.bytesServed),
     bytesFromUpstream: formatBytes(t.bytesFromUpstream),
@@ -108,6 +124,7 @@ export function statusPageView(input: {
   snippets: ClientSnippet[];
   nowMs: number;
   refreshSeconds: number;
+  warmJobs?: WarmJobSummary[];
 }): StatusPageView {
   const { status, nowMs } = input;
   const vhosts = status.vhosts;
@@ -152,6 +169,16 @@ export function statusPageView(input: {
       level: e.level,
       vhost: e.vhost ?? '',
       message: e.message,
+    })),
+    warmJobs: (input.warmJobs ?? []).slice(0, 10).map((j) => ({
+      id: j.id,
+      state: j.state,
+      origin: j.origin,
+      time: j.createdAt,
+      timeText: formatAgo(j.createdAt, nowMs),
+      summary: `${j.totals.done}/${j.totals.images} images · ${j.totals.blobs} blobs · ${formatBytes(j.totals.bytes)} · ${j.platforms.join(', ')}`,
+      images: j.images.map((i) => `${i.image} (${i.state}${i.blobs.total ? `, ${i.blobs.done}/${i.blobs.total} blobs` : ''})`),
+      failures: j.images.filter((i) => i.error).map((i) => `${i.image}: ${i.error}`),
     })),
     snippets: input.snippets,
   };

@@ -59,6 +59,7 @@ describe('parseAccessLogLine', () => {
       digestVariant: '',
       requestLine: true,
       cutOff: false,
+      refused: null,
     });
   });
 
@@ -161,6 +162,17 @@ describe('traffic counters', () => {
     c.record(parse({ vhost: '-', host: 'unknown.example', uri: '/v2/x/manifests/latest', status: 404 }), null);
     c.record(parse({ vhost: '-', host: 'a', uri: '/v2/', status: 400 }), null);
     expect({ tls: c.tlsOnPlain(), unrouted: c.unrouted() }).toEqual({ tls: 1, unrouted: 2 });
+  });
+
+  it('counts requests the repository rules refused, by reason', () => {
+    const counters = createTrafficCounters(['docker.io']);
+    counters.record(parse({ status: 403, upstream_status: '', refused: 'denied' }), null);
+    counters.record(parse({ status: 403, upstream_status: '', refused: 'not_allowed' }), null);
+    counters.record(parse({ status: 403, upstream_status: '', refused: 'not_allowed' }), null);
+    counters.record(parse({ status: 403, upstream_status: '', refused: '' }), null);
+    counters.record(parse({ status: 403, upstream_status: '', refused: 'forged' }), null);
+    expect(counters.get('docker.io').repositoryRefused).toEqual({ denied: 1, notAllowed: 2 });
+    expect(counters.get('docker.io').requests['4xx']).toBe(5);
   });
 
   it('returns copies', () => {
