@@ -7,49 +7,17 @@ import { createEventLog } from '../../../src/status/event-log.js';
 import type { PrometheusMetrics } from '../../../src/status/metrics/prometheus-metrics.js';
 import type { StatusPageView } from '../../../src/status/page/status-page-view.js';
 import type { DaemonStatus, ObservedVhost, StatusService } from '../../../src/status/status-service.js';
-import { emptyTrafficCounts } from '../../../src/status/access-log/traffic-counters.js';
-import { vhostNumbers } from '../../../src/status/vhost-numbers.js';
 import { configFrom } from '../../helpers/config.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 import { inject } from '../../helpers/inject.js';
+import { daemonStatus, FIXTURE_NOW, observedVhost } from '../../helpers/status-fixtures.js';
 import { TWO_REGISTRIES } from '../../helpers/config-fixtures.js';
 
 // createAdminApp driven in memory (no port) with small fakes of its collaborators; one fixture per scenario.
 // The guard (token, Host/Origin) has its own tests: these fixtures build the app without one.
 
-const START = Date.parse('2026-01-02T03:04:05Z');
-const numbers = () => vhostNumbers({ traffic: emptyTrafficCounts(), proxy: null, proxyCurrent: false, disk: null, sinceMs: START });
-
-function vhost(name: string, over: Partial<ObservedVhost> = {}): ObservedVhost {
-  return {
-    name,
-    mirrorOf: name,
-    hosts: [`${name}.registry.example.com`],
-    upstream: `https://${name}`,
-    status: 'up',
-    routed: true,
-    backend: { address: '127.0.0.1:40001', state: 'running', restarts: 0 },
-    upstreamReachable: true,
-    egress: null,
-    lastError: null,
-    ...numbers(),
-    ...over,
-  };
-}
-
-function daemonStatus(vhosts: ObservedVhost[], ready: boolean): DaemonStatus {
-  return {
-    generation: 3,
-    ready,
-    config: { path: '/etc/regcache/registries.yaml', appliedAt: new Date(START).toISOString(), applied: null },
-    lastError: null,
-    nginx: { kind: 'process', running: true, pid: 42, restarts: 0, lastError: null, lastReload: null },
-    egressNginx: null,
-    runtime: 'process',
-    observer: { accessLog: { path: '/d/access.log', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0, tlsOnPlainRequests: 0 } },
-    vhosts,
-  };
-}
+const START = FIXTURE_NOW;
+const vhost = observedVhost;
 
 interface Fixture {
   vhosts?: ObservedVhost[];
@@ -69,7 +37,7 @@ function app(f: Fixture = {}) {
   const vhosts = f.vhosts ?? [];
   const status: StatusService = {
     vhosts: async () => vhosts,
-    status: async () => ({ ...daemonStatus(vhosts, f.ready ?? true), ...f.status }),
+    status: async () => daemonStatus({ vhosts, ready: f.ready ?? true, ...f.status }),
     ready: async () => f.ready ?? true,
     readiness: async () => ({ ready: f.ready ?? true, generation: 3, lastError: f.ready === false ? 'nginx -t failed' : null }),
   };
@@ -163,7 +131,7 @@ describe('admin app: status', () => {
     for (let i = 1; i <= 5; i++) a.events.record({ kind: 'reload', level: 'info', vhost: null, message: `pass ${i}` });
     const body = (await a.get('/api/v1/events?limit=2')).json<{ events: Array<{ message: string; time: string }> }>();
     expect(body.events.map((e) => e.message)).toEqual(['pass 5', 'pass 4']);
-    expect(body.events[0]!.time).toBe('2026-01-02T03:04:05.000Z');
+    expect(body.events[0]!.time).toBe('2026-01-01T12:00:00.000Z');
   });
 
   it('the status page renders the view with no-store', async () => {
