@@ -12,7 +12,7 @@ import type { HealthMonitor } from '../status/health-monitor.js';
 import type { DaemonState } from '../status/daemon-state.js';
 import type { EventLog } from '../status/event-log.js';
 import type { Clock } from '../util/clock.js';
-import { sleep } from '../util/clock.js';
+import { isoTime, sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { NginxConfigRejected, type NginxController } from './nginx/nginx-controller.js';
 import { egressNginxView } from './nginx/egress-view.js';
@@ -99,7 +99,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   let lastGoodSpecs = new Map<string, CacheSpec>();
 
   const reject = (problems: ConfigProblem[], message: string): ReconcileResult => {
-    state.lastError = { message, problems, at: new Date(deps.clock.now()).toISOString() };
+    state.lastError = { message, problems, at: isoTime(deps.clock.now()) };
     events.record({ kind: 'config', level: 'error', vhost: null, message });
     log.error({ problems }, 'config rejected; the last good config keeps serving');
     return { outcome: 'rejected', generation: state.generation, problems, message };
@@ -264,7 +264,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
         }
         const outcome: ReconcileOutcome = applied.changed || !isEmptyPlan(plan) ? 'applied' : 'unchanged';
-        state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: iso(deps.clock) } : { ...state.applied, config };
+        state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: isoTime(deps.clock.now()) } : { ...state.applied, config };
         state.lastError = null;
         if (outcome === 'applied') {
           events.record({ kind: 'reconcile', level: 'info', vhost: null, message: `applied (${reason}): +${startedNow.length} ~${plan.replace.length} -${plan.remove.length} caches` });
@@ -298,14 +298,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   /** A failed step: the last good generation serves; lastError names the step, the next pass retries. */
   const failed = (step: string, err: unknown): ReconcileResult => {
     if (err instanceof NginxConfigRejected) {
-      if (step === 'router nginx -t' || step === 'router reload') state.lastReload = { result: 'failed', at: iso(deps.clock), message: err.output };
+      if (step === 'router nginx -t' || step === 'router reload') state.lastReload = { result: 'failed', at: isoTime(deps.clock.now()), message: err.output };
       const path = step.startsWith('egress') ? 'egress' : '';
       const message = path ? `egress ${err.message}` : err.message;
       return reject([{ path, message: err.message }], message);
     }
     const message = `apply failed at ${step}: ${errorMessage(err)}`;
-    state.lastReload = { result: 'failed', at: iso(deps.clock), message };
-    state.lastError = { message, problems: [{ path: step, message: errorMessage(err) }], at: iso(deps.clock) };
+    state.lastReload = { result: 'failed', at: isoTime(deps.clock.now()), message };
+    state.lastError = { message, problems: [{ path: step, message: errorMessage(err) }], at: isoTime(deps.clock.now()) };
     events.record({ kind: 'reconcile', level: 'error', vhost: null, message });
     log.error({ err: errorMessage(err), step }, 'apply failed; the last good generation keeps serving');
     return { outcome: 'failed', generation: state.generation, problems: state.lastError.problems, message };
@@ -359,7 +359,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const { generation, changed } = applied;
     state.generation = generation;
     state.nginxServing = true;
-    state.lastReload = { result: changed ? 'ok' : 'unchanged', at: iso(deps.clock), message: null };
+    state.lastReload = { result: changed ? 'ok' : 'unchanged', at: isoTime(deps.clock.now()), message: null };
     if (changed) events.record({ kind: 'reload', level: 'info', vhost: null, message: `nginx serves generation ${generation} (${reason})` });
     return { changed };
   };
@@ -483,8 +483,4 @@ function restartOnlyProblems(current: RegcacheConfig | null, next: RegcacheConfi
   if (current.nginx.container !== next.nginx.container) needsRestart('nginx.container');
   if (current.admin.listen.host !== next.admin.listen.host || current.admin.listen.port !== next.admin.listen.port) needsRestart('admin.listen');
   return problems;
-}
-
-function iso(clock: Clock): string {
-  return new Date(clock.now()).toISOString();
 }

@@ -66,7 +66,7 @@ export function createScheduler<R>(opts: SchedulerOptions<R>): Scheduler<R> {
       running = null;
       armResync();
       // Triggers that arrived during the pass get their own pass.
-      if (pendingReasons.length > 0) arm(0);
+      if (pendingReasons.length > 0 && !stopped) arm(0);
     });
   };
 

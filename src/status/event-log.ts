@@ -1,4 +1,4 @@
-import type { Clock } from '../util/clock.js';
+import { isoTime, type Clock } from '../util/clock.js';
 
 export type EventKind = 'reconcile' | 'reload' | 'config' | 'runtime' | 'probe' | 'integrity';
 
@@ -20,7 +20,7 @@ export function createEventLog(clock: Clock, capacity = 200): EventLog {
   const events: DaemonEvent[] = [];
   return {
     record(event) {
-      events.push({ time: new Date(clock.now()).toISOString(), ...event });
+      events.push({ time: isoTime(clock.now()), ...event });
       if (events.length > capacity) events.splice(0, events.length - capacity);
     },
     list(limit = capacity) {

@@ -74,6 +74,7 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     if (before !== undefined && before !== result.ok) upstreamListeners.forEach((l) => l(name, result.ok));
   };
   let stopped = false;
+  let runs = 0;
 
   const entry = (name: string) => {
     let e = results.get(name);
@@ -135,15 +136,18 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     },
     start(targets) {
       stopped = false;
+      // A tick still running from before a stop() must not arm a second loop beside this one.
+      const run = ++runs;
       const loop = async () => {
         await tick(targets).catch(() => undefined);
-        if (!stopped) timer = opts.clock.setTimeout(() => void loop(), cacheEvery);
+        if (!stopped && run === runs) timer = opts.clock.setTimeout(() => void loop(), cacheEvery);
       };
       void loop();
     },
     stop() {
       stopped = true;
       if (timer) opts.clock.clearTimeout(timer);
+      timer = null;
     },
   };
 }

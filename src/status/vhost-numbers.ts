@@ -2,6 +2,7 @@ import { emptyEgressCounts, type EgressCounts } from './access-log/egress-counte
 import type { VhostTrafficCounts } from './access-log/traffic-counters.js';
 import type { RegistryProxyVars } from './registry-vars/registry-vars.js';
 import type { DiskSample } from './storage/disk-usage-sampler.js';
+import { isoTime } from '../util/clock.js';
 
 /** Traffic of one vhost since the daemon started, from nginx's access log. */
 export interface VhostTraffic {
@@ -47,7 +48,6 @@ export interface VhostCacheStats {
 }
 
 const ratio = (hits: number, misses: number) => (hits + misses > 0 ? hits / (hits + misses) : null);
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** Combines the three sources into what the API, the page and /metrics show. Pure. */
 export function vhostNumbers(input: {
@@ -68,7 +68,7 @@ export function vhostNumbers(input: {
   const total = Object.values(t.requests).reduce((a, b) => a + b, 0);
   return {
     traffic: {
-      since: new Date(input.sinceMs).toISOString(),
+      since: isoTime(input.sinceMs),
       requests: { total, ...t.requests },
       requestsByKind: { ...t.requestsByKind },
       bytesServed: t.bytesServed,
@@ -77,15 +77,15 @@ export function vhostNumbers(input: {
       cutOff: t.cutOff,
       repositoryRefused: { ...t.repositoryRefused },
       egress: { ...(input.egress ?? emptyEgressCounts()) },
-      lastPullAt: iso(t.lastPullAtMs),
-      lastRequestAt: iso(t.lastRequestAtMs),
+      lastPullAt: isoTime(t.lastPullAtMs),
+      lastRequestAt: isoTime(t.lastRequestAtMs),
     },
     cache: {
       manifests: { hits: manifestHits, misses: manifestMisses, hitRatio: ratio(manifestHits, manifestMisses) },
       blobs: { hits: t.blobs.hits, misses: t.blobs.misses, unknown: t.blobs.unknown, hitRatio: ratio(t.blobs.hits, t.blobs.misses) },
       registryStats: input.proxyCurrent,
       diskBytes: disk?.bytes ?? null,
-      diskMeasuredAt: iso(disk?.measuredAtMs ?? null),
+      diskMeasuredAt: isoTime(disk?.measuredAtMs ?? null),
     },
   };
 }

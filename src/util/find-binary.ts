@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -20,7 +20,8 @@ export function findBinary(names: string[], envValue: string | undefined): strin
 function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
-    return true;
+    // A directory passes the X_OK check too.
+    return statSync(file).isFile();
   } catch {
     return false;
   }

@@ -1,9 +1,9 @@
 // Locating external programs and small async utilities shared by the fixtures.
 // Missing components must make tests FAIL (never skip), so lookups throw.
-import { accessSync, constants, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { findBinary as findProgram } from '../../src/util/find-binary.js';
 
 /** Debian package that provides each binary, for actionable error messages. */
 const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
@@ -22,31 +22,17 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   tar: 'tar',
 };
 
-function isExecutableFile(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** Resolves a bare name on PATH; a name containing '/' is taken as a path. */
+/**
+ * Resolves a name the way the daemon does (src/util/find-binary.ts: PATH, then the sbin
+ * directories); a name containing '/' is taken as a path.
+ */
 export function findBinary(name: string): string | undefined {
-  if (name.includes('/')) {
-    const abs = isAbsolute(name) ? name : resolve(name);
-    return isExecutableFile(abs) ? abs : undefined;
-  }
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
+  const found = name.includes('/') ? findProgram([], isAbsolute(name) ? name : resolve(name)) : findProgram([name], undefined);
+  return found ?? undefined;
 }
 
 /**
- * Absolute path of the first of `names` found on PATH. When `envVar` is set
+ * Absolute path of the first of `names` found (see findBinary). When `envVar` is set
  * in the environment its value (a path or a name on PATH) wins. Throws when
  * nothing is found.
  */
@@ -66,7 +52,7 @@ export function requireBinary(names: string[], envVar?: string): string {
   const hint = pkg ? ` (install Debian package ${pkg})` : '';
   const alt = names.length > 1 ? ` (tried ${names.join(', ')})` : '';
   const env = envVar ? `; or set ${envVar}` : '';
-  throw new Error(`${names[0]} not found on PATH${alt}${hint}${env}`);
+  throw new Error(`${names[0]} not found on PATH or in the sbin directories${alt}${hint}${env}`);
 }
 
 /** A currently free TCP port on `host`. Racy by nature: callers that bind later should retry on EADDRINUSE. */

@@ -1,6 +1,7 @@
 // Makes sure helper processes and temp dirs never outlive the test process.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { findBinary } from './binaries.js';
 
 // The one intentional module-level mutable state: what to reap when the
@@ -43,4 +44,20 @@ export function trackTempDir(dir: string): void {
 
 export function releaseTempDir(dir: string): void {
   liveDirs.delete(dir);
+}
+
+/**
+ * The one stop sequence for a helper's child: SIGTERM, SIGKILL after graceMs, wait for `exited`
+ * (the caller's promise, resolved on exit or close), then remove and forget its temp dir.
+ */
+export async function stopChildAndDir(child: ChildProcess, exited: Promise<unknown>, dir: string, graceMs: number): Promise<void> {
+  let killer: ReturnType<typeof setTimeout> | undefined;
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  }
+  await exited;
+  clearTimeout(killer);
+  await rm(dir, { recursive: true, force: true });
+  releaseTempDir(dir);
 }

@@ -1,11 +1,11 @@
 // A private containerd (root, state, socket under a temp dir) and its real `ctr` client.
 import { execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { requireBinary, waitFor } from './binaries.js';
-import { releaseTempDir, spawnTracked, trackTempDir } from './child-cleanup.js';
+import { spawnTracked, stopChildAndDir, trackTempDir } from './child-cleanup.js';
 import type { PrivateHosts } from './private-hosts.js';
 
 const run = promisify(execFile);
@@ -95,12 +95,7 @@ export async function startContainerd(): Promise<Containerd> {
       return line.split(/\s+/)[2]!;
     },
     async stop() {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(timer);
-      await rm(dir, { recursive: true, force: true });
-      releaseTempDir(dir);
+      await stopChildAndDir(child, gone, dir, 10_000);
     },
   };
 }

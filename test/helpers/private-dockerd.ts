@@ -3,12 +3,12 @@
 // own dockerd is never touched.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { requireBinary, waitFor } from './binaries.js';
-import { releaseTempDir, spawnTracked, trackTempDir } from './child-cleanup.js';
+import { spawnTracked, stopChildAndDir, trackTempDir } from './child-cleanup.js';
 import type { PrivateHosts } from './private-hosts.js';
 
 const run = promisify(execFile);
@@ -87,14 +87,7 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions): Promise<
     docker,
     log,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await gone;
-        clearTimeout(timer);
-      }
-      await rm(dir, { recursive: true, force: true });
-      releaseTempDir(dir);
+      await stopChildAndDir(child, gone, dir, 15_000);
     },
   };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { findFreePort, requireBinary, waitFor } from './binaries.js';
-import { releaseTempDir, spawnTracked, trackTempDir } from './child-cleanup.js';
+import { releaseTempDir, spawnTracked, stopChildAndDir, trackTempDir } from './child-cleanup.js';
 import type { TestImage, TestIndex } from './image.js';
 import { pushImage, type BasicAuth } from './push.js';
 
@@ -213,12 +213,7 @@ async function launch(bin: string, dir: string, port: number, opts: StartUpstrea
     async stop() {
       if (stopped) return;
       stopped = true;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exitedPromise;
-      clearTimeout(timer);
-      await rm(dir, { recursive: true, force: true });
-      releaseTempDir(dir);
+      await stopChildAndDir(child, exitedPromise, dir, 5000);
     },
   };
 

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
+import { readAccessLog } from '../helpers/access-log.js';
 import { requireBinary } from '../helpers/binaries.js';
 import { generateImage, generateIndex, type TestImage } from '../helpers/image.js';
 import { startRegcache, type RunningRegcache } from '../helpers/regcache.js';
@@ -26,14 +27,6 @@ const CACHES = {
   'registry.k8s.io': { cache: 'registry.k8s.io', vhost: `registry-k8s-io.${DOMAIN}` },
 } as const;
 type RegistryHost = keyof typeof CACHES;
-
-interface AccessLogEntry {
-  vhost: string;
-  host: string;
-  method: string;
-  uri: string;
-  status: number;
-}
 
 describe('podman, buildah and skopeo with the generated registries.conf', () => {
   const upstreams = new Map<RegistryHost, UpstreamRegistry>();
@@ -66,11 +59,7 @@ describe('podman, buildah and skopeo with the generated registries.conf', () => 
   };
   const podman = (args: string[]) =>
     tool(requireBinary(['podman']), [...storage('podman'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--tmpdir', join(scratch, 'podman-tmp'), ...args]);
-  const accessLog = async (): Promise<AccessLogEntry[]> =>
-    (await readFile(join(regcache.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8').catch(() => ''))
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as AccessLogEntry);
+  const accessLog = () => readAccessLog(regcache.dir);
   /** Every blob of the image went through the registry host's vhost (to its cache) with 200. */
   const expectThroughCache = async (registry: RegistryHost, repository: string, img: TestImage) => {
     const log = await accessLog();

@@ -19,6 +19,7 @@ import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { generateImage, type TestImage } from '../helpers/image.js';
 import { createPrivateHosts, type PrivateHosts } from '../helpers/private-hosts.js';
 import { startPrivateDockerd, type PrivateDockerd } from '../helpers/private-dockerd.js';
+import { readAccessLog, type AccessLogEntry } from '../helpers/access-log.js';
 import { startRegcache, type RunningRegcache } from '../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../helpers/upstream-registry.js';
 
@@ -31,23 +32,6 @@ type Cached = (typeof CACHED)[number];
 /** Repository names per registry and purpose; docker.io images live under library/. */
 function repo(registry: string, purpose: string): string {
   return registry === 'docker.io' ? `library/${purpose}-app` : `${purpose}/app`;
-}
-
-interface AccessLogEntry {
-  vhost: string;
-  host: string;
-  method: string;
-  uri: string;
-  status: number;
-}
-
-/** nginx's JSON access log (nginx/access-log.conf), parsed. */
-async function accessLog(rc: RunningRegcache): Promise<AccessLogEntry[]> {
-  const text = await readFile(join(rc.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as AccessLogEntry);
 }
 
 interface Seeded {
@@ -150,7 +134,7 @@ describe('generated client configs with the real clients', () => {
       await pull('vhost', vhostDir, `${registry}/${repository}:v1`);
       expect(await containerd.imageDigest('vhost', `${registry}/${repository}:v1`)).toBe(img.manifestDigest);
 
-      const log = await accessLog(regcache);
+      const log = await readAccessLog(regcache.dir);
       const vhost = `${registry}.${DOMAIN}`;
       for (const blob of [img.config, ...img.layers]) {
         expect(routed(log, vhost, `/v2/${repository}/blobs/${blob.digest}`), `${blob.digest} via ${vhost}`).toHaveLength(1);
@@ -167,7 +151,7 @@ describe('generated client configs with the real clients', () => {
       const { repository, image: img } = image(registry, 'single');
       await pull('single', singleDir, `${registry}/${repository}:v1`);
       expect(await containerd.imageDigest('single', `${registry}/${repository}:v1`)).toBe(img.manifestDigest);
-      const log = await accessLog(regcache);
+      const log = await readAccessLog(regcache.dir);
       const layer = img.layers[1]!.digest;
       const hits = routed(log, DOMAIN, `/v2/${repository}/blobs/${layer}`);
       expect(hits).toHaveLength(1);
@@ -181,7 +165,7 @@ describe('generated client configs with the real clients', () => {
     await pull('fallback', vhostDir, `gamma.test/${repository}:v1`);
     expect(await containerd.imageDigest('fallback', `gamma.test/${repository}:v1`)).toBe(img.manifestDigest);
 
-    const misses = (await accessLog(regcache)).filter((e) => e.host === `gamma.test.${DOMAIN}`);
+    const misses = (await readAccessLog(regcache.dir)).filter((e) => e.host === `gamma.test.${DOMAIN}`);
     expect(misses.length).toBeGreaterThan(0);
     expect(misses.every((e) => e.status === 404)).toBe(true);
     const direct = await upstreams.get('gamma.test')!.settledRequests();
@@ -211,7 +195,7 @@ describe('generated client configs with the real clients', () => {
     for (const layer of img.layers) {
       expect((await readFile(join(dest, layer.digest.slice('sha256:'.length)))).equals(layer.data)).toBe(true);
     }
-    const log = await accessLog(regcache);
+    const log = await readAccessLog(regcache.dir);
     expect(routed(log, `alpha.test.${DOMAIN}`, `/v2/${repository}/blobs/${img.layers[1]!.digest}`)).toHaveLength(1);
   });
 
@@ -243,7 +227,7 @@ describe('generated client configs with the real clients', () => {
     } finally {
       await dockerd?.stop();
     }
-    const log = await accessLog(regcache);
+    const log = await readAccessLog(regcache.dir);
     const manifests = routed(log, `docker.io.${DOMAIN}`, `/v2/${repository}/manifests/`);
     expect(manifests.length).toBeGreaterThan(0);
     expect(manifests.every((e) => e.vhost === 'docker.io' && !e.uri.includes('ns='))).toBe(true);

@@ -1,3 +1,4 @@
+import { isoTime } from '../../util/clock.js';
 import type { DaemonEvent } from '../event-log.js';
 import { formatAgo, formatBytes, formatCount, formatRatio } from '../format.js';
 import type { DaemonStatus, ObservedVhost } from '../status-service.js';
@@ -134,8 +135,8 @@ export function statusPageView(input: {
   const disk = vhosts.some((v) => v.cache.diskBytes !== null) ? sum(vhosts, (v) => v.cache.diskBytes ?? 0) : null;
   const reload = status.nginx.lastReload;
   return {
-    generatedAt: new Date(nowMs).toISOString(),
-    generatedAtText: new Date(nowMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+    generatedAt: isoTime(nowMs),
+    generatedAtText: isoTime(nowMs).replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
     refreshSeconds: input.refreshSeconds,
     ready: status.ready,
     readyText: status.ready ? 'serving' : 'not ready',

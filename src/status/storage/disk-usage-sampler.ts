@@ -44,9 +44,11 @@ export function createDiskUsageSampler(opts: {
     return running;
   };
 
-  const loop = async () => {
+  /** Bumped by every start(): a round still running from before a stop() must not arm a second loop. */
+  let runs = 0;
+  const loop = async (run: number) => {
     await sampleAll();
-    if (!stopped) timer = opts.clock.setTimeout(() => void loop(), every);
+    if (!stopped && run === runs) timer = opts.clock.setTimeout(() => void loop(run), every);
   };
 
   return {
@@ -55,11 +57,12 @@ export function createDiskUsageSampler(opts: {
     start() {
       if (!stopped) return;
       stopped = false;
-      void loop();
+      void loop(++runs);
     },
     stop() {
       stopped = true;
       if (timer) opts.clock.clearTimeout(timer);
+      timer = null;
     },
   };
 }

@@ -6,6 +6,7 @@ import { waitFor } from '../../helpers/binaries.js';
 import { createDockerTestEnv, inspectContainer, type DockerTestEnv } from '../../helpers/docker-daemon.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { registrySlug } from '../../../src/config/parse.js';
 
 const id = randomBytes(3).toString('hex');
 const ONE = `one-${id}.pull`;
@@ -36,7 +37,7 @@ describe('docker runtime image pull', () => {
   it('pulls the configured image when it is missing, logging progress', async () => {
     await env.writeConfig({ [ONE]: { upstream: imageRegistry.url } }, { docker: { network: 'host', image: ref } });
     await env.start();
-    const c = await waitFor(async () => inspectContainer(`regcache-${ONE.replace(/[^a-z0-9]+/g, '-')}`), { what: 'container' });
+    const c = await waitFor(async () => inspectContainer(`regcache-${registrySlug(ONE)}`), { what: 'container' });
     expect(c.running).toBe(true);
     expect((await docker(['inspect', '--format', '{{.Config.Image}}', c.id])).trim()).toBe(ref);
     const pullLog = env.logs.filter((l) => l.includes('"pull progress"') || l.includes('pulling cache image'));

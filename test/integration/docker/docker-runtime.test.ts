@@ -9,6 +9,7 @@ import { generateImage } from '../../helpers/image.js';
 import { getBlob, getManifest } from '../../helpers/push.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { registrySlug } from '../../../src/config/parse.js';
 
 interface Vhost {
   name: string;
@@ -20,7 +21,6 @@ interface Vhost {
 const id = randomBytes(3).toString('hex');
 const ONE = `one-${id}.dkr`;
 const TWO = `two-${id}.dkr`;
-const slug = (name: string) => name.replace(/[^a-z0-9]+/g, '-');
 const SECRET = `pw-${randomBytes(8).toString('hex')}`;
 // distribution 2.8's proxy sends credentials only to a bearer-token realm (Docker Hub style), never to a
 // Basic-auth upstream, so the credentials here are checked where they go (container env), not by a pull.
@@ -85,14 +85,14 @@ describe('docker runtime', () => {
     await waitUp(ONE);
     await waitUp(TWO);
     for (const name of [ONE, TWO]) {
-      const c = await inspectContainer(`regcache-${slug(name)}`);
+      const c = await inspectContainer(`regcache-${registrySlug(name)}`);
       expect(c, name).not.toBeNull();
       expect(c!.running).toBe(true);
       expect(c!.labels).toMatchObject({ 'io.regcache.managed': 'true', 'io.regcache.vhost': name, 'io.regcache.instance': env.instance });
       expect(c!.labels['io.regcache.spec-hash']).toMatch(/^[0-9a-f]{16}$/);
       expect(c!.restartPolicy).toBe('unless-stopped');
       expect(c!.networkMode).toBe('host');
-      expect(c!.mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `regcache-${slug(name)}-data`, Destination: '/var/lib/registry' })]);
+      expect(c!.mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `regcache-${registrySlug(name)}-data`, Destination: '/var/lib/registry' })]);
       expect(c!.env).toContain('REGISTRY_STORAGE_DELETE_ENABLED=true');
       expect(c!.env.some((e) => e.startsWith('REGISTRY_HTTP_DEBUG_ADDR=127.0.0.1:'))).toBe(true);
       const v = await vhost(name);
@@ -131,7 +131,7 @@ describe('docker runtime', () => {
   });
 
   it('passes credentials to the container as env, and never shows them in the API or the log', async () => {
-    const c = await inspectContainer(`regcache-${slug(TWO)}`);
+    const c = await inspectContainer(`regcache-${registrySlug(TWO)}`);
     expect(c!.env).toContain(`REGISTRY_PROXY_USERNAME=${CREDS.username}`);
     expect(c!.env).toContain(`REGISTRY_PROXY_PASSWORD=${SECRET}`);
     expect(JSON.stringify(c!.labels)).not.toContain(SECRET);
@@ -145,18 +145,18 @@ describe('docker runtime', () => {
   });
 
   it('replaces a container whose spec changed, keeping its volume', async () => {
-    const before = await inspectContainer(`regcache-${slug(ONE)}`);
+    const before = await inspectContainer(`regcache-${registrySlug(ONE)}`);
     // Same upstream by another URL: a different spec.
     await env.writeConfig({
       [ONE]: { upstream: upstream.url.replace('127.0.0.1', 'localhost') },
       [TWO]: { upstream: upstream.url, username: CREDS.username, password: CREDS.password },
     });
     expect((await reload()).outcome).toBe('applied');
-    const after = await inspectContainer(`regcache-${slug(ONE)}`);
+    const after = await inspectContainer(`regcache-${registrySlug(ONE)}`);
     expect(after!.id).not.toBe(before!.id);
     expect(after!.labels['io.regcache.spec-hash']).not.toBe(before!.labels['io.regcache.spec-hash']);
     expect(after!.env).toContain(`REGISTRY_PROXY_REMOTEURL=${upstream.url.replace('127.0.0.1', 'localhost')}`);
-    expect(await containersForVhost(ONE)).toEqual([`regcache-${slug(ONE)}`]);
+    expect(await containersForVhost(ONE)).toEqual([`regcache-${registrySlug(ONE)}`]);
     // The cache survived: the blob is served from the kept volume without asking the upstream.
     await upstream.settledRequests();
     upstream.clearRequests();
@@ -166,11 +166,11 @@ describe('docker runtime', () => {
     expect(b.status).toBe(200);
     expect((await upstream.settledRequests()).filter((r) => r.path.includes('/blobs/'))).toEqual([]);
     // The untouched cache was not recreated.
-    expect((await inspectContainer(`regcache-${slug(TWO)}`))!.running).toBe(true);
+    expect((await inspectContainer(`regcache-${registrySlug(TWO)}`))!.running).toBe(true);
   });
 
   it('brings a killed container back and counts the restart', async () => {
-    const name = `regcache-${slug(ONE)}`;
+    const name = `regcache-${registrySlug(ONE)}`;
     const before = (await vhost(ONE))!.backend.restarts;
     await docker(['kill', name]);
     await waitFor(async () => (await vhost(ONE))!.backend.restarts === before + 1, { timeoutMs: 30_000, what: 'restart counted' });
@@ -181,7 +181,7 @@ describe('docker runtime', () => {
   });
 
   it('starts a container stopped behind its back (no restart policy applies to docker stop)', async () => {
-    const name = `regcache-${slug(ONE)}`;
+    const name = `regcache-${registrySlug(ONE)}`;
     const before = await inspectContainer(name);
     const restarts = (await vhost(ONE))!.backend.restarts;
     await docker(['stop', '-t', '1', name]);
@@ -192,7 +192,7 @@ describe('docker runtime', () => {
   });
 
   it('recreates a container removed behind its back', async () => {
-    const name = `regcache-${slug(ONE)}`;
+    const name = `regcache-${registrySlug(ONE)}`;
     const before = await inspectContainer(name);
     const restarts = (await vhost(ONE))!.backend.restarts;
     await docker(['rm', '-f', name]);
@@ -207,16 +207,16 @@ describe('docker runtime', () => {
   });
 
   it('adopts its containers after a daemon restart: no duplicate, no recreate', async () => {
-    const ids = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${slug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
+    const ids = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${registrySlug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
     await daemon.stop();
     // Caches keep running while the daemon is away.
-    expect((await inspectContainer(`regcache-${slug(ONE)}`))!.running).toBe(true);
+    expect((await inspectContainer(`regcache-${registrySlug(ONE)}`))!.running).toBe(true);
     daemon = await env.start();
     await waitUp(ONE);
     await waitUp(TWO);
-    const again = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${slug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
+    const again = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${registrySlug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
     expect(again).toEqual(ids);
-    expect(await containersForVhost(ONE)).toEqual([`regcache-${slug(ONE)}`]);
+    expect(await containersForVhost(ONE)).toEqual([`regcache-${registrySlug(ONE)}`]);
     await pull(ONE, 'library/app');
     await pull(TWO, 'library/app');
   });
@@ -224,8 +224,8 @@ describe('docker runtime', () => {
   it('removes the container of a dropped registry, keeps its volume, and leaves foreign containers alone', async () => {
     await env.writeConfig({ [ONE]: { upstream: upstream.url.replace('127.0.0.1', 'localhost') } });
     expect((await reload()).outcome).toBe('applied');
-    expect(await inspectContainer(`regcache-${slug(TWO)}`)).toBeNull();
-    expect((await docker(['volume', 'ls', '-q', '--filter', `name=regcache-${slug(TWO)}-data`])).trim()).toBe(`regcache-${slug(TWO)}-data`);
+    expect(await inspectContainer(`regcache-${registrySlug(TWO)}`)).toBeNull();
+    expect((await docker(['volume', 'ls', '-q', '--filter', `name=regcache-${registrySlug(TWO)}-data`])).trim()).toBe(`regcache-${registrySlug(TWO)}-data`);
     expect((await vhosts()).map((v) => v.name)).toEqual([ONE]);
     // Untouched: still there, still not started.
     expect(await inspectContainer(foreign)).toMatchObject({ running: false, labels: { purpose: 'foreign' } });
@@ -233,7 +233,7 @@ describe('docker runtime', () => {
   });
 
   it('refuses to take over a foreign container that holds a cache name', async () => {
-    const squatter = `regcache-${slug(TWO)}`;
+    const squatter = `regcache-${registrySlug(TWO)}`;
     await docker(['create', '--name', squatter, 'registry:2']);
     try {
       await env.writeConfig({

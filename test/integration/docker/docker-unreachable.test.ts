@@ -11,6 +11,7 @@ import { getManifest } from '../../helpers/push.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { startSocketProxy, type SocketProxy } from '../../helpers/socket-proxy.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { registrySlug } from '../../../src/config/parse.js';
 
 interface Vhost {
   name: string;
@@ -22,7 +23,6 @@ interface Vhost {
 const id = randomBytes(3).toString('hex');
 const ONE = `one-${id}.unr`;
 const TWO = `two-${id}.unr`;
-const slug = (name: string) => name.replace(/[^a-z0-9]+/g, '-');
 
 describe('docker runtime when Docker is unreachable', () => {
   const image = generateImage({ seed: `docker-unreachable-${id}`, layers: [1024] });
@@ -67,14 +67,14 @@ describe('docker runtime when Docker is unreachable', () => {
     const r = await env.api<{ outcome: string; message: string }>('/api/v1/reload', { method: 'POST' });
     expect(r.body.outcome).toBe('failed');
     expect(r.body.message).toMatch(/ENOENT|ECONNREFUSED|connect/);
-    expect(await inspectContainer(`regcache-${slug(TWO)}`)).toBeNull();
+    expect(await inspectContainer(`regcache-${registrySlug(TWO)}`)).toBeNull();
     expect(await pullStatus(ONE)).toBe(200);
     const status = (await env.api<{ lastReload: unknown; nginx: { lastReload: { result: string } } }>('/api/v1/status')).body;
     expect(status.nginx.lastReload.result).toBe('failed');
 
     // Docker back: regcache reconnects with backoff and applies what it could not.
     await proxy.restore();
-    await waitFor(async () => (await inspectContainer(`regcache-${slug(TWO)}`))?.running === true, { timeoutMs: 60_000, what: `${TWO} created after Docker returned` });
+    await waitFor(async () => (await inspectContainer(`regcache-${registrySlug(TWO)}`))?.running === true, { timeoutMs: 60_000, what: `${TWO} created after Docker returned` });
     await waitFor(async () => (await pullStatus(TWO)) === 200, { timeoutMs: 30_000, what: `${TWO} serving` });
     await waitFor(async () => (await vhost(ONE))?.lastError === null, { timeoutMs: 15_000, what: `${ONE} lastError cleared` });
     const events = (await env.api<{ events: Array<{ message: string }> }>('/api/v1/events')).body.events;
@@ -82,7 +82,7 @@ describe('docker runtime when Docker is unreachable', () => {
     expect(events.some((e) => /Docker reachable again/.test(e.message))).toBe(true);
     // Nothing duplicated on the way.
     expect((await docker(['ps', '-a', '--filter', `label=io.regcache.instance=${env.instance}`, '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort()).toEqual(
-      [`regcache-${slug(ONE)}`, `regcache-${slug(TWO)}`].sort(),
+      [`regcache-${registrySlug(ONE)}`, `regcache-${registrySlug(TWO)}`].sort(),
     );
   });
 });

@@ -11,6 +11,7 @@ import { generateImage, type Blob } from '../../helpers/image.js';
 import { startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 import { startStaticNginx, startTlsFront, type StaticNginx } from '../../helpers/static-nginx.js';
 import { seedUpstream, startUpstreamRegistry, upstreamDataDir, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { registrySlug } from '../../../src/config/parse.js';
 
 function get(port: number, host: string, urlPath: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -42,8 +43,7 @@ describe('egress: caches fetch their upstreams through nginx', () => {
   const blobPath = (repo: string, b: Blob) => `/v2/${repo}/blobs/${b.digest}`;
   const storedByCache = async (name: string, digest: string) => {
     const hex = digest.slice('sha256:'.length);
-    const slug = name.replace(/[^a-z0-9]+/g, '-');
-    const data = path.join(rc.dir, 'data', 'caches', slug, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    const data = path.join(rc.dir, 'data', 'caches', registrySlug(name), 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
     return stat(data).then((s) => s.size > 0, () => false);
   };
   const blobGets = async (upstream: UpstreamRegistry, urlPath: string) =>

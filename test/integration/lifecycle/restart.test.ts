@@ -6,40 +6,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort, waitFor } from '../../helpers/binaries.js';
 import { startDaemonProcess, type DaemonProcess } from '../../helpers/daemon-process.js';
 import { generateImage } from '../../helpers/image.js';
+import { startLoadLoop } from '../../helpers/load-loop.js';
 import { pidsMatching } from '../../helpers/processes.js';
 import { getBlob, getManifest } from '../../helpers/push.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
 /** Pulls (manifest by tag, then every blob) in a loop from 3 clients, counting failures, until stopped. */
-export function startPullLoop(base: string, host: string, image: ReturnType<typeof generateImage>) {
-  let running = true;
-  const failures: string[] = [];
-  let ok = 0;
+function startPullLoop(base: string, host: string, image: ReturnType<typeof generateImage>) {
   const headers = { host };
-  const loop = async () => {
-    while (running) {
-      try {
-        const m = await getManifest(base, 'library/app', 'v1', undefined, { headers });
-        if (m.status !== 200 || m.digest !== image.manifestDigest) throw new Error(`manifest HTTP ${m.status}`);
-        for (const layer of image.layers) {
-          const b = await getBlob(base, 'library/app', layer.digest, { headers });
-          if (b.status !== 200 || !b.body.equals(layer.data)) throw new Error(`blob HTTP ${b.status}`);
-        }
-        ok++;
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
+  return startLoadLoop(async () => {
+    const m = await getManifest(base, 'library/app', 'v1', undefined, { headers });
+    if (m.status !== 200 || m.digest !== image.manifestDigest) throw new Error(`manifest HTTP ${m.status}`);
+    for (const layer of image.layers) {
+      const b = await getBlob(base, 'library/app', layer.digest, { headers });
+      if (b.status !== 200 || !b.body.equals(layer.data)) throw new Error(`blob HTTP ${b.status}`);
     }
-  };
-  const workers = [loop(), loop(), loop()];
-  return {
-    ok: () => ok,
-    async stop() {
-      running = false;
-      await Promise.all(workers);
-      return { ok, failures };
-    },
-  };
+  });
 }
 
 describe('daemon restart adopts what is running; SIGHUP reloads', () => {

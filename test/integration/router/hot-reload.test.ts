@@ -1,34 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
 import { generateImage } from '../../helpers/image.js';
+import { startLoadLoop } from '../../helpers/load-loop.js';
 import { getManifest } from '../../helpers/push.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
-/** Pulls a manifest through a vhost in a loop, counting failures, until stopped. */
+/** Pulls a manifest through a vhost in a loop from 3 clients, counting failures, until stopped. */
 function startLoad(rc: RunningRegcache, host: string, repository: string, tag: string, digest: string) {
-  let running = true;
-  const failures: string[] = [];
-  let ok = 0;
-  const loop = async () => {
-    while (running) {
-      try {
-        const m = await getManifest(rc.routerUrl, repository, tag, undefined, { headers: { host } });
-        if (m.status === 200 && m.digest === digest) ok++;
-        else failures.push(`HTTP ${m.status} ${m.body.toString().slice(0, 120)}`);
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-    }
-  };
-  const workers = [loop(), loop(), loop()];
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(workers);
-      return { ok, failures };
-    },
-  };
+  return startLoadLoop(async () => {
+    const m = await getManifest(rc.routerUrl, repository, tag, undefined, { headers: { host } });
+    if (m.status !== 200 || m.digest !== digest) throw new Error(`HTTP ${m.status} ${m.body.toString().slice(0, 120)}`);
+  });
 }
 
 describe('hot reload while requests run', () => {

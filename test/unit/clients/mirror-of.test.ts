@@ -4,24 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import { parseClientOptions } from '../../../src/clients/client-request.js';
 import { generateClientConfig } from '../../../src/clients/generate.js';
 import { k3dCommand } from '../../../src/clients/k3d-command.js';
-import { configFrom, optionsFor } from './config-fixture.js';
+import { configFrom, MIRRORS, optionsFor } from './config-fixture.js';
 
-// Two Docker Hub accounts (hub first, then the cache named docker.io), a cache named apart from its host.
-const MIRRORS = `
-domain: registry.example.com
-listen: "5000"
-registries:
-  docker.io:
-    upstream: https://registry-1.docker.io
-    mirrorOrder: 2
-  hub:
-    upstream: https://registry-1.docker.io
-    mirrorOf: docker.io
-    mirrorOrder: 1
-  k8s:
-    upstream: https://registry.k8s.io
-    mirrorOf: registry.k8s.io
-`;
 const config = configFrom(MIRRORS);
 
 describe('mirrorOf in every generator', () => {

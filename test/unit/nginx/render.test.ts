@@ -5,6 +5,7 @@ import { acceptSupport } from '../../../src/apply/nginx/nginx-features.js';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { configFrom } from '../../helpers/config.js';
+import { MIRRORS, twoRegistriesYaml } from '../../helpers/config-fixtures.js';
 
 const render = createNginxRenderer(readNginxTemplates());
 const paths = { pid: '/d/nginx/nginx.pid', errorLog: '/d/nginx/logs/error.log', accessLog: '/d/nginx/logs/access.log', temp: '/d/nginx/temp', cache: '/d/nginx/cache' };
@@ -12,23 +13,18 @@ const goldenDir = path.join(path.dirname(new URL(import.meta.url).pathname), 'go
 
 const config = (text: string) => configFrom(text, '/d/registries.yaml');
 
-/** Golden files hold the whole expected output; REGCACHE_UPDATE_GOLDEN=1 rewrites them after a reviewed change. */
+/**
+ * Golden files hold the whole expected output. A missing one fails: REGCACHE_UPDATE_GOLDEN=1 writes
+ * them, after a reviewed change (see docs/testing.md).
+ */
 function expectGolden(name: string, actual: string) {
   const file = path.join(goldenDir, name);
-  if (process.env.REGCACHE_UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, actual);
+  if (process.env.REGCACHE_UPDATE_GOLDEN === '1') writeFileSync(file, actual);
+  if (!existsSync(file)) throw new Error(`golden file ${path.relative(process.cwd(), file)} is missing; run with REGCACHE_UPDATE_GOLDEN=1 to write it, then review it`);
   expect(actual).toBe(readFileSync(file, 'utf8'));
 }
 
-const twoRegistries = config(`
-domain: registry.example.com
-listen: "127.0.0.1:5000"
-registries:
-  docker.io:
-    upstream: https://registry-1.docker.io
-    aliases: [hub.example.com]
-  ghcr.io:
-    upstream: https://ghcr.io
-`);
+const twoRegistries = config(twoRegistriesYaml('127.0.0.1:5000'));
 
 describe('nginx render', () => {
   it('renders the map and upstream blocks for every routed registry (golden)', () => {
@@ -155,20 +151,7 @@ describe('nginx render: the whole Accept header', () => {
 });
 
 describe('nginx render: registry hosts, referrers and protocol maps', () => {
-  const mirrors = config(`
-domain: registry.example.com
-registries:
-  docker.io:
-    upstream: https://registry-1.docker.io
-    mirrorOrder: 2
-  hub:
-    upstream: https://registry-1.docker.io
-    mirrorOf: docker.io
-    mirrorOrder: 1
-  k8s:
-    upstream: https://registry.k8s.io
-    mirrorOf: registry.k8s.io
-`);
+  const mirrors = config(MIRRORS);
   const backends = new Map([
     ['docker.io', '127.0.0.1:1'],
     ['hub', '127.0.0.1:2'],

@@ -100,4 +100,24 @@ describe('scheduler', () => {
       process.off('unhandledRejection', onUnhandled);
     }
   });
+
+  it('stop() during a pass arms no timer afterwards, even with triggers waiting for the next pass', async () => {
+    const { clock, passes, scheduler } = setup({ passMs: 500, resyncMs: 1000 });
+    const first = scheduler.trigger('one', { immediate: true });
+    await clock.advance(0);
+    const waiting = scheduler.trigger('two').catch((e: Error) => e.message);
+    const stopped = scheduler.stop();
+    // Timers the scheduler arms from here on (the pass's own 500 ms timer is already armed).
+    const armed: number[] = [];
+    const setTimeout = clock.setTimeout.bind(clock);
+    clock.setTimeout = (fn, ms) => (armed.push(ms), setTimeout(fn, ms));
+    await clock.advance(500);
+    await stopped;
+    expect(await first).toBe(1);
+    expect(await waiting).toBe('scheduler stopped');
+    expect(armed).toEqual([]);
+    expect(clock.pending()).toBe(0);
+    await clock.advance(10_000);
+    expect(passes).toEqual([['one']]);
+  });
 });

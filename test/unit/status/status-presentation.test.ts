@@ -1,51 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { formatStatusTable } from '../../../src/cli/status-table.js';
-import { emptyTrafficCounts } from '../../../src/status/access-log/traffic-counters.js';
 import { formatAgo, formatBytes, formatRatio } from '../../../src/status/format.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from '../../../src/status/page/render-status-page.js';
 import { statusPageView } from '../../../src/status/page/status-page-view.js';
-import type { DaemonStatus, ObservedVhost } from '../../../src/status/status-service.js';
-import { vhostNumbers } from '../../../src/status/vhost-numbers.js';
+import type { DaemonStatus } from '../../../src/status/status-service.js';
+import { daemonStatus, FIXTURE_NOW, observedVhost } from '../../helpers/status-fixtures.js';
 
-const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
-
-function vhost(name: string, over: Partial<ObservedVhost> = {}): ObservedVhost {
-  const traffic = emptyTrafficCounts();
-  traffic.requests['2xx'] = 40;
-  traffic.requests['4xx'] = 2;
-  traffic.bytesServed = 3 * 1024 * 1024;
-  traffic.blobs = { hits: 9, misses: 1, unknown: 0 };
-  traffic.lastPullAtMs = NOW - 30_000;
-  const proxy = { manifests: { requests: 4, hits: 4, misses: 1, bytesPulled: 100, bytesPushed: 0 }, blobs: { requests: 0, hits: 0, misses: 0, bytesPulled: 0, bytesPushed: 0 } };
-  return {
-    name,
-    mirrorOf: name === 'ghcr.io' ? 'ghcr.io' : 'docker.io',
-    hosts: [`${name}.registry.example.com`],
-    upstream: 'https://upstream.example',
-    status: 'up',
-    routed: true,
-    backend: { address: '127.0.0.1:1', state: 'running', restarts: 0 },
-    upstreamReachable: true,
-    lastError: null,
-    integrity: { digestMismatches: 0 },
-    ...vhostNumbers({ traffic, proxy, proxyCurrent: true, disk: { bytes: 5 << 20, files: 3, partial: false, measuredAtMs: NOW }, sinceMs: NOW - 60_000 }),
-    ...over,
-  };
-}
-
-function status(over: Partial<DaemonStatus> = {}): DaemonStatus {
-  return {
-    generation: 3,
-    ready: true,
-    config: { path: '/etc/regcache/registries.yaml', appliedAt: new Date(NOW - 120_000).toISOString(), applied: null },
-    lastError: null,
-    nginx: { kind: 'process', running: true, pid: 1, restarts: 0, lastError: null, lastReload: null },
-    runtime: 'process',
-    observer: { accessLog: { path: '/x', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0, tlsOnPlainRequests: 0 } },
-    vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', lastError: 'cache not answering: ECONNREFUSED <script>' })],
-    ...over,
-  };
-}
+const NOW = FIXTURE_NOW;
+const vhost = observedVhost;
+const status = (over: Partial<DaemonStatus> = {}): DaemonStatus =>
+  daemonStatus({ vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', lastError: 'cache not answering: ECONNREFUSED <script>' })], ...over });
 
 describe('formats', () => {
   it.each([

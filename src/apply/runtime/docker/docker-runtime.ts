@@ -67,6 +67,15 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
   let reconnectAttempt = 0;
   let reconnectTimer: TimerHandle | null = null;
   let resyncTimer: TimerHandle | null = null;
+  /** One-shot timers (recovery after a die, forgetting an expected id); close() clears them all. */
+  const oneShots = new Set<TimerHandle>();
+  const after = (ms: number, fn: () => void) => {
+    const handle = clock.setTimeout(() => {
+      oneShots.delete(handle);
+      fn();
+    }, ms);
+    oneShots.add(handle);
+  };
   let imageReady: Promise<void> | null = null;
   let networkReady: Promise<void> | null = null;
   let closed = false;
@@ -173,7 +182,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
       await call(() => api.removeContainer(c.id));
     } finally {
       // Events for this id may still be in flight; forget it a little later.
-      clock.setTimeout(() => expected.delete(c.id), 10_000);
+      after(10_000, () => expected.delete(c.id));
     }
   };
 
@@ -225,6 +234,8 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
   /** Brings one wanted cache back: recreate when gone, start when stopped. */
   const recover = (name: string, why: string) =>
     serial(name, async () => {
+      // A recovery queued before close() must not recreate a container after it.
+      if (closed) return;
       const spec = wanted.get(name);
       const t = tracked.get(name);
       if (!spec && !t) return;
@@ -252,6 +263,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
     });
 
   const onDockerEvent = (e: DockerEvent) => {
+    if (closed) return;
     const name = e.labels[LABEL.vhost];
     if (!name || e.labels[LABEL.instance] !== settings.instance) return;
     if (expected.has(e.containerId)) return;
@@ -266,7 +278,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
         log.warn({ cache: name, exitCode: e.exitCode }, 'cache container died');
         emit({ kind: 'exited', name, message: `container ${e.name} died (exit code ${e.exitCode ?? 'unknown'}); restarting` });
         // unless-stopped usually restarts it; regcache steps in if Docker does not (e.g. `docker stop`).
-        clock.setTimeout(() => void recover(name, 'died'), opts.recoverAfterMs ?? 2000);
+        after(opts.recoverAfterMs ?? 2000, () => void recover(name, 'died'));
         break;
       case 'destroy':
         if (t && t.container.id === e.containerId) {
@@ -298,15 +310,25 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
     reconnectTimer = null;
     if (closed) return;
     try {
-      subscription = await api.subscribe(
+      let ended = false;
+      const sub = await api.subscribe(
         { labels: managedLabelFilter(settings.instance), actions: ['die', 'destroy', 'start'] },
         onDockerEvent,
         (err) => {
+          ended = true;
           subscription = null;
           if (closed) return;
           dockerLost(err ?? new Error('event stream closed'));
         },
       );
+      // close() ran while subscribing: nobody else would close this stream.
+      if (closed) {
+        sub.close();
+        return;
+      }
+      // Broke while being set up: onEnd has scheduled the reconnect.
+      if (ended) return;
+      subscription = sub;
       const wasDown = dockerError !== null;
       dockerBack();
       // Events may have been missed while disconnected: re-list and recover.
@@ -384,6 +406,10 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
       subscription = null;
       if (reconnectTimer) clock.clearTimeout(reconnectTimer);
       if (resyncTimer) clock.clearTimeout(resyncTimer);
+      reconnectTimer = null;
+      resyncTimer = null;
+      oneShots.forEach((h) => clock.clearTimeout(h));
+      oneShots.clear();
       // Containers stay: they keep serving while the daemon restarts, and are adopted on the next start.
       await Promise.all([...queues.values()]);
     },
