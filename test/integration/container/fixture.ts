@@ -57,6 +57,8 @@ export function containerConfig(opts: {
   routerPort: number;
   adminPort: number;
   extra?: Record<string, unknown>;
+  /** Top-level keys replacing the defaults (runtime, nginx, docker, …). */
+  top?: Record<string, unknown>;
 }): string {
   const host = opts.network === 'host';
   return stringify({
@@ -67,6 +69,7 @@ export function containerConfig(opts: {
     runtime: 'process',
     dataDir: '/var/lib/regcache',
     registries: { [REGISTRY]: { upstream: opts.upstream, ...(opts.extra ?? {}) } },
+    ...(opts.top ?? {}),
   });
 }
 
@@ -108,6 +111,7 @@ export async function createContainerFixture(
   opts: {
     network: NetworkSetup;
     registryExtra?: Record<string, unknown>;
+    configTop?: Record<string, unknown>;
     adminToken?: string;
     /** How to reach the admin API; default: the host's 127.0.0.1:adminPort. */
     admin?: AdminClient;
@@ -133,7 +137,7 @@ export async function createContainerFixture(
   await mkdir(configDir, { recursive: true });
   await writeFile(
     join(configDir, 'registries.yaml'),
-    containerConfig({ network: opts.network, upstream: hostUpstream?.url ?? CONTAINER_UPSTREAM_URL, routerPort, adminPort, extra: opts.registryExtra }),
+    containerConfig({ network: opts.network, upstream: hostUpstream?.url ?? CONTAINER_UPSTREAM_URL, routerPort, adminPort, extra: opts.registryExtra, top: opts.configTop }),
   );
   // containerd: the mirror first (it adds ?ns=alpha.test, which the router routes by), then the
   // unresolvable registry itself, so a pull that does not come through the cache fails.

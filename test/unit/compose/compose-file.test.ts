@@ -84,3 +84,31 @@ describe('compose/stack.yml', () => {
     expect(Object.keys(stack.volumes)).toContain('data');
   });
 });
+
+describe('compose/docker-runtime.yml', () => {
+  const compose = parse(read('compose/docker-runtime.yml'));
+  const { nginx, regcache } = compose.services;
+  const config = parseShipped('compose/docker-runtime/registries.yaml', composeDefaults(regcache.environment));
+
+  it('drives cache containers through the Docker socket on the project network', () => {
+    expect(config.runtime).toBe('docker');
+    expect(regcache.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+    expect(regcache.user).toBe('root');
+    expect(config.docker.network).toBe('registry-cache');
+    expect(compose.networks.default.name).toBe('${REGCACHE_DOCKER_NETWORK:-registry-cache}');
+  });
+
+  it('runs nginx from the same image on the config regcache writes into the volume both mount', () => {
+    expect(nginx.image).toBe(regcache.image);
+    expect(config.nginx.container).toBe('regcache-nginx');
+    expect(nginx.container_name).toBe('${REGCACHE_NGINX_CONTAINER:-regcache-nginx}');
+    const nginxDir = path.join(config.dataDir, 'nginx');
+    const command = nginx.command.join(' ');
+    expect(command).toContain(`-c ${nginxDir}/nginx.conf`);
+    expect(command).toContain(`-p ${nginxDir}/`);
+    expect(nginx.volumes).toContain(`data:${config.dataDir}`);
+    expect(regcache.volumes).toContain(`data:${config.dataDir}`);
+    expect(String(config.listen.port)).toBe('5000');
+    expect(nginx.ports[0]).toMatch(/:5000$/);
+  });
+});
