@@ -41,7 +41,7 @@ describe('docker run regcache', () => {
     return out;
   };
 
-  it('is small enough to ship', async () => {
+  it('reports its size (the goal, ≤ 250 MB, is checked by hand: docs/container.md)', async () => {
     const size = await imageSize(image);
     console.log(`regcache image: ${(size / 1e6).toFixed(1)} MB`);
     expect(size).toBeGreaterThan(0);
