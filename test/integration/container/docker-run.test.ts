@@ -1,11 +1,13 @@
 // The image from the repository's Dockerfile, run the way the README says (`docker run` with a mounted
 // registries.yaml and a named volume), with host networking: a real client pulls through it, it stops
 // cleanly on `docker stop`, and `docker restart` keeps what it cached.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
 import { docker } from '../../helpers/registry-image.js';
 import { ensureRegcacheImage, imageSize } from './images.js';
-import { containerState, createContainerFixture, processUids, type ContainerFixture } from './fixture.js';
+import { containerState, createContainerFixture, processUids, REGISTRY, type ContainerFixture } from './fixture.js';
 
 const TOKEN = 'container-test-token-0123456789';
 
@@ -80,6 +82,18 @@ describe('docker run regcache', () => {
 
   it('reports healthy through its HEALTHCHECK on /readyz', async () => {
     await waitFor(async () => (await containerState(name)).health === 'healthy', { timeoutMs: 90_000, intervalMs: 1000, what: 'health status healthy' });
+  });
+
+  it('refuses to start with one clear line when dataDir is not writable (a read-only config mount, no dataDir)', async () => {
+    const dir = join(fx.dir, 'no-data-dir');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'registries.yaml'), `domain: regcache.test\nregistries:\n  ${REGISTRY}:\n    upstream: http://127.0.0.1:9\n`);
+    const failure = await docker(['run', '--rm', '--network', 'none', '-v', `${dir}:/etc/regcache:ro`, image]).then(
+      () => null,
+      (err: Error) => err.message,
+    );
+    expect(failure).toContain('regcache: dataDir /etc/regcache/data is not writable');
+    expect(failure).not.toContain('    at ');
   });
 
   it('stops cleanly on docker stop: SIGTERM reaches the daemon, which stops its children and exits 0', async () => {
