@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { requireBinary } from '../../helpers/binaries.js';
-import { BUILD_LABEL, docker, imageLabel, requireDockerEngine } from '../../helpers/registry-image.js';
+import { BUILD_LABEL, docker, imageLabel, requireDocker, requireDockerEngine } from '../../helpers/registry-image.js';
 
 const run = promisify(execFile);
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
@@ -90,7 +90,7 @@ async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The image names a build must not depend on the default bridge for: `--network host` keeps apt/npm on the host's network. */
+/** `docker build` on the host's network: the default bridge (docker0) is not always there on test machines. */
 async function dockerBuild(args: string[], log: string): Promise<void> {
   const bin = requireDocker();
   try {
@@ -98,10 +98,6 @@ async function dockerBuild(args: string[], log: string): Promise<void> {
   } catch (err) {
     throw new Error(`docker build failed (log ${log}); it uses host networking, so the default bridge is not the cause:\n${(err as Error).message}`);
   }
-}
-
-function requireDocker(): string {
-  return requireBinary(['docker']);
 }
 
 async function buildDebianStandIn(work: string, log: string): Promise<void> {

@@ -3,15 +3,15 @@
 // through passwordFile. A second stack file adds the test's upstream registry as a service on the
 // stack's network. The test makes this engine a Swarm manager only when it is not one already, and
 // leaves the Swarm afterwards in that case.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
 import { docker, ensureRegistryImage, requireDocker } from '../../helpers/registry-image.js';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { ensureRegcacheImage, REPO_ROOT } from './images.js';
 import { adminInContainer, containerState, createContainerFixture, upstreamService, type ContainerFixture } from './fixture.js';
 
