@@ -1,3 +1,4 @@
+import { access, constants, mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
 import { mkdir, readdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
@@ -90,6 +91,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const first = await loadConfig();
   if (!first.ok) throw new ConfigInvalidError(first.problems);
   const config = first.value.config;
+  await requireWritableDataDir(config.dataDir);
 
   const ports = createPortBook(portBookFile(config.dataDir), '127.0.0.1', () => [
     config.listen.port,
@@ -410,6 +412,17 @@ function requireNginxBinary(env: DaemonOptions['env']): string {
   const binary = findBinary(['nginx'], env.REGCACHE_NGINX_BIN);
   if (!binary) throw new StartupError('nginx not found: install Debian package nginx, put nginx on PATH, or set REGCACHE_NGINX_BIN');
   return binary;
+}
+
+/** A dataDir that cannot be written fails the start with one line naming it, not a stack trace from deep inside. */
+async function requireWritableDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    // In the container image the config is typically mounted read-only and the volume is elsewhere.
+    throw new StartupError(`dataDir ${dir} is not writable (${errorMessage(err)}); point dataDir at a writable directory (the container image's volume: /var/lib/regcache)`);
+  }
 }
 
 /** The egress nginx: its own prefix (dataDir/egress-nginx), and a loopback port that answers its generation probe. */

@@ -20,6 +20,8 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   dockerd: 'docker.io',
   docker: 'docker.io',
   tar: 'tar',
+  mmdebstrap: 'mmdebstrap',
+  'docker-compose': 'docker-compose',
 };
 
 /**

@@ -1,4 +1,5 @@
-// compose/ cannot be started here (no image pulls), so its pieces are checked for agreeing with each other.
+// The pieces of compose/ and the Dockerfile agree with each other: the configs they mount parse, and
+// mounts, ports and secrets meet where the config expects them. (test/integration/container runs them.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,39 +7,108 @@ import { parse } from 'yaml';
 import { parseConfig } from '../../../src/config/parse.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
-const compose = parse(readFileSync(path.join(root, 'compose/docker-compose.yml'), 'utf8'));
-const configPath = path.join(root, 'compose/config/registries.yaml');
-const parsed = parseConfig(readFileSync(configPath, 'utf8'), { source: '/etc/regcache/registries.yaml', env: {} });
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+const dockerfile = read('Dockerfile');
 
-describe('compose deployment', () => {
-  it('ships a valid regcache config for the docker runtime with a containerised nginx', () => {
-    expect(parsed.ok).toBe(true);
-    if (!parsed.ok) return;
-    expect(parsed.value.runtime).toBe('docker');
-    expect(parsed.value.nginx.container).toBe(compose.services.nginx.container_name);
-    expect(parsed.value.docker.network).toBe('registry-cache');
-    expect(Object.values(compose.networks).map((n) => (n as { name: string }).name)).toContain('registry-cache');
+/** A compose `environment:` block as compose fills it in with nothing set: `${VAR:-default}` → default. */
+function composeDefaults(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]));
+}
+
+function parseShipped(file: string, env: Record<string, string>, files: Record<string, string> = {}) {
+  const result = parseConfig(read(file), {
+    source: '/etc/regcache/registries.yaml',
+    env,
+    readFile: (p) => (p in files ? { ok: true, text: files[p]! } : { ok: false, message: 'no such file' }),
+  });
+  if (!result.ok) throw new Error(`${file}: ${JSON.stringify(result.problems)}`);
+  return result.value;
+}
+
+describe('the image', () => {
+  it('keeps its data where the configs put dataDir, and runs the daemon unprivileged under an init', () => {
+    expect(dockerfile).toContain('VOLUME ["/var/lib/regcache"]');
+    expect(dockerfile).toMatch(/^USER regcache$/m);
+    expect(dockerfile).toContain('ENTRYPOINT ["tini", "--", "regcache"]');
+    expect(dockerfile).toMatch(/^HEALTHCHECK [^]*?\/readyz/m);
+    expect(dockerfile).toContain('COPY compose/config/registries.yaml /etc/regcache/registries.yaml');
+  });
+});
+
+describe('compose/docker-compose.yml', () => {
+  const compose = parse(read('compose/docker-compose.yml'));
+  const service = compose.services.regcache;
+  const config = parseShipped('compose/config/registries.yaml', composeDefaults(service.environment));
+
+  it('builds the repository Dockerfile and needs nothing newer than docker-compose 1.29 accepts', () => {
+    expect(service.build).toEqual({ context: '..', dockerfile: 'Dockerfile' });
+    expect(compose.name).toBeUndefined(); // top-level `name` is Compose v2 only
+    expect(service.env_file).toBeUndefined(); // a missing env_file is an error in 1.29
   });
 
-  it('runs nginx on the config regcache writes, in a volume both containers mount at the same path', () => {
-    if (!parsed.ok) throw new Error('invalid');
-    const nginxDir = path.join(parsed.value.dataDir, 'nginx');
-    const command = compose.services.nginx.command.join(' ');
+  it('mounts the config directory and the data volume where the config expects them', () => {
+    expect(service.volumes).toContain('${REGCACHE_CONFIG_DIR:-./config}:/etc/regcache:ro');
+    expect(service.volumes).toContain(`data:${config.dataDir}`);
+    expect(config.runtime).toBe('process');
+  });
+
+  it('publishes the router port and the admin API on loopback only', () => {
+    expect(String(config.listen.port)).toBe('5000');
+    expect(service.ports).toContain('${REGCACHE_PORT:-5000}:5000');
+    expect(config.admin.listen.host).toBe('0.0.0.0');
+    expect(service.ports).toContain(`127.0.0.1:\${REGCACHE_ADMIN_PORT:-8080}:${config.admin.listen.port}`);
+  });
+});
+
+describe('compose/stack.yml', () => {
+  const stack = parse(read('compose/stack.yml'));
+  const service = stack.services.regcache;
+  const secretTarget = `/run/secrets/${service.secrets[0].target}`;
+  const config = parseShipped('compose/stack/registries.yaml', { ...composeDefaults(service.environment), DOCKERHUB_USERNAME: 'me' }, { [secretTarget]: 'token\n' });
+
+  it('is a versioned stack file (docker stack deploy needs one) with a global service on host-mode ports', () => {
+    expect(stack.version).toMatch(/^3\.\d+$/);
+    expect(service.deploy.mode).toBe('global');
+    expect(service.ports).toEqual([expect.objectContaining({ target: Number(config.listen.port), mode: 'host' })]);
+  });
+
+  it('gives the docker.io password from a Docker secret to passwordFile', () => {
+    const dockerIo = config.registries.find((r) => r.name === 'docker.io')!;
+    expect(dockerIo.credentials).toEqual({ username: 'me', password: 'token' });
+    expect(stack.secrets[service.secrets[0].source].external).toBe(true);
+  });
+
+  it('keeps the cache in a named volume at dataDir and the config where the image reads it', () => {
+    expect(service.volumes).toContain(`data:${config.dataDir}`);
+    expect(service.configs[0].target).toBe('/etc/regcache/registries.yaml');
+    expect(Object.keys(stack.volumes)).toContain('data');
+  });
+});
+
+describe('compose/docker-runtime.yml', () => {
+  const compose = parse(read('compose/docker-runtime.yml'));
+  const { nginx, regcache } = compose.services;
+  const config = parseShipped('compose/docker-runtime/registries.yaml', composeDefaults(regcache.environment));
+
+  it('drives cache containers through the Docker socket on the project network', () => {
+    expect(config.runtime).toBe('docker');
+    expect(regcache.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+    expect(regcache.user).toBe('root');
+    expect(config.docker.network).toBe('registry-cache');
+    expect(compose.networks.default.name).toBe('${REGCACHE_DOCKER_NETWORK:-registry-cache}');
+  });
+
+  it('runs nginx from the same image on the config regcache writes into the volume both mount', () => {
+    expect(nginx.image).toBe(regcache.image);
+    expect(config.nginx.container).toBe('regcache-nginx');
+    expect(nginx.container_name).toBe('${REGCACHE_NGINX_CONTAINER:-regcache-nginx}');
+    const nginxDir = path.join(config.dataDir, 'nginx');
+    const command = nginx.command.join(' ');
     expect(command).toContain(`-c ${nginxDir}/nginx.conf`);
     expect(command).toContain(`-p ${nginxDir}/`);
-    const mountsOf = (service: string) => compose.services[service].volumes as string[];
-    const nginxMount = mountsOf('nginx').find((v) => v.endsWith(`:${nginxDir}`));
-    expect(nginxMount).toBeDefined();
-    expect(mountsOf('regcache')).toContain(nginxMount);
-    expect(compose.services.nginx.ports[0]).toMatch(/:5000$/);
-    expect(String(parsed.value.listen.port)).toBe('5000');
-  });
-
-  it('gives regcache the Docker socket and its config directory', () => {
-    const volumes = compose.services.regcache.volumes as string[];
-    expect(volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
-    expect(volumes.some((v) => v.endsWith(':/etc/regcache:ro'))).toBe(true);
-    expect(compose.services.regcache.environment.REGCACHE_CONFIG).toBe('/etc/regcache/registries.yaml');
-    expect(compose.services.regcache.build).toEqual({ context: '..', dockerfile: 'compose/Dockerfile' });
+    expect(nginx.volumes).toContain(`data:${config.dataDir}`);
+    expect(regcache.volumes).toContain(`data:${config.dataDir}`);
+    expect(String(config.listen.port)).toBe('5000');
+    expect(nginx.ports[0]).toMatch(/:5000$/);
   });
 });

@@ -1,0 +1,81 @@
+// The shipped compose/docker-compose.yml, run by Debian's docker-compose (1.29): `up -d` serves pulls on
+// the published port, `down` then `up` keeps the volume and with it the cache. The only addition is a
+// second compose file with the test's upstream registry as a service on the project's network; the
+// regcache service is the shipped one, with the variables .env.example documents.
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary } from '../../helpers/binaries.js';
+import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
+import { ensureRegcacheImage, REPO_ROOT } from './images.js';
+import { containerState, createContainerFixture, upstreamService, type ContainerFixture } from './fixture.js';
+
+const run = promisify(execFile);
+
+describe('docker-compose up/down with compose/docker-compose.yml', () => {
+  let fx: ContainerFixture;
+  let project: string;
+  let compose: (args: string[]) => Promise<string>;
+
+  const containerOf = async (service: string) => {
+    const id = (await compose(['ps', '-q', service])).trim();
+    if (!id) throw new Error(`no container for service ${service} in project ${project}`);
+    return id;
+  };
+
+  beforeAll(async () => {
+    const bin = requireBinary(['docker-compose']);
+    const image = await ensureRegcacheImage();
+    await ensureRegistryImage();
+    fx = await createContainerFixture('compose', { network: 'bridge' });
+    project = `regcache-it-${fx.id}`;
+    const override = join(fx.dir, 'upstream.yml');
+    await writeFile(override, stringify({ services: { upstream: upstreamService(fx.upstreamStorage), regcache: { depends_on: ['upstream'] } } }));
+    const env = {
+      ...process.env,
+      REGCACHE_IMAGE: image,
+      REGCACHE_CONFIG_DIR: fx.configDir,
+      REGCACHE_PORT: `127.0.0.1:${fx.routerPort}`,
+      REGCACHE_ADMIN_PORT: String(fx.adminPort),
+    };
+    compose = async (args) => {
+      const argv = ['-p', project, '-f', join(REPO_ROOT, 'compose/docker-compose.yml'), '-f', override, ...args];
+      try {
+        return (await run(bin, argv, { env, timeout: 180_000, maxBuffer: 16 << 20 })).stdout;
+      } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        throw new Error(`docker-compose ${args.join(' ')} failed: ${e.stderr || e.message}`);
+      }
+    };
+    fx.locateUpstream(async () => ({ upstream: await containerOf('upstream'), neighbour: await containerOf('regcache') }));
+    await compose(['up', '-d', '--no-build']);
+  }, 900_000);
+
+  afterAll(async () => {
+    if (compose) await compose(['down', '-v', '--remove-orphans']).catch(() => undefined);
+    await fx?.cleanup();
+  });
+
+  it('up -d: serves pulls through the published port, as the unprivileged user', async () => {
+    await fx.waitReady();
+    expect(await fx.pull()).toBe(fx.image.manifestDigest);
+    const blobs = await fx.upstreamBlobGets();
+    expect(blobs.sort()).toEqual([fx.image.config, ...fx.image.layers].map((b) => `/v2/team/app/blobs/${b.digest}`).sort());
+    expect((await containerState(await containerOf('regcache'))).user).toBe('regcache');
+  });
+
+  it('down then up keeps the volume and the cache: the second pull makes no upstream blob GET', async () => {
+    const volume = `${project.replace(/[^a-z0-9_-]/g, '')}_data`;
+    await compose(['down']);
+    expect((await compose(['ps', '-q'])).trim()).toBe('');
+    expect((await docker(['volume', 'inspect', '--format', '{{.Name}}', volume])).trim()).toBe(volume);
+    await compose(['up', '-d', '--no-build']);
+    await fx.waitReady();
+    await fx.forgetUpstreamRequests();
+    expect(await fx.pull()).toBe(fx.image.manifestDigest);
+    expect(await fx.upstreamBlobGets()).toEqual([]);
+  });
+});
