@@ -1,6 +1,5 @@
-import { access, constants, mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
-import { mkdir, readdir, statfs } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { startLogRotation } from './apply/log-rotation-schedule.js';
 import type { Server } from 'node:http';
