@@ -11,6 +11,8 @@ try {
   const skipped = r.numPendingTests + r.numTodoTests;
   summary = `tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`;
   if (r.numTotalTests === 0) summary = 'tests: 0 passed, 1 failed (no test ran)';
-} catch {}
+} catch {
+  // no report: the summary above says so
+}
 console.log(summary);
 process.exit(run.status ?? 1);

@@ -1,4 +1,4 @@
-import type { ReconcileOutcome } from './reconciler.js';
+import type { ReconcileOutcome } from './reconcile-result.js';
 
 /** What the reconciler reports about its passes; implemented by the metrics module (prom-client stays out of apply/). */
 export interface ReconcileMetrics {

@@ -22,18 +22,12 @@ import { nginxView } from './nginx/nginx-view.js';
 import type { EgressNginxRenderer, NginxRenderer } from './nginx/render.js';
 import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
 import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
+import type { ReconcileOutcome, ReconcileResult } from './reconcile-result.js';
 
 /** Exits of a replaced cache while it is awaited that fail its step before the timeout. */
 const CRASHES_BEFORE_FAILING = 3;
 
-export type ReconcileOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
-
-export interface ReconcileResult {
-  outcome: ReconcileOutcome;
-  generation: number;
-  problems: ConfigProblem[];
-  message: string | null;
-}
+export type { ReconcileOutcome, ReconcileResult } from './reconcile-result.js';
 
 export interface ReconcilerDeps {
   loadConfig: () => Promise<Result<LoadedConfig>>;

@@ -5,8 +5,7 @@ import { CLIENT_KINDS, printable, type ClientKind, type GeneratedFile } from '..
 import { k3dCommand } from '../clients/k3d-command.js';
 import { loadConfigFile } from '../config/load.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import type { CommandContext } from './commands.js';
-import { configPathFrom, printProblems } from './commands.js';
+import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
 
 export const clientsOptions = {
   config: { type: 'string', short: 'c' },

@@ -12,8 +12,7 @@ import { processRuntimePaths } from '../apply/runtime/process/process-runtime.js
 import { registrySlug } from '../config/parse.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
 import { loadConfigFile } from '../config/load.js';
-import type { CommandContext } from './commands.js';
-import { configPathFrom, printProblems } from './commands.js';
+import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
 
 export async function validateCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
   const file = configPathFrom(values, ctx.env);

@@ -2,8 +2,7 @@ import { loadConfigFile } from '../config/load.js';
 import { SHA256_DIGEST } from '../integrity/cache-layers.js';
 import type { PurgeResult } from '../integrity/integrity-service.js';
 import { errorMessage } from '../util/errors.js';
-import type { CommandContext } from './commands.js';
-import { configPathFrom, printProblems } from './commands.js';
+import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
 
 /**
  * `regcache purge --config FILE <registry> <digest>`: asks the running daemon (admin.listen and

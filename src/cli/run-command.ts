@@ -2,8 +2,7 @@ import { startDaemon, ConfigInvalidError, type Daemon } from '../daemon.js';
 import { StartupError } from '../apply/runtime/select-runtime.js';
 import { createLogger } from '../log.js';
 import { createSystemClock } from '../util/clock.js';
-import type { CommandContext } from './commands.js';
-import { configPathFrom, printProblems } from './commands.js';
+import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
 
 /** `regcache run`: the daemon, until SIGTERM or SIGINT; SIGHUP re-reads the config (as nginx does). */
 export async function runCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {

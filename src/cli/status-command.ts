@@ -1,6 +1,6 @@
 import type { DaemonStatus } from '../status/status-service.js';
 import { errorMessage } from '../util/errors.js';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './command-context.js';
 import { formatStatusTable } from './status-table.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8080';

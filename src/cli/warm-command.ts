@@ -5,8 +5,7 @@ import { createSystemClock } from '../util/clock.js';
 import { createRouterClient } from '../warm/router-client.js';
 import type { WarmImageProgress } from '../warm/warm-image.js';
 import { createWarmJobs, type WarmJob } from '../warm/warm-jobs.js';
-import type { CommandContext } from './commands.js';
-import { configPathFrom, printProblems } from './commands.js';
+import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
 
 export const warmOptions = {
   config: { type: 'string', short: 'c' },

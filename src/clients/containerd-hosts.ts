@@ -3,6 +3,7 @@ import type { GeneratedFile } from './generated.js';
 
 /** A TOML basic string. Inputs are validated URLs and paths, but quoting stays correct whatever they hold. */
 export function tomlString(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it escapes
   const escaped = value.replace(/[\\"\u0000-\u001f\u007f]/g, (c) => {
     if (c === '\\') return '\\\\';
     if (c === '"') return '\\"';

@@ -86,7 +86,12 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
     const now = opts.clock.now();
     const list = await targets();
     const names = new Set(list.map((t) => t.name));
-    for (const name of results.keys()) if (!names.has(name)) (results.delete(name), probedTarget.delete(name), probedArgs.delete(name));
+    for (const name of results.keys()) {
+      if (names.has(name)) continue;
+      results.delete(name);
+      probedTarget.delete(name);
+      probedArgs.delete(name);
+    }
     await Promise.all(
       list.map(async (t) => {
         const e = entry(t.name);
