@@ -47,7 +47,14 @@ export async function coldPathRows(opts: {
 
   const hex = opts.viaRouter.split('sha256:')[1]!;
   const data = path.join(opts.storage, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
-  await waitFor(async () => stat(data).then((s) => s.size === opts.size, () => false), { timeoutMs: 60_000, what: 'the cache to store the cold blob' });
+  await waitFor(
+    async () =>
+      stat(data).then(
+        (s) => s.size === opts.size,
+        () => false,
+      ),
+    { timeoutMs: 60_000, what: 'the cache to store the cold blob' },
+  );
   await waitFor(settled, { timeoutMs: 60_000, what: 'the egress staging copy to go' });
   const after = (await walkDiskUsage(opts.dataDir, 1_000_000))!.bytes;
   const cpu = (await cpuMs(opts.daemonPid)) - cpuBefore;
@@ -77,7 +84,7 @@ export async function coldPathRows(opts: {
     },
     {
       id: '8b',
-      label: "daemon CPU for that pull (integrity checks, log tailing)",
+      label: 'daemon CPU for that pull (integrity checks, log tailing)',
       unit: 'ms',
       router: cpu,
       direct: null,

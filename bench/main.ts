@@ -96,7 +96,14 @@ async function startRegcache(dir: string, config: string): Promise<RunningDaemon
 async function settledGets(upstream: UpstreamRegistry, urlPath: string, storage: string): Promise<number> {
   const hex = urlPath.split('sha256:')[1]!;
   const data = path.join(storage, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
-  await waitFor(async () => stat(data).then((s) => s.size > 0, () => false), { timeoutMs: 60_000, what: `the cache to store ${urlPath}` });
+  await waitFor(
+    async () =>
+      stat(data).then(
+        (s) => s.size > 0,
+        () => false,
+      ),
+    { timeoutMs: 60_000, what: `the cache to store ${urlPath}` },
+  );
   await new Promise((r) => setTimeout(r, 500));
   return (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path === urlPath).length;
 }
@@ -123,7 +130,16 @@ async function hotBlob(router: Target, direct: Target, urlPath: string, size: nu
     const routerValue = Math.max(...m.router);
     const directValue = Math.max(...m.direct);
     const ratio = routerValue / directValue;
-    return { id, label, unit: `MiB/s, best of ${m.router.length}`, router: routerValue, direct: directValue, ratio, goal: `≥ ${goal.toFixed(2)}×`, pass: ratio >= goal };
+    return {
+      id,
+      label,
+      unit: `MiB/s, best of ${m.router.length}`,
+      router: routerValue,
+      direct: directValue,
+      ratio,
+      goal: `≥ ${goal.toFixed(2)}×`,
+      pass: ratio >= goal,
+    };
   };
   return [row('1a', 'hot 64 MiB blob, 1 stream', single, 0.95), row('1b', 'hot 64 MiB blob, 16 streams', parallel, 1.0)];
 }
@@ -132,11 +148,23 @@ async function requestRate(id: string, label: string, router: Target, direct: Ta
   const headers = { Accept: MANIFEST_ACCEPT };
   const r = await wrk(router, urlPath, headers, WRK_SECONDS);
   const d = await wrk(direct, urlPath, headers, WRK_SECONDS);
-  for (const [side, w] of [['router', r], ['direct', d]] as const) {
+  for (const [side, w] of [
+    ['router', r],
+    ['direct', d],
+  ] as const) {
     if (w.non2xx > 0 || w.requests === 0) throw new Error(`${label} ${side}: ${w.non2xx} non-2xx of ${w.requests}`);
   }
   const ratio = r.requestsPerSecond / d.requestsPerSecond;
-  return { id, label, unit: 'req/s, wrk 32 conns', router: r.requestsPerSecond, direct: d.requestsPerSecond, ratio, goal: `≥ ${goal}×`, pass: ratio >= goal };
+  return {
+    id,
+    label,
+    unit: 'req/s, wrk 32 conns',
+    router: r.requestsPerSecond,
+    direct: d.requestsPerSecond,
+    ratio,
+    goal: `≥ ${goal}×`,
+    pass: ratio >= goal,
+  };
 }
 
 async function coldPull(
@@ -171,7 +199,12 @@ async function coldPull(
   ];
 }
 
-async function configChanges(daemon: RunningDaemon, baseConfig: string, port: number, probePath: string): Promise<{ samples: number[]; rssPeak: number }> {
+async function configChanges(
+  daemon: RunningDaemon,
+  baseConfig: string,
+  port: number,
+  probePath: string,
+): Promise<{ samples: number[]; rssPeak: number }> {
   const samples: number[] = [];
   const rss = sampleRss(daemon.process.pid!);
   for (let i = 0; i < CONFIG_CHANGES; i++) {
@@ -191,7 +224,10 @@ async function configChanges(daemon: RunningDaemon, baseConfig: string, port: nu
 async function twoHundredRegistries(dir: string): Promise<Record<'router' | 'egress', { renderMs: number; applyMs: number }>> {
   const port = await findFreePort();
   const registries = Array.from({ length: 200 }, (_, i) => `  r${i}.example:\n    upstream: https://r${i}.upstream.test\n`).join('');
-  const parsed = parseConfig(`domain: bench.test\nlisten: "127.0.0.1:${port}"\nregistries:\n${registries}`, { source: path.join(dir, 'r.yaml'), env: {} });
+  const parsed = parseConfig(`domain: bench.test\nlisten: "127.0.0.1:${port}"\nregistries:\n${registries}`, {
+    source: path.join(dir, 'r.yaml'),
+    env: {},
+  });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
   const config = parsed.value;
   const clock = createSystemClock();
@@ -203,7 +239,7 @@ async function twoHundredRegistries(dir: string): Promise<Record<'router' | 'egr
   const distinctPort = async () => {
     for (;;) {
       const p = await findFreePort();
-      if (!taken.has(p)) return taken.add(p), p;
+      if (!taken.has(p)) return (taken.add(p), p);
     }
   };
   const egressPorts = new Map<string, number>();
@@ -236,7 +272,9 @@ async function twoHundredRegistries(dir: string): Promise<Record<'router' | 'egr
   const render = createNginxRenderer(templates);
   const renderEgress = createEgressNginxRenderer(templates);
   return {
-    router: await measure('nginx', port, (driver, user, generation) => render(nginxView({ config, backends, paths: driver.paths, generation, user }))),
+    router: await measure('nginx', port, (driver, user, generation) =>
+      render(nginxView({ config, backends, paths: driver.paths, generation, user })),
+    ),
     egress: await measure('egress-nginx', controlPort, (driver, user, generation) =>
       renderEgress(egressNginxView({ config, plan, paths: driver.paths, generation, controlPort, user })!),
     ),
@@ -285,7 +323,9 @@ async function daemonRestart(
 async function startDirectRegistry(dir: string, slug: string): Promise<{ url: string; stop(): void }> {
   const binary = findBinary(['registry', 'docker-registry'], process.env.REGCACHE_REGISTRY_BIN);
   if (!binary) throw new Error('registry binary not found');
-  const config = parseYaml(await readFile(path.join(dir, 'data', 'run', slug, 'config.yml'), 'utf8')) as { http: Record<string, unknown> & { debug: Record<string, unknown> } };
+  const config = parseYaml(await readFile(path.join(dir, 'data', 'run', slug, 'config.yml'), 'utf8')) as {
+    http: Record<string, unknown> & { debug: Record<string, unknown> };
+  };
   const port = await findFreePort();
   delete config.http.net;
   config.http.addr = `127.0.0.1:${port}`;
@@ -294,7 +334,14 @@ async function startDirectRegistry(dir: string, slug: string): Promise<{ url: st
   await writeFile(file, stringifyYaml(config), { mode: 0o600 });
   const child = spawn(binary, ['serve', file], { stdio: 'ignore', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/v2/`).then((r) => r.status, () => 0)) === 200, { what: 'the direct registry', timeoutMs: 15_000 });
+  await waitFor(
+    async () =>
+      (await fetch(`${url}/v2/`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200,
+    { what: 'the direct registry', timeoutMs: 15_000 },
+  );
   return { url, stop: () => void child.kill('SIGTERM') };
 }
 
@@ -305,7 +352,12 @@ async function startDirectRegistry(dir: string, slug: string): Promise<{ url: st
 async function warmThroughput(dir: string, configText: string, port: number, images: Array<{ tag: string; bytes: number }>): Promise<ComparisonRow> {
   const [warmed, pulled] = images as [{ tag: string; bytes: number }, { tag: string; bytes: number }];
   const config = configFrom(configText, path.join(dir, 'registries.yaml'));
-  const jobs = createWarmJobs({ client: createRouterClient(`http://127.0.0.1:${port}`), config: () => config, clock: createSystemClock(), logger: createLogger({ level: 'silent' }) });
+  const jobs = createWarmJobs({
+    client: createRouterClient(`http://127.0.0.1:${port}`),
+    config: () => config,
+    clock: createSystemClock(),
+    logger: createLogger({ level: 'silent' }),
+  });
   const t0 = performance.now();
   const started = jobs.start({ images: [`hub.example/bench/warm:${warmed.tag}`], platforms: ['linux/amd64'] }, 'cli');
   if ('problems' in started) throw new Error(JSON.stringify(started.problems));
@@ -314,7 +366,17 @@ async function warmThroughput(dir: string, configText: string, port: number, ima
   await jobs.stop();
   if (job.state !== 'done') throw new Error(`warm failed: ${job.images[0]?.error}`);
   const t1 = performance.now();
-  const copy = spawnSync('skopeo', ['--insecure-policy', 'copy', '--src-tls-verify=false', `docker://127.0.0.1:${port}/bench/warm:${pulled.tag}`, `dir:${path.join(dir, 'skopeo-copy')}`], { encoding: 'utf8' });
+  const copy = spawnSync(
+    'skopeo',
+    [
+      '--insecure-policy',
+      'copy',
+      '--src-tls-verify=false',
+      `docker://127.0.0.1:${port}/bench/warm:${pulled.tag}`,
+      `dir:${path.join(dir, 'skopeo-copy')}`,
+    ],
+    { encoding: 'utf8' },
+  );
   const pullSeconds = (performance.now() - t1) / 1000;
   if (copy.status !== 0) throw new Error(`skopeo copy failed: ${copy.stderr}`);
   const warmMiBs = job.totals.bytes / MIB / warmSeconds;
@@ -420,14 +482,35 @@ registries:
     );
     const loadRss = await load.stop();
     log('10. warm throughput');
-    const warmRow = await warmThroughput(dir, baseConfig, port, [{ tag: 'a', bytes: imageBytes(warmA) }, { tag: 'b', bytes: imageBytes(warmB) }]);
+    const warmRow = await warmThroughput(dir, baseConfig, port, [
+      { tag: 'a', bytes: imageBytes(warmA) },
+      { tag: 'b', bytes: imageBytes(warmB) },
+    ]);
 
     log(`5. ${CONFIG_CHANGES} config changes`);
     const changes = await configChanges(daemon, baseConfig, port, digestPath);
     const p50 = percentile(changes.samples, 50);
     const p99 = percentile(changes.samples, 99);
-    rows.push({ id: '5a', label: 'config change → route live, p50', unit: `ms over ${CONFIG_CHANGES} changes`, router: p50, direct: null, ratio: null, goal: '≤ 300 ms', pass: p50 <= 300 });
-    rows.push({ id: '5b', label: 'config change → route live, p99', unit: `ms over ${CONFIG_CHANGES} changes`, router: p99, direct: null, ratio: null, goal: '≤ 1000 ms', pass: p99 <= 1000 });
+    rows.push({
+      id: '5a',
+      label: 'config change → route live, p50',
+      unit: `ms over ${CONFIG_CHANGES} changes`,
+      router: p50,
+      direct: null,
+      ratio: null,
+      goal: '≤ 300 ms',
+      pass: p50 <= 300,
+    });
+    rows.push({
+      id: '5b',
+      label: 'config change → route live, p99',
+      unit: `ms over ${CONFIG_CHANGES} changes`,
+      router: p99,
+      direct: null,
+      ratio: null,
+      goal: '≤ 1000 ms',
+      pass: p99 <= 1000,
+    });
     log('5. 200 registries: render + nginx -t + reload');
     const big = await twoHundredRegistries(path.join(dir, 'synthetic'));
     for (const [id, which, label] of [

@@ -74,7 +74,9 @@ export function svgChart(results: BenchResults): string {
     const verdict = `${r.ratio === null ? '' : `${r.ratio.toFixed(2)}× · `}goal ${r.goal} · ${r.pass ? 'PASS' : 'FAIL'}`;
     parts.push(`<text x="${width - 16}" y="${y + 24}" text-anchor="end" fill="${r.pass ? '#2e8b57' : '#c0392b'}">${escapeXml(verdict)}</text>`);
   });
-  parts.push(`<text x="16" y="${height - 14}" fill="#777">green: goal met · red: goal missed · grey: the same registry without regcache in front</text>`);
+  parts.push(
+    `<text x="16" y="${height - 14}" fill="#777">green: goal met · red: goal missed · grey: the same registry without regcache in front</text>`,
+  );
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

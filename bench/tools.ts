@@ -18,13 +18,25 @@ function hostArgs(target: Target): string[] {
 
 /** One curl download; seconds and bytes as curl measured them. */
 export async function curlDownload(target: Target, urlPath: string): Promise<{ seconds: number; bytes: number; status: number }> {
-  const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total} %{size_download} %{http_code}', ...hostArgs(target), target.base + urlPath]);
+  const { stdout } = await run('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{time_total} %{size_download} %{http_code}',
+    ...hostArgs(target),
+    target.base + urlPath,
+  ]);
   const [seconds, bytes, status] = stdout.trim().split(' ').map(Number);
   return { seconds: seconds!, bytes: bytes!, status: status! };
 }
 
 /** `streams` curls at once; wall time of the whole batch and the statuses. */
-export async function parallelDownloads(target: Target, urlPath: string, streams: number): Promise<{ seconds: number; bytes: number; statuses: number[] }> {
+export async function parallelDownloads(
+  target: Target,
+  urlPath: string,
+  streams: number,
+): Promise<{ seconds: number; bytes: number; statuses: number[] }> {
   const started = process.hrtime.bigint();
   const results = await Promise.all(Array.from({ length: streams }, () => curlDownload(target, urlPath)));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -64,7 +76,9 @@ export async function rssBytes(pid: number): Promise<number> {
 export function sampleRss(pid: number, everyMs = 100): { stop(): Promise<number> } {
   let peak = 0;
   const timer = setInterval(() => {
-    rssBytes(pid).then((n) => (peak = Math.max(peak, n))).catch(() => undefined);
+    rssBytes(pid)
+      .then((n) => (peak = Math.max(peak, n)))
+      .catch(() => undefined);
   }, everyMs);
   return {
     async stop() {

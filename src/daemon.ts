@@ -112,12 +112,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
   );
   // The caches' egress: a second nginx child process, when nginx runs as one (see egress-view.ts).
-  const egressNginx = config.nginx.container ? null : await createEgressNginx(config, env, clock, logger, ports, (message) =>
-    events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
-  );
+  const egressNginx = config.nginx.container
+    ? null
+    : await createEgressNginx(config, env, clock, logger, ports, (message) =>
+        events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
+      );
   const accept = await nginxDriver.acceptSupport();
   if (!accept.complete) {
-    logger.warn('nginx sees only the first Accept line (nginx < 1.23 without the njs module, e.g. Debian libnginx-mod-http-js): Docker tag pulls skip the tag microcache');
+    logger.warn(
+      'nginx sees only the first Accept line (nginx < 1.23 without the njs module, e.g. Debian libnginx-mod-http-js): Docker tag pulls skip the tag microcache',
+    );
   }
   const probeHost = routerHost(config);
   const nginx = createNginxController({ driver: nginxDriver, probeBase: `http://${probeHost}:${config.listen.port}`, clock, logger });
@@ -215,10 +219,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   health.onCacheChange((name, ok, error) => {
-    events.record({ kind: 'probe', level: ok ? 'info' : 'warn', vhost: name, message: ok ? 'cache answers /v2/ again' : `cache stopped answering /v2/: ${error}` });
+    events.record({
+      kind: 'probe',
+      level: ok ? 'info' : 'warn',
+      vhost: name,
+      message: ok ? 'cache answers /v2/ again' : `cache stopped answering /v2/: ${error}`,
+    });
   });
   health.onUpstreamChange((name, reachable) => {
-    events.record({ kind: 'probe', level: reachable ? 'info' : 'warn', vhost: name, message: `upstream ${reachable ? 'reachable again' : 'unreachable'}` });
+    events.record({
+      kind: 'probe',
+      level: reachable ? 'info' : 'warn',
+      vhost: name,
+      message: `upstream ${reachable ? 'reachable again' : 'unreachable'}`,
+    });
     scheduler.trigger(`upstream of ${name} ${reachable ? 'back' : 'lost'}`).catch(() => undefined);
   });
   scheduler.start();
@@ -236,7 +250,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   health.start(async () => {
     const instances = new Map((await runtime.list()).map((i) => [i.name, i]));
     const applied = state.applied?.config;
-    return (applied?.registries ?? []).map((r) => ({ name: r.name, upstream: r.upstream, caFile: applied!.egress.caFile, instance: instances.get(r.name) ?? null }));
+    return (applied?.registries ?? []).map((r) => ({
+      name: r.name,
+      upstream: r.upstream,
+      caFile: applied!.egress.caFile,
+      instance: instances.get(r.name) ?? null,
+    }));
   });
 
   warmSchedule.start();
@@ -275,7 +294,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     onEvicted: (name, blobs) =>
-      events.record({ kind: 'integrity', level: 'info', vhost: name, message: `over cache.maxSize: evicted ${blobs.length} least recently used blob(s), ${blobs.reduce((n, b) => n + b.bytes, 0)} bytes` }),
+      events.record({
+        kind: 'integrity',
+        level: 'info',
+        vhost: name,
+        message: `over cache.maxSize: evicted ${blobs.length} least recently used blob(s), ${blobs.reduce((n, b) => n + b.bytes, 0)} bytes`,
+      }),
   });
   const integrity = createIntegrityService({ layers, storageRoot, events, clock, logger, onCommitted: (name) => storageBound.soon(name) });
   const observer = createVhostObserver({
@@ -299,7 +323,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
   integrity.start();
   storageBound.start();
-  statusService = createStatusService({ state, runtime, health, nginx, nginxDriver, egressDriver: egressNginx?.driver ?? null, observer, integrity, disk: diskSpace });
+  statusService = createStatusService({
+    state,
+    runtime,
+    health,
+    nginx,
+    nginxDriver,
+    egressDriver: egressNginx?.driver ?? null,
+    observer,
+    integrity,
+    disk: diskSpace,
+  });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;
@@ -420,7 +454,9 @@ async function requireWritableDataDir(dir: string): Promise<void> {
     await access(dir, constants.W_OK);
   } catch (err) {
     // In the container image the config is typically mounted read-only and the volume is elsewhere.
-    throw new StartupError(`dataDir ${dir} is not writable (${errorMessage(err)}); point dataDir at a writable directory (the container image's volume: /var/lib/regcache)`);
+    throw new StartupError(
+      `dataDir ${dir} is not writable (${errorMessage(err)}); point dataDir at a writable directory (the container image's volume: /var/lib/regcache)`,
+    );
   }
 }
 

@@ -194,18 +194,24 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       // Offline mode exists because a proxy cannot *start* without its upstream. A cache already
       // running as a proxy keeps serving its content when the upstream goes away, so it is not
       // restarted for that; an offline cache goes back to proxying once the upstream answers.
-      const desired = desiredState(config, (name) => {
-        const reachable = deps.health.health(name).upstream?.ok ?? null;
-        if (reachable === false && running.has(name) && !offline.has(name)) return null;
-        return reachable;
-      }, egress);
+      const desired = desiredState(
+        config,
+        (name) => {
+          const reachable = deps.health.health(name).upstream?.ok ?? null;
+          if (reachable === false && running.has(name) && !offline.has(name)) return null;
+          return reachable;
+        },
+        egress,
+      );
       for (const spec of desired.caches) {
         if (spec.offline) log.warn({ vhost: spec.name, upstream: spec.upstream }, 'upstream unreachable: cache serves cached content only');
       }
       const plan = planCaches(observed, desired.caches);
       const wanted = new Set(desired.caches.map((c) => c.name));
       const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
-      const egressAddresses = new Map(desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])));
+      const egressAddresses = new Map(
+        desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])),
+      );
       // An unreachable upstream is an outage: what its cache does not hold is answered 503, not 404.
       const upstreamDown = new Set(config.registries.filter((r) => deps.health.health(r.name).upstream?.ok === false).map((r) => r.name));
       const diskFull = deps.diskFull?.() ?? null;
@@ -231,7 +237,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       // Caches not started yet get a placeholder address: nginx -t checks the file, not the backends.
       const known = new Map(observed.map((c) => [c.name, c.address] as const));
       const provisional = new Map(desired.caches.map((c) => [c.name, known.get(c.name) ?? '127.0.0.1:9'] as const));
-      const routerCandidate = candidateBytes(nginx, (g) => deps.render({ ...routerView(provisional), generation: g }), state.generation, state.nginxServing);
+      const routerCandidate = candidateBytes(
+        nginx,
+        (g) => deps.render({ ...routerView(provisional), generation: g }),
+        state.generation,
+        state.nginxServing,
+      );
       if (routerCandidate) await nginx.test(routerCandidate);
       step = 'router listen';
       await checkNewListeners(config);
@@ -261,7 +272,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: isoTime(deps.clock.now()) } : { ...state.applied, config };
         state.lastError = null;
         if (outcome === 'applied') {
-          events.record({ kind: 'reconcile', level: 'info', vhost: null, message: `applied (${reason}): +${startedNow.length} ~${plan.replace.length} -${plan.remove.length} caches` });
+          events.record({
+            kind: 'reconcile',
+            level: 'info',
+            vhost: null,
+            message: `applied (${reason}): +${startedNow.length} ~${plan.replace.length} -${plan.remove.length} caches`,
+          });
         }
         log.info({ reason, outcome, generation: state.generation, ms: deps.clock.now() - started }, 'reconcile pass done');
         return { outcome, generation: state.generation, problems: [], message: null };
@@ -269,7 +285,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         for (const u of undo.reverse()) {
           await u.run().catch((e) => log.error({ err: errorMessage(e), undo: u.what }, 'could not return to the last good generation'));
         }
-        if (undo.length > 0) events.record({ kind: 'reconcile', level: 'warn', vhost: null, message: `rolled back: ${undo.map((u) => u.what).join(', ')}` });
+        if (undo.length > 0)
+          events.record({ kind: 'reconcile', level: 'warn', vhost: null, message: `rolled back: ${undo.map((u) => u.what).join(', ')}` });
         throw err;
       }
     } catch (err) {
@@ -292,7 +309,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   /** A failed step: the last good generation serves; lastError names the step, the next pass retries. */
   const failed = (step: string, err: unknown): ReconcileResult => {
     if (err instanceof NginxConfigRejected) {
-      if (step === 'router nginx -t' || step === 'router reload') state.lastReload = { result: 'failed', at: isoTime(deps.clock.now()), message: err.output };
+      if (step === 'router nginx -t' || step === 'router reload')
+        state.lastReload = { result: 'failed', at: isoTime(deps.clock.now()), message: err.output };
       const path = step.startsWith('egress') ? 'egress' : '';
       const message = path ? `egress ${err.message}` : err.message;
       return reject([{ path, message: err.message }], message);
@@ -331,7 +349,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         if (spec.offline) offline.add(spec.name);
         else offline.delete(spec.name);
         if (isNew) startedNow.push(spec.name);
-        events.record({ kind: 'runtime', level: 'info', vhost: spec.name, message: `cache ${isNew ? 'started' : 'replaced'} at ${instance.address}` });
+        events.record({
+          kind: 'runtime',
+          level: 'info',
+          vhost: spec.name,
+          message: `cache ${isNew ? 'started' : 'replaced'} at ${instance.address}`,
+        });
         const health = await waitHealthy(instance);
         // A replaced cache that cannot run goes back to its last good spec; a new one (nothing to go
         // back to) or a slow one is routed anyway and shown down until it answers.
@@ -370,7 +393,16 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     // the egress config is made of changed since it was applied.
     // The redirect policy reads the allow-list and regcache's own listeners (never a redirect target).
     const ownListeners = [config.listen, config.admin.listen, config.tls?.listen ?? null];
-    const inputs = JSON.stringify([[...plan.routes.values()], plan.resolvers, plan.caFile, plan.caMaterial, config.nginx, config.cache, config.egress.redirectAllow, ownListeners]);
+    const inputs = JSON.stringify([
+      [...plan.routes.values()],
+      plan.resolvers,
+      plan.caFile,
+      plan.caMaterial,
+      config.nginx,
+      config.cache,
+      config.egress.redirectAllow,
+      ownListeners,
+    ]);
     if (serving && inputs === egressInputs) return null;
     const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
     const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });

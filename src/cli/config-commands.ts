@@ -44,7 +44,9 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${known[r.name]?.port || 15000 + i}`]));
   if (values.egress) {
     const wantEgress = new Set(egressWanted(config));
-    const egressPorts = new Map(config.registries.filter((r) => wantEgress.has(r.name)).map((r, i) => [r.name, known[r.name]?.egressPort ?? 16000 + i]));
+    const egressPorts = new Map(
+      config.registries.filter((r) => wantEgress.has(r.name)).map((r, i) => [r.name, known[r.name]?.egressPort ?? 16000 + i]),
+    );
     // `auto` is shown as the process runtime would run it.
     const loopback = sharesLoopback(config, config.runtime === 'docker' ? 'docker' : 'process');
     const egress = egressPlan({ config, ports: egressPorts, system: await readEgressSystem(), loopback });

@@ -4,20 +4,40 @@ import type { DaemonStatus } from '../status/status-service.js';
 /** Left-aligned text columns, two spaces apart. */
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** `regcache status`: the status page as plain text. Pure. */
 export function formatStatusTable(status: DaemonStatus, nowMs: number): string {
   const lines: string[] = [];
   const applied = status.config.appliedAt ? `applied ${formatAgo(status.config.appliedAt, nowMs)}` : 'no config applied';
-  lines.push(`regcache  ${status.ready ? 'serving' : 'NOT READY'}  generation ${status.generation}  ${status.config.path} (${applied})  runtime ${status.runtime}`);
+  lines.push(
+    `regcache  ${status.ready ? 'serving' : 'NOT READY'}  generation ${status.generation}  ${status.config.path} (${applied})  runtime ${status.runtime}`,
+  );
   if (status.lastError) {
     lines.push('', `CONFIG REJECTED ${formatAgo(status.lastError.at, nowMs)} (the previous config keeps serving): ${status.lastError.message}`);
     for (const p of status.lastError.problems) lines.push(`  ${p.path ? `${p.path}: ` : ''}${p.message}`);
   }
   lines.push('');
-  const header = ['VHOST', 'STATUS', 'REQUESTS', '2xx/4xx/5xx', 'SERVED', 'FROM UPSTREAM', 'MANIFEST HITS', 'BLOB HITS', 'DISK', 'LAST PULL', 'RESTARTS', '429s'];
+  const header = [
+    'VHOST',
+    'STATUS',
+    'REQUESTS',
+    '2xx/4xx/5xx',
+    'SERVED',
+    'FROM UPSTREAM',
+    'MANIFEST HITS',
+    'BLOB HITS',
+    'DISK',
+    'LAST PULL',
+    'RESTARTS',
+    '429s',
+  ];
   const rows = status.vhosts.map((v) => {
     const r = v.traffic.requests;
     return [

@@ -66,7 +66,9 @@ export async function warmCommand(values: Record<string, unknown>, ctx: CommandC
     }
     started.push(r.job);
   }
-  ctx.stdout.write(`warming ${started.reduce((n, j) => n + j.images.length, 0)} image(s) through ${base} for ${[...new Set(started.flatMap((j) => j.platforms))].join(', ')}\n`);
+  ctx.stdout.write(
+    `warming ${started.reduce((n, j) => n + j.images.length, 0)} image(s) through ${base} for ${[...new Set(started.flatMap((j) => j.platforms))].join(', ')}\n`,
+  );
   const t0 = clock.now();
   const shown = new Map<WarmImageProgress, string>();
   const show = () => {
@@ -91,7 +93,9 @@ export async function warmCommand(values: Record<string, unknown>, ctx: CommandC
   const bytes = images.reduce((n, p) => n + p.bytes, 0);
   const blobs = images.reduce((n, p) => n + p.blobs.done, 0);
   const seconds = Math.max(0.001, (clock.now() - t0) / 1000);
-  ctx.stdout.write(`warmed ${images.length - failed.length} of ${images.length} image(s): ${blobs} blobs, ${mib(bytes)} in ${seconds.toFixed(1)} s (${mib(bytes / seconds)}/s)\n`);
+  ctx.stdout.write(
+    `warmed ${images.length - failed.length} of ${images.length} image(s): ${blobs} blobs, ${mib(bytes)} in ${seconds.toFixed(1)} s (${mib(bytes / seconds)}/s)\n`,
+  );
   for (const p of failed) ctx.stderr.write(`failed: ${p.image}: ${p.error ?? p.state}\n`);
   return failed.length > 0 ? 1 : 0;
 }

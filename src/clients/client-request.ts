@@ -68,9 +68,11 @@ const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export function parseK3dOptions(config: RegcacheConfig, input: ClientRequestInput, options: ClientOptions): ParamResult<K3dCommandOptions> {
   const problems: ParamProblem[] = [];
   const cluster = input.cluster ?? 'regcache';
-  if (!CLUSTER_NAME.test(cluster)) problems.push({ param: 'cluster', message: 'must be a lower-case DNS label (letters, digits, -) of at most 32 characters' });
+  if (!CLUSTER_NAME.test(cluster))
+    problems.push({ param: 'cluster', message: 'must be a lower-case DNS label (letters, digits, -) of at most 32 characters' });
   const registryConfig = input.registryConfig ?? 'registries.yaml';
-  if (!SAFE_PATH.test(registryConfig)) problems.push({ param: 'registryConfig', message: 'must be a path without whitespace, quotes, semicolons, braces or $' });
+  if (!SAFE_PATH.test(registryConfig))
+    problems.push({ param: 'registryConfig', message: 'must be a path without whitespace, quotes, semicolons, braces or $' });
   const network = input.network ?? null;
   if (network !== null && !NETWORK_NAME.test(network)) problems.push({ param: 'network', message: 'must be a Docker network name' });
   const hostIp = input.hostIp ?? null;

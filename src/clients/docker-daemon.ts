@@ -36,7 +36,9 @@ export function dockerDaemonFragment(config: RegcacheConfig, options: ClientOpti
     .filter((r) => r.mirrorOf === DOCKER_HUB)
     .map((r) => r.name);
   if (hubCaches.length === 0) {
-    warnings.push('no cache mirrors docker.io (name docker.io or mirrorOf: docker.io): dockerd mirrors docker.io only, so there is nothing to configure; use containerd hosts files for other registries');
+    warnings.push(
+      'no cache mirrors docker.io (name docker.io or mirrorOf: docker.io): dockerd mirrors docker.io only, so there is nothing to configure; use containerd hosts files for other registries',
+    );
     return { fragment: {}, warnings };
   }
   const mirrors = dockerHubMirrors(config, options, hubCaches, warnings);
@@ -50,7 +52,8 @@ export function dockerDaemonFragment(config: RegcacheConfig, options: ClientOpti
     }
   }
   const others = config.registries.filter((r) => r.mirrorOf !== DOCKER_HUB).map((r) => r.name);
-  if (others.length > 0) warnings.push(`dockerd mirrors docker.io only; not mirrored for docker: ${others.join(', ')} (use regcache clients containerd)`);
+  if (others.length > 0)
+    warnings.push(`dockerd mirrors docker.io only; not mirrored for docker: ${others.join(', ')} (use regcache clients containerd)`);
   return { fragment, warnings };
 }
 

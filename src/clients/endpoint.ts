@@ -145,7 +145,9 @@ export function endpointWarnings(config: RegcacheConfig, options: ClientOptions)
   const warnings: string[] = [];
   const { base, mode, tls } = options;
   if (mode === 'vhost') {
-    const unrouted = config.registries.filter((r) => !r.hosts.includes(vhostName(config, r.name, base.host))).map((r) => vhostName(config, r.name, base.host));
+    const unrouted = config.registries
+      .filter((r) => !r.hosts.includes(vhostName(config, r.name, base.host)))
+      .map((r) => vhostName(config, r.name, base.host));
     if (unrouted.length > 0) {
       warnings.push(
         `nginx routes <name>.${config.domain} and aliases only; ${unrouted.join(', ')} will answer 404 (add them as aliases, or use --mode single)`,
@@ -155,15 +157,21 @@ export function endpointWarnings(config: RegcacheConfig, options: ClientOptions)
     const first = new Set(firstMirrors(config.registries).map((r) => r.name));
     const shadowed = mirrorSorted(config.registries).filter((r) => !first.has(r.name));
     for (const r of shadowed) {
-      warnings.push(`${r.name}: ?ns=${r.mirrorOf} goes to the first cache of ${r.mirrorOf} (lowest mirrorOrder); ${r.name} is reachable in vhost mode only`);
+      warnings.push(
+        `${r.name}: ?ns=${r.mirrorOf} goes to the first cache of ${r.mirrorOf} (lowest mirrorOrder); ${r.name} is reachable in vhost mode only`,
+      );
     }
     const owner = config.registries.find((r) => r.hosts.includes(base.host));
     if (owner) {
-      warnings.push(`${base.host} is a host of ${owner.name}, so nginx routes every request to it by host and ignores ns; use a host that is no vhost`);
+      warnings.push(
+        `${base.host} is a host of ${owner.name}, so nginx routes every request to it by host and ignores ns; use a host that is no vhost`,
+      );
     }
   }
   if (base.scheme === 'http' && (tls.caFile !== null || tls.skipVerify)) {
-    warnings.push('CA and skip-verify settings apply to https endpoints only; left out for this http endpoint (containerd 1.7 would try https first on it)');
+    warnings.push(
+      'CA and skip-verify settings apply to https endpoints only; left out for this http endpoint (containerd 1.7 would try https first on it)',
+    );
   }
   return warnings;
 }

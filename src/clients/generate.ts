@@ -21,7 +21,11 @@ export function generateClientConfig(client: ClientKind, config: RegcacheConfig,
     }
     case 'podman': {
       const endpoints = clientEndpoints(config, options);
-      return { client, files: [{ path: 'regcache.conf', content: registriesConf(endpoints, options.tls) }], warnings: [...warnings, ...registriesConfWarnings(endpoints, options.tls)] };
+      return {
+        client,
+        files: [{ path: 'regcache.conf', content: registriesConf(endpoints, options.tls) }],
+        warnings: [...warnings, ...registriesConfWarnings(endpoints, options.tls)],
+      };
     }
   }
 }

@@ -9,10 +9,7 @@ const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$/g;
  * `$$` is a literal `$`. An unset `${VAR}` without a default is a problem, not an empty string,
  * because a silently empty upstream or password is worse than a clear error.
  */
-export function expandEnv(
-  doc: unknown,
-  env: Readonly<Record<string, string | undefined>>,
-): { value: unknown; problems: ConfigProblem[] } {
+export function expandEnv(doc: unknown, env: Readonly<Record<string, string | undefined>>): { value: unknown; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const walk = (node: unknown, path: Array<string | number>): unknown => {
     if (typeof node === 'string') return expandString(node, env, path, problems);

@@ -18,10 +18,7 @@ export interface LoadedConfig {
  * Reads the file and a `.env` beside it, then parses. The process environment wins over `.env`,
  * as in docker compose. A missing or unreadable file is a problem, not an exception.
  */
-export async function loadConfigFile(
-  file: string,
-  env: Readonly<Record<string, string | undefined>>,
-): Promise<Result<LoadedConfig>> {
+export async function loadConfigFile(file: string, env: Readonly<Record<string, string | undefined>>): Promise<Result<LoadedConfig>> {
   const source = path.resolve(file);
   const read = await readBounded(source, YAML_LIMITS.maxBytes);
   if (!read.ok) return { ok: false, problems: [{ path: '', message: `cannot read ${source}: ${read.message}` }] };
@@ -68,7 +65,17 @@ export const readSmallFile: ReadConfigFile = (absPath) => {
     return { ok: true, text: buf.toString('utf8') };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, message: code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message };
+    return {
+      ok: false,
+      message:
+        code === 'ENOENT'
+          ? 'file not found'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : code === 'EISDIR'
+              ? 'is a directory'
+              : (err as Error).message,
+    };
   }
 };
 
@@ -103,6 +110,16 @@ async function readBounded(file: string, max: number): Promise<{ ok: true; text:
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, message: code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : code ?? 'read error' };
+    return {
+      ok: false,
+      message:
+        code === 'ENOENT'
+          ? 'file not found'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : code === 'EISDIR'
+              ? 'is a directory'
+              : (code ?? 'read error'),
+    };
   }
 }

@@ -1,6 +1,8 @@
 /** Caches in the order clients should try them: by mirrorOf, then mirrorOrder, then name. */
 export function mirrorSorted<T extends { name: string; mirrorOf: string; mirrorOrder: number | null }>(registries: readonly T[]): T[] {
-  return [...registries].sort((a, b) => a.mirrorOf.localeCompare(b.mirrorOf) || (a.mirrorOrder ?? 0) - (b.mirrorOrder ?? 0) || a.name.localeCompare(b.name));
+  return [...registries].sort(
+    (a, b) => a.mirrorOf.localeCompare(b.mirrorOf) || (a.mirrorOrder ?? 0) - (b.mirrorOrder ?? 0) || a.name.localeCompare(b.name),
+  );
 }
 
 /** The first cache of each registry host: where `?ns=<host>` goes. */

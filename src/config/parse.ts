@@ -54,7 +54,12 @@ function parseUnbounded(text: string, ctx: ParseContext): Result<RegcacheConfig>
   const keys = Object.keys(raw);
   if (keys.length > 0 && !keys.some((k) => TOP_LEVEL_KEYS.has(k))) {
     // Another file (a symlink gone wrong, /etc/passwd): say so without quoting its content.
-    return { ok: false, problems: [{ path: '', message: `this is not a regcache config: none of its ${keys.length} top-level keys is a regcache key (domain:, registries:, …)` }] };
+    return {
+      ok: false,
+      problems: [
+        { path: '', message: `this is not a regcache config: none of its ${keys.length} top-level keys is a regcache key (domain:, registries:, …)` },
+      ],
+    };
   }
   const expanded = expandEnv(raw, ctx.env);
   if (expanded.problems.length > 0) return { ok: false, problems: expanded.problems };

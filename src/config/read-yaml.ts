@@ -75,7 +75,11 @@ export function readYaml(text: string): YamlRead {
     return { ok: true, value: doc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasExpansion }) };
   } catch (err) {
     const exhausted = err instanceof ReferenceError && /Excessive alias count/.test(err.message);
-    return fail(exhausted ? `YAML aliases expand to more than ${YAML_LIMITS.maxAliasExpansion} nodes` : 'the YAML document cannot be read (a bad alias or structure)');
+    return fail(
+      exhausted
+        ? `YAML aliases expand to more than ${YAML_LIMITS.maxAliasExpansion} nodes`
+        : 'the YAML document cannot be read (a bad alias or structure)',
+    );
   }
 }
 

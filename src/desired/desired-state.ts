@@ -17,7 +17,15 @@ export function desiredState(config: RegcacheConfig, reachable: UpstreamReachabi
     const offline = reachable(r.name) === false;
     const remoteUrl = egress.routes.get(r.name)?.remoteUrl ?? r.upstream;
     const shaping = { upstream: r.upstream, remoteUrl, credentials: r.credentials, offline };
-    return { name: r.name, slug: registrySlug(r.name), upstream: r.upstream, remoteUrl, credentials: r.credentials, offline, specHash: hashSpec(shaping) };
+    return {
+      name: r.name,
+      slug: registrySlug(r.name),
+      upstream: r.upstream,
+      remoteUrl,
+      credentials: r.credentials,
+      offline,
+      specHash: hashSpec(shaping),
+    };
   });
   return { config, caches };
 }

@@ -69,7 +69,8 @@ export function egressPlan(input: {
   if (!input.loopback) {
     notes.push({
       vhost: null,
-      message: 'egress needs nginx as a child process and the caches on its loopback (runtime process, or docker.network: host); caches reach their upstreams directly',
+      message:
+        'egress needs nginx as a child process and the caches on its loopback (runtime process, or docker.network: host); caches reach their upstreams directly',
     });
     return { ...NO_EGRESS, notes };
   }

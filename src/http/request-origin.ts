@@ -10,7 +10,10 @@ export interface RequestOriginOptions {
 export function hostOf(authority: string): string | null {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(authority.trim());
   if (!m) return null;
-  return m[1]!.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  return m[1]!
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
 }
 
 /**
@@ -54,7 +57,7 @@ export function requestOriginGuard(opts: RequestOriginOptions): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.path === '/healthz' || req.path === '/readyz') return next();
     if (!hostAllowed(req.get('host'), opts.hosts())) {
-      res.status(403).json({ error: 'this Host is not the admin API\'s; use its address, localhost, or a name listed in admin.hosts' });
+      res.status(403).json({ error: "this Host is not the admin API's; use its address, localhost, or a name listed in admin.hosts" });
       return;
     }
     const why = crossSite(req);

@@ -195,7 +195,9 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
         }
         const now = opts.clock.now();
         for (const p of [...pendingEgress.values()]) {
-          await checkEgress(p, now).catch((err) => log.warn({ vhost: p.vhost, digest: p.digest, err: errorMessage(err) }, 'egress cache check failed'));
+          await checkEgress(p, now).catch((err) =>
+            log.warn({ vhost: p.vhost, digest: p.digest, err: errorMessage(err) }, 'egress cache check failed'),
+          );
         }
       } finally {
         running = null;
@@ -245,7 +247,12 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
       }
       if (errors.get(vhost)?.digest === digest) errors.delete(vhost);
       log.info({ vhost, digest, router, egress, storage }, 'purged');
-      opts.events.record({ kind: 'integrity', level: 'info', vhost, message: `purged ${digest} (router ${router}, egress ${egress}, storage ${storage ? 1 : 0})` });
+      opts.events.record({
+        kind: 'integrity',
+        level: 'info',
+        vhost,
+        message: `purged ${digest} (router ${router}, egress ${egress}, storage ${storage ? 1 : 0})`,
+      });
       return { vhost, digest, removed: { router, egress, storage }, storageReachable: data !== null };
     },
     start() {

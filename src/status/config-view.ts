@@ -20,9 +20,20 @@ export function redactedConfig(config: RegcacheConfig) {
     hostStyle: config.hostStyle,
     warnings: config.warnings,
     listen: formatListen(config.listen),
-    admin: { listen: formatListen(config.admin.listen), token: config.admin.token ? '[set]' : null, metricsPublic: config.admin.metricsPublic, hosts: config.admin.hosts },
+    admin: {
+      listen: formatListen(config.admin.listen),
+      token: config.admin.token ? '[set]' : null,
+      metricsPublic: config.admin.metricsPublic,
+      hosts: config.admin.hosts,
+    },
     tls: config.tls
-      ? { listen: formatListen(config.tls.listen), cert: config.tls.cert, key: config.tls.key, clientCA: config.tls.clientCA, httpDisabled: config.tls.httpDisabled }
+      ? {
+          listen: formatListen(config.tls.listen),
+          cert: config.tls.cert,
+          key: config.tls.key,
+          clientCA: config.tls.clientCA,
+          httpDisabled: config.tls.httpDisabled,
+        }
       : null,
     access: accessView(config.access),
     runtime: config.runtime,

@@ -36,5 +36,15 @@ export interface DaemonState {
 }
 
 export function createDaemonState(configPath: string): DaemonState {
-  return { configPath, generation: 0, applied: null, lastError: null, lastReload: null, routed: new Set(), nginxServing: false, egress: new Map(), egressGeneration: 0 };
+  return {
+    configPath,
+    generation: 0,
+    applied: null,
+    lastError: null,
+    lastReload: null,
+    routed: new Set(),
+    nginxServing: false,
+    egress: new Map(),
+    egressGeneration: 0,
+  };
 }

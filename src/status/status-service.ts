@@ -62,7 +62,14 @@ export function createStatusService(deps: {
     const [instanceList] = await Promise.all([deps.runtime.list(), deps.observer.refresh()]);
     const instances = new Map(instanceList.map((i) => [i.name, i]));
     return config.registries.map((r) => {
-      const view = vhostView(r, instances.get(r.name) ?? null, deps.health.health(r.name), state.routed.has(r.name), state.egress.get(r.name) ?? null, deps.disk?.lowMessage() ?? null);
+      const view = vhostView(
+        r,
+        instances.get(r.name) ?? null,
+        deps.health.health(r.name),
+        state.routed.has(r.name),
+        state.egress.get(r.name) ?? null,
+        deps.disk?.lowMessage() ?? null,
+      );
       return {
         ...view,
         // Health problems first; else the last digest mismatch, until that digest is stored verified.

@@ -168,7 +168,9 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
       });
     },
     stats() {
-      return { accessLog: { ...tailer.stats(), unparsedLines: unparsed, unroutedRequests: counters.unrouted(), tlsOnPlainRequests: counters.tlsOnPlain() } };
+      return {
+        accessLog: { ...tailer.stats(), unparsedLines: unparsed, unroutedRequests: counters.unrouted(), tlsOnPlainRequests: counters.tlsOnPlain() },
+      };
     },
     start() {
       if (!stopped) return;

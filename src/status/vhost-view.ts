@@ -45,9 +45,9 @@ export function vhostView(
         ? `cache not answering: ${health.cache.error}`
         : diskLow
           ? diskLow
-        : health.upstream && !health.upstream.ok
-          ? `upstream ${registry.upstream} not reachable: ${health.upstream.error}`
-          : (instance?.lastError ?? null);
+          : health.upstream && !health.upstream.ok
+            ? `upstream ${registry.upstream} not reachable: ${health.upstream.error}`
+            : (instance?.lastError ?? null);
   return {
     name: registry.name,
     mirrorOf: registry.mirrorOf,

@@ -36,7 +36,14 @@ export function createRouterClient(baseUrl: string, opts: { timeoutMs?: number }
   const get = (host: string, path: string, headers: Record<string, string> = {}) =>
     new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(
-        { hostname: base.hostname.replace(/^\[|\]$/g, ''), port: base.port || 80, path, method: 'GET', agent, headers: { host, 'user-agent': 'regcache-warm', ...headers } },
+        {
+          hostname: base.hostname.replace(/^\[|\]$/g, ''),
+          port: base.port || 80,
+          path,
+          method: 'GET',
+          agent,
+          headers: { host, 'user-agent': 'regcache-warm', ...headers },
+        },
         resolve,
       );
       // An idle socket for this long (a stalled upstream) fails the fetch instead of hanging the job.

@@ -23,7 +23,19 @@ export interface WarmImageProgress {
 }
 
 export function pendingImage(image: string, cache: string | null): WarmImageProgress {
-  return { image, cache, state: 'pending', digest: null, platforms: [], missingPlatforms: [], manifests: 0, blobs: { done: 0, total: 0 }, bytes: 0, unchanged: false, error: null };
+  return {
+    image,
+    cache,
+    state: 'pending',
+    digest: null,
+    platforms: [],
+    missingPlatforms: [],
+    manifests: 0,
+    blobs: { done: 0, total: 0 },
+    bytes: 0,
+    unchanged: false,
+    error: null,
+  };
 }
 
 const BLOB_CONCURRENCY = 4;

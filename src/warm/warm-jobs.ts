@@ -57,7 +57,13 @@ export function warmPlatforms(requested: string[] | null | undefined, config: Re
  * Warm jobs: each image is fetched through the router (warmImage) by the cache that mirrors its registry
  * host in the config given at start. Jobs queue and run one at a time; the last `keep` stay listed.
  */
-export function createWarmJobs(deps: { client: RouterClient; config: () => RegcacheConfig | null; clock: Clock; logger: Logger; keep?: number }): WarmJobs {
+export function createWarmJobs(deps: {
+  client: RouterClient;
+  config: () => RegcacheConfig | null;
+  clock: Clock;
+  logger: Logger;
+  keep?: number;
+}): WarmJobs {
   const keep = deps.keep ?? 50;
   const jobs: WarmJob[] = [];
   const done = new Map<string, Promise<void>>();
@@ -90,7 +96,18 @@ export function createWarmJobs(deps: { client: RouterClient; config: () => Regca
       await warmImage(target, platforms, deps.client, progress, { onChange: () => total(job), unchangedIf });
       if (progress.state === 'done' && progress.digest) lastDigest.set(key, progress.digest);
       const log = progress.state === 'done' ? deps.logger.info.bind(deps.logger) : deps.logger.warn.bind(deps.logger);
-      log({ job: job.id, image: progress.image, cache: progress.cache, state: progress.state, bytes: progress.bytes, blobs: progress.blobs.done, error: progress.error }, 'warm image');
+      log(
+        {
+          job: job.id,
+          image: progress.image,
+          cache: progress.cache,
+          state: progress.state,
+          bytes: progress.bytes,
+          blobs: progress.blobs.done,
+          error: progress.error,
+        },
+        'warm image',
+      );
     }
     total(job);
     job.state = job.totals.failed > 0 || job.totals.done < job.images.length ? 'failed' : 'done';
@@ -130,11 +147,13 @@ export function createWarmJobs(deps: { client: RouterClient; config: () => Regca
       total(job);
       jobs.unshift(job);
       for (const old of jobs.splice(keep)) done.delete(old.id);
-      const finished = chain.then(() => run(job, platforms, config)).catch((err) => {
-        job.state = 'failed';
-        job.finishedAt = iso();
-        deps.logger.error({ job: job.id, err: (err as Error).message }, 'warm job failed');
-      });
+      const finished = chain
+        .then(() => run(job, platforms, config))
+        .catch((err) => {
+          job.state = 'failed';
+          job.finishedAt = iso();
+          deps.logger.error({ job: job.id, err: (err as Error).message }, 'warm job failed');
+        });
       chain = finished;
       done.set(job.id, finished);
       return { job };

@@ -18,6 +18,10 @@ export function resolveWarmTarget(text: string, config: RegcacheConfig): WarmTar
   if ('error' in ref) return { image: text, error: ref.error };
   const image = formatImageReference(ref);
   const cache = firstMirrors(config.registries).find((r) => r.mirrorOf === ref.registry);
-  if (!cache) return { image, error: `no cache mirrors ${ref.registry} (registries' mirrorOf: ${[...new Set(config.registries.map((r) => r.mirrorOf))].join(', ')})` };
+  if (!cache)
+    return {
+      image,
+      error: `no cache mirrors ${ref.registry} (registries' mirrorOf: ${[...new Set(config.registries.map((r) => r.mirrorOf))].join(', ')})`,
+    };
   return { image, ref, cache: cache.name, host: cache.hosts[0]! };
 }

@@ -86,10 +86,7 @@ export interface WaitForOptions {
  * Polls `fn` until it returns a value other than undefined/false. Errors
  * thrown by `fn` count as "not yet"; the last one is reported on timeout.
  */
-export async function waitFor<T>(
-  fn: () => Promise<T | undefined | false>,
-  opts: WaitForOptions = {},
-): Promise<T> {
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, opts: WaitForOptions = {}): Promise<T> {
   const { timeoutMs = 10_000, intervalMs = 50, what = 'condition' } = opts;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

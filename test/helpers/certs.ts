@@ -19,7 +19,28 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 /** A self-signed CA in dir/<name>-ca.{pem,key}. */
 export async function makeCa(dir: string, name = 'test'): Promise<CertFiles> {
   const files = { cert: path.join(dir, `${name}-ca.pem`), key: path.join(dir, `${name}-ca.key`) };
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name} CA`, '-keyout', files.key, '-out', files.cert, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name} CA`,
+      '-keyout',
+      files.key,
+      '-out',
+      files.cert,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   return files;
 }
 
@@ -31,6 +52,9 @@ export async function makeLeaf(dir: string, ca: CertFiles, name: string, sans: s
   await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${sans[0] ?? name}`, '-keyout', files.key, '-out', csr], dir);
   const alt = sans.map((s) => (/^[\d.]+$/.test(s) ? `IP:${s}` : `DNS:${s}`)).join(',');
   await writeFile(ext, `${alt ? `subjectAltName=${alt}\n` : ''}extendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}\n`);
-  await openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', files.cert], dir);
+  await openssl(
+    ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', files.cert],
+    dir,
+  );
   return files;
 }

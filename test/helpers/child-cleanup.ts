@@ -28,9 +28,7 @@ function installExitHook(): void {
 export function spawnTracked(command: string, args: string[], options: SpawnOptions): ChildProcess {
   installExitHook();
   const setpriv = findBinary('setpriv');
-  const child = setpriv
-    ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', command, ...args], options)
-    : spawn(command, args, options);
+  const child = setpriv ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', command, ...args], options) : spawn(command, args, options);
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
   return child;

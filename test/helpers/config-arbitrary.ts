@@ -9,7 +9,27 @@ export interface ConfigFilesForArbitrary {
   htpasswd: string;
 }
 
-const INJECTIONS = [';', '{', '}', '"', "'", '\n', '\r\n', '\t', ' ', '$host', '${host}', '#', '\\', '\0', 'é', '🚀', ';\ninclude /etc/passwd;', '} server { listen 1;', '"; deny all; "'];
+const INJECTIONS = [
+  ';',
+  '{',
+  '}',
+  '"',
+  "'",
+  '\n',
+  '\r\n',
+  '\t',
+  ' ',
+  '$host',
+  '${host}',
+  '#',
+  '\\',
+  '\0',
+  'é',
+  '🚀',
+  ';\ninclude /etc/passwd;',
+  '} server { listen 1;',
+  '"; deny all; "',
+];
 
 export const injection = fc.constantFrom(...INJECTIONS);
 
@@ -26,14 +46,25 @@ export function hostile(valid: fc.Arbitrary<string>): fc.Arbitrary<string> {
 const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/);
 export const dnsName = fc.array(label, { minLength: 1, maxLength: 3 }).map((l) => l.join('.'));
 const port = fc.integer({ min: 1024, max: 65000 });
-const ipv4 = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 })).map((p) => p.join('.'));
+const ipv4 = fc
+  .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }))
+  .map((p) => p.join('.'));
 const loopback = fc.integer({ min: 1, max: 254 }).map((n) => `127.0.0.${n}`);
-const listenValue = fc.oneof(port.map(String), fc.tuple(loopback, port).map(([h, p]) => `${h}:${p}`));
-const cidr = fc.oneof(ipv4, fc.tuple(ipv4, fc.integer({ min: 0, max: 32 })).map(([ip, n]) => `${ip}/${n}`), fc.constantFrom('::1', '2001:db8::/32', 'fe80::/10'));
+const listenValue = fc.oneof(
+  port.map(String),
+  fc.tuple(loopback, port).map(([h, p]) => `${h}:${p}`),
+);
+const cidr = fc.oneof(
+  ipv4,
+  fc.tuple(ipv4, fc.integer({ min: 0, max: 32 })).map(([ip, n]) => `${ip}/${n}`),
+  fc.constantFrom('::1', '2001:db8::/32', 'fe80::/10'),
+);
 const urlPath = fc.array(fc.stringMatching(/^[A-Za-z0-9._~-]{1,8}$/), { maxLength: 3 }).map((s) => '/' + s.join('/'));
 // IP hosts only: nginx resolves upstream host names when it loads the config (see README, limits).
 const authUrl = fc.tuple(fc.constantFrom('http', 'https'), loopback, port, urlPath).map(([s, h, p, path]) => `${s}://${h}:${p}${path}`);
-const upstream = fc.tuple(fc.constantFrom('http', 'https'), fc.oneof(dnsName, loopback), fc.option(port, { nil: undefined })).map(([s, h, p]) => `${s}://${h}${p ? `:${p}` : ''}`);
+const upstream = fc
+  .tuple(fc.constantFrom('http', 'https'), fc.oneof(dnsName, loopback), fc.option(port, { nil: undefined }))
+  .map(([s, h, p]) => `${s}://${h}${p ? `:${p}` : ''}`);
 const realm = fc.stringMatching(/^[A-Za-z0-9 ._-]{1,16}$/);
 const secret = fc.stringMatching(/^[A-Za-z0-9!@%^&*()_+=-]{12,24}$/).map((s) => `S3cr3t-${s}`);
 
@@ -48,26 +79,40 @@ export function configArbitrary(files: ConfigFilesForArbitrary) {
     },
     { requiredKeys: [] },
   );
-  const registry = fc.record(
-    {
-      upstream: hostile(upstream),
-      username: fc.option(hostile(label), { nil: undefined }),
-      password: secret,
-      aliases: fc.array(hostile(dnsName), { maxLength: 2 }),
-      access: fc.option(access, { nil: undefined }),
-      tls: fc.option(fc.record({ cert: path(files.cert), key: path(files.key) }), { nil: undefined }),
-      egress: fc.boolean(),
-    },
-    { requiredKeys: ['upstream'] },
-  ).map(({ username, password, ...rest }) => (username ? { ...rest, username, password } : rest));
+  const registry = fc
+    .record(
+      {
+        upstream: hostile(upstream),
+        username: fc.option(hostile(label), { nil: undefined }),
+        password: secret,
+        aliases: fc.array(hostile(dnsName), { maxLength: 2 }),
+        access: fc.option(access, { nil: undefined }),
+        tls: fc.option(fc.record({ cert: path(files.cert), key: path(files.key) }), { nil: undefined }),
+        egress: fc.boolean(),
+      },
+      { requiredKeys: ['upstream'] },
+    )
+    .map(({ username, password, ...rest }) => (username ? { ...rest, username, password } : rest));
   return fc.record(
     {
       domain: hostile(dnsName),
       listen: hostile(listenValue),
-      admin: fc.record({ listen: hostile(listenValue), token: fc.option(hostile(secret), { nil: undefined }), metricsPublic: fc.boolean() }, { requiredKeys: [] }),
+      admin: fc.record(
+        { listen: hostile(listenValue), token: fc.option(hostile(secret), { nil: undefined }), metricsPublic: fc.boolean() },
+        { requiredKeys: [] },
+      ),
       dataDir: hostile(fc.constantFrom('./data', 'state/regcache')),
       tls: fc.option(
-        fc.record({ listen: hostile(listenValue), cert: path(files.cert), key: path(files.key), clientCA: fc.option(path(files.ca), { nil: undefined }), httpDisabled: fc.boolean() }, { requiredKeys: ['cert', 'key'] }),
+        fc.record(
+          {
+            listen: hostile(listenValue),
+            cert: path(files.cert),
+            key: path(files.key),
+            clientCA: fc.option(path(files.ca), { nil: undefined }),
+            httpDisabled: fc.boolean(),
+          },
+          { requiredKeys: ['cert', 'key'] },
+        ),
         { nil: undefined },
       ),
       access: fc.option(access, { nil: undefined }),

@@ -31,7 +31,9 @@ export async function startDaemonProcess(configFile: string, adminUrl: string, e
   const output: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (l) => output.push(l));
   createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let done = false;
   void exited.then(() => (done = true));
   await waitFor(

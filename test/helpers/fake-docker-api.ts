@@ -43,7 +43,13 @@ export function createFakeDockerApi(): FakeDockerApi {
       const [k, v] = l.split('=');
       return c.labels[k!] === v;
     });
-  const event = (c: ContainerSummary, action: string, exitCode: number | null = null): DockerEvent => ({ action, containerId: c.id, name: c.name, labels: c.labels, exitCode });
+  const event = (c: ContainerSummary, action: string, exitCode: number | null = null): DockerEvent => ({
+    action,
+    containerId: c.id,
+    name: c.name,
+    labels: c.labels,
+    exitCode,
+  });
   const deliver = (e: DockerEvent) => [...streams].forEach((s) => s.onEvent(e));
 
   const api: FakeDockerApi = {
@@ -69,7 +75,14 @@ export function createFakeDockerApi(): FakeDockerApi {
       await reachable(`createContainer ${spec.name}`);
       if (byNameOrId(spec.name)) throw Object.assign(new Error(`Conflict: ${spec.name}`), { statusCode: 409 });
       const id = `c${nextId++}`;
-      containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, status: 'created', networks: { [spec.network]: `172.20.0.${nextId}` } });
+      containers.set(id, {
+        id,
+        name: spec.name,
+        image: spec.image,
+        labels: { ...spec.labels },
+        status: 'created',
+        networks: { [spec.network]: `172.20.0.${nextId}` },
+      });
       return id;
     },
     async startContainer(id) {

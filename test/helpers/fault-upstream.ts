@@ -125,13 +125,22 @@ export async function fetchBlob(
       const length = res.headers['content-length'] === undefined ? null : Number(res.headers['content-length']);
       const done = (error: string | null) => {
         const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, body, length, cut: length !== null && body.length < length, seconds: (Date.now() - started) / 1000, error });
+        resolve({
+          status: res.statusCode ?? 0,
+          body,
+          length,
+          cut: length !== null && body.length < length,
+          seconds: (Date.now() - started) / 1000,
+          error,
+        });
       };
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => done(null));
       res.on('error', (e) => done(e.message));
       res.on('aborted', () => done('aborted'));
     });
-    req.on('error', (e) => resolve({ status: 0, body: Buffer.alloc(0), length: null, cut: true, seconds: (Date.now() - started) / 1000, error: e.message }));
+    req.on('error', (e) =>
+      resolve({ status: 0, body: Buffer.alloc(0), length: null, cut: true, seconds: (Date.now() - started) / 1000, error: e.message }),
+    );
   });
 }

@@ -12,7 +12,10 @@ export interface InjectedResponse {
  * Sends one request to a node request handler (an Express app) in memory: no port, no socket I/O.
  * The body is taken from what the handler passes to write/end, so streaming responses are not supported.
  */
-export function inject(handler: RequestListener, request: { method?: string; url: string; headers?: IncomingHttpHeaders; body?: string }): Promise<InjectedResponse> {
+export function inject(
+  handler: RequestListener,
+  request: { method?: string; url: string; headers?: IncomingHttpHeaders; body?: string },
+): Promise<InjectedResponse> {
   return new Promise((resolve, reject) => {
     const req = new IncomingMessage(new Socket());
     req.method = request.method ?? 'GET';

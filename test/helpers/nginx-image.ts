@@ -13,7 +13,11 @@ export async function ensureNginxImage(tag = NGINX_TEST_IMAGE): Promise<string> 
   const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
   const sh = requireBinary(['sh']);
   const sleep = requireBinary(['sleep']);
-  const fingerprint = createHash('sha256').update(await readFile(nginx)).update('v1').digest('hex').slice(0, 16);
+  const fingerprint = createHash('sha256')
+    .update(await readFile(nginx))
+    .update('v1')
+    .digest('hex')
+    .slice(0, 16);
   if ((await imageLabel(tag)) === fingerprint) return tag;
   await buildImageFromHost({
     tag,
@@ -36,5 +40,9 @@ export async function ensureNginxImage(tag = NGINX_TEST_IMAGE): Promise<string> 
 /** The command compose uses: wait for regcache's first config, then run nginx on it as PID 1 (SIGHUP reloads). */
 export function nginxContainerCommand(dir: string): string[] {
   const conf = `${dir}/nginx.conf`;
-  return ['sh', '-c', `trap '' HUP; until [ -f ${conf} ]; do sleep 0.2; done; exec nginx -p ${dir}/ -e ${dir}/logs/error.log -c ${conf} -g 'daemon off;'`];
+  return [
+    'sh',
+    '-c',
+    `trap '' HUP; until [ -f ${conf} ]; do sleep 0.2; done; exec nginx -p ${dir}/ -e ${dir}/logs/error.log -c ${conf} -g 'daemon off;'`,
+  ];
 }

@@ -39,18 +39,28 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions): Promise<
   await writeFile(configFile, opts.daemonJson);
   const logFile = join(dir, 'dockerd.log');
   const args = [
-    '--config-file', configFile,
-    '--data-root', join(dir, 'data'),
-    '--exec-root', join(dir, 'exec'),
-    '--pidfile', join(dir, 'docker.pid'),
-    '-H', `unix://${socket}`,
-    '--containerd', opts.containerdAddress,
-    '--containerd-namespace', 'regcache-test-moby',
-    '--containerd-plugins-namespace', 'regcache-test-plugins',
-    '--bridge', 'none',
+    '--config-file',
+    configFile,
+    '--data-root',
+    join(dir, 'data'),
+    '--exec-root',
+    join(dir, 'exec'),
+    '--pidfile',
+    join(dir, 'docker.pid'),
+    '-H',
+    `unix://${socket}`,
+    '--containerd',
+    opts.containerdAddress,
+    '--containerd-namespace',
+    'regcache-test-moby',
+    '--containerd-plugins-namespace',
+    'regcache-test-plugins',
+    '--bridge',
+    'none',
     '--iptables=false',
     '--ip-masq=false',
-    '--storage-driver', 'vfs',
+    '--storage-driver',
+    'vfs',
   ];
   const { command, args: fullArgs } = opts.hosts.wrap(dockerd, args);
   const logFd = openSync(logFile, 'a');

@@ -98,8 +98,7 @@ export function parsePrometheusText(text: string): Map<string, PromFamily> {
     }
     const sample = parseSample(line, where);
     const fam =
-      families.get(sample.name) ??
-      [...families.values()].find((f) => (SUFFIXES[f.type] ?? []).some((s) => s && sample.name === f.name + s));
+      families.get(sample.name) ?? [...families.values()].find((f) => (SUFFIXES[f.type] ?? []).some((s) => s && sample.name === f.name + s));
     if (!fam) throw new Error(`${where}: sample without a # TYPE line for its family`);
     const key = `${sample.name}${JSON.stringify(Object.entries(sample.labels).sort())}`;
     if (seen.has(key)) throw new Error(`${where}: duplicate series`);

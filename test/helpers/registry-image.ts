@@ -76,7 +76,10 @@ export async function imageLabel(tag: string): Promise<string | null | undefined
 export async function ensureRegistryImage(tag = REGISTRY_IMAGE): Promise<string> {
   await requireDockerEngine();
   const binary = requireBinary(['docker-registry', 'registry'], 'REGCACHE_REGISTRY_BIN');
-  const fingerprint = createHash('sha256').update(await readFile(binary)).digest('hex').slice(0, 16);
+  const fingerprint = createHash('sha256')
+    .update(await readFile(binary))
+    .digest('hex')
+    .slice(0, 16);
   const existing = await imageLabel(tag);
   if (existing === null || existing === fingerprint) return tag;
 

@@ -67,9 +67,18 @@ http {
 }
 `,
   );
-  const child = spawnTracked(nginx, ['-p', `${dir}/`, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+  const child = spawnTracked(nginx, ['-p', `${dir}/`, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: 'ignore',
+  });
   const url = `${scheme}://127.0.0.1:${port}/`;
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`).then((r) => r.status, () => 0)) !== 0, { what: `nginx on ${url}` });
+  await waitFor(
+    async () =>
+      (await fetch(`http://127.0.0.1:${port}/`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 0,
+    { what: `nginx on ${url}` },
+  );
   await writeFile(log, '');
   return {
     url,

@@ -13,7 +13,10 @@ export function observedVhost(name: string, over: Partial<ObservedVhost> = {}, n
   traffic.bytesServed = 3 * 1024 * 1024;
   traffic.blobs = { hits: 9, misses: 1, unknown: 0 };
   traffic.lastPullAtMs = nowMs - 30_000;
-  const proxy = { manifests: { requests: 4, hits: 4, misses: 1, bytesPulled: 100, bytesPushed: 0 }, blobs: { requests: 0, hits: 0, misses: 0, bytesPulled: 0, bytesPushed: 0 } };
+  const proxy = {
+    manifests: { requests: 4, hits: 4, misses: 1, bytesPulled: 100, bytesPushed: 0 },
+    blobs: { requests: 0, hits: 0, misses: 0, bytesPulled: 0, bytesPushed: 0 },
+  };
   return {
     name,
     mirrorOf: name === 'ghcr.io' ? 'ghcr.io' : 'docker.io',
@@ -26,7 +29,13 @@ export function observedVhost(name: string, over: Partial<ObservedVhost> = {}, n
     egress: null,
     lastError: null,
     integrity: { digestMismatches: 0 },
-    ...vhostNumbers({ traffic, proxy, proxyCurrent: true, disk: { bytes: 5 << 20, files: 3, partial: false, measuredAtMs: nowMs }, sinceMs: nowMs - 60_000 }),
+    ...vhostNumbers({
+      traffic,
+      proxy,
+      proxyCurrent: true,
+      disk: { bytes: 5 << 20, files: 3, partial: false, measuredAtMs: nowMs },
+      sinceMs: nowMs - 60_000,
+    }),
     ...over,
   };
 }
@@ -41,7 +50,19 @@ export function daemonStatus(over: Partial<DaemonStatus> = {}, nowMs = FIXTURE_N
     nginx: { kind: 'process', running: true, pid: 1, restarts: 0, lastError: null, lastReload: null },
     egressNginx: null,
     runtime: 'process',
-    observer: { accessLog: { path: '/x', following: true, offset: 0, rotations: 0, truncations: 0, droppedLines: 0, unparsedLines: 0, unroutedRequests: 0, tlsOnPlainRequests: 0 } },
+    observer: {
+      accessLog: {
+        path: '/x',
+        following: true,
+        offset: 0,
+        rotations: 0,
+        truncations: 0,
+        droppedLines: 0,
+        unparsedLines: 0,
+        unroutedRequests: 0,
+        tlsOnPlainRequests: 0,
+      },
+    },
     vhosts: [],
     ...over,
   };

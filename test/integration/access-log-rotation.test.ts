@@ -76,7 +76,15 @@ describe('access log tailer on real files', () => {
     await write(`${file}.1`, lines('never', 1));
     await write(file, lines('after2', 1));
     await tailer.poll();
-    expect(got).toEqual([...lines('before', 5), ...lines('late', 2), ...lines('later', 1), ...lines('after', 3), 'straggler-0', 'too-late-0', 'after2-0']);
+    expect(got).toEqual([
+      ...lines('before', 5),
+      ...lines('late', 2),
+      ...lines('later', 1),
+      ...lines('after', 3),
+      'straggler-0',
+      'too-late-0',
+      'after2-0',
+    ]);
     expect(tailer.stats().rotations).toBe(1);
   });
 

@@ -48,7 +48,8 @@ describe('podman, buildah and skopeo with the generated registries.conf', () => 
     const unshare = requireBinary(['unshare']);
     const script = 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/containers/registries.conf.d && shift && exec "$@"';
     try {
-      return (await run(unshare, ['--mount', '--', 'sh', '-c', script, hostsFile, confDir, bin, ...args], { maxBuffer: 16 << 20, timeout: 180_000 })).stdout;
+      return (await run(unshare, ['--mount', '--', 'sh', '-c', script, hostsFile, confDir, bin, ...args], { maxBuffer: 16 << 20, timeout: 180_000 }))
+        .stdout;
     } catch (err) {
       throw new Error(`${bin} ${args.join(' ')}: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
     }
@@ -58,13 +59,24 @@ describe('podman, buildah and skopeo with the generated registries.conf', () => 
     return ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs'];
   };
   const podman = (args: string[]) =>
-    tool(requireBinary(['podman']), [...storage('podman'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--tmpdir', join(scratch, 'podman-tmp'), ...args]);
+    tool(requireBinary(['podman']), [
+      ...storage('podman'),
+      '--cgroup-manager',
+      'cgroupfs',
+      '--events-backend',
+      'none',
+      '--tmpdir',
+      join(scratch, 'podman-tmp'),
+      ...args,
+    ]);
   const accessLog = () => readAccessLog(regcache.dir);
   /** Every blob of the image went through the registry host's vhost (to its cache) with 200. */
   const expectThroughCache = async (registry: RegistryHost, repository: string, img: TestImage) => {
     const log = await accessLog();
     for (const blob of [img.config, ...img.layers]) {
-      const hits = log.filter((e) => e.host === CACHES[registry].vhost && e.method === 'GET' && e.uri === `/v2/${repository}/blobs/${blob.digest}` && e.status === 200);
+      const hits = log.filter(
+        (e) => e.host === CACHES[registry].vhost && e.method === 'GET' && e.uri === `/v2/${repository}/blobs/${blob.digest}` && e.status === 200,
+      );
       expect(hits.length, `${blob.digest} via ${CACHES[registry].vhost}`).toBeGreaterThan(0);
       expect(new Set(hits.map((e) => e.vhost))).toEqual(new Set([CACHES[registry].cache]));
     }
@@ -91,7 +103,12 @@ describe('podman, buildah and skopeo with the generated registries.conf', () => 
     });
     hostsFile = join(scratch, 'hosts');
     const system = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1 localhost\n');
-    await writeFile(hostsFile, `${system.trimEnd()}\n127.0.0.1 ${Object.values(CACHES).map((c) => c.vhost).join(' ')}\n`);
+    await writeFile(
+      hostsFile,
+      `${system.trimEnd()}\n127.0.0.1 ${Object.values(CACHES)
+        .map((c) => c.vhost)
+        .join(' ')}\n`,
+    );
 
     // The drop-in from the admin API, installed as the only file of registries.conf.d.
     confDir = join(scratch, 'registries.conf.d');
@@ -121,7 +138,11 @@ describe('podman, buildah and skopeo with the generated registries.conf', () => 
     // The CLI writes the same file.
     const chunks: string[] = [];
     const out = new Writable({ write: (c, _e, done) => (chunks.push(String(c)), done()) });
-    const code = await runCli(['clients', 'podman', '--config', regcache.configFile], { env: {}, stdout: out, stderr: new Writable({ write: (_c, _e, d) => d() }) });
+    const code = await runCli(['clients', 'podman', '--config', regcache.configFile], {
+      env: {},
+      stdout: out,
+      stderr: new Writable({ write: (_c, _e, d) => d() }),
+    });
     expect(code).toBe(0);
     expect(chunks.join('')).toBe(await readFile(join(confDir, 'regcache.conf'), 'utf8'));
   });
@@ -150,7 +171,9 @@ describe('podman, buildah and skopeo with the generated registries.conf', () => 
   it('buildah pulls a ghcr.io image (OCI) through its dashed vhost', async () => {
     const buildah = requireBinary(['buildah']);
     await tool(buildah, [...storage('buildah'), 'pull', '-q', 'ghcr.io/org/tool:v1']);
-    const id = (await tool(buildah, [...storage('buildah'), 'inspect', '--type', 'image', '--format', '{{.FromImageID}}', 'ghcr.io/org/tool:v1'])).trim();
+    const id = (
+      await tool(buildah, [...storage('buildah'), 'inspect', '--type', 'image', '--format', '{{.FromImageID}}', 'ghcr.io/org/tool:v1'])
+    ).trim();
     expect(`sha256:${id}`).toBe(images.buildah.config.digest);
     await expectThroughCache('ghcr.io', 'org/tool', images.buildah);
   });

@@ -66,7 +66,10 @@ describe('generated client configs with the real clients', () => {
       const upstream = await startUpstreamRegistry();
       upstreams.set(registry, upstream);
       const images = ['vhost', 'single', 'skopeo', 'docker'].map((purpose) => {
-        const entry = { repository: repo(registry, purpose), image: generateImage({ seed: `clients-${registry}-${purpose}`, layers: [2048, 70_000] }) };
+        const entry = {
+          repository: repo(registry, purpose),
+          image: generateImage({ seed: `clients-${registry}-${purpose}`, layers: [2048, 70_000] }),
+        };
         seeded.set(`${registry} ${purpose}`, entry);
         return { repository: entry.repository, tag: 'v1', image: entry.image };
       });

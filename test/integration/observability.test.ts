@@ -96,10 +96,13 @@ describe('observability on the real stack', () => {
     upstream.clearRequests();
     await pull('docker.io');
     // nginx logs a request when it finalizes it, which can be a moment after the client has every byte.
-    const first = await waitFor(async () => {
-      const v = await vhost('docker.io');
-      return v.traffic.requests.total >= 1 + blobs.length ? v : undefined;
-    }, { what: 'the first pull in the access log' });
+    const first = await waitFor(
+      async () => {
+        const v = await vhost('docker.io');
+        return v.traffic.requests.total >= 1 + blobs.length ? v : undefined;
+      },
+      { what: 'the first pull in the access log' },
+    );
     const missFetches = (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
     // Every miss reached the upstream once: distribution 2.8's two fetches per miss meet in nginx's egress.
     expect(missFetches.map((r) => r.path.split('/blobs/')[1]).sort()).toEqual(blobs.map((b) => b.digest).sort());
@@ -114,16 +117,32 @@ describe('observability on the real stack', () => {
 
     // The registry stores a missed blob in the background; the next pull must find it stored.
     const storage = join(dir, 'data', 'caches', 'docker-io');
-    await waitFor(async () => (await Promise.all(blobs.map((b) => stat(blobDataPath(storage, b.digest)!).then(() => true, () => false)))).every(Boolean), {
-      what: 'blobs stored by the cache',
-    });
+    await waitFor(
+      async () =>
+        (
+          await Promise.all(
+            blobs.map((b) =>
+              stat(blobDataPath(storage, b.digest)!).then(
+                () => true,
+                () => false,
+              ),
+            ),
+          )
+        ).every(Boolean),
+      {
+        what: 'blobs stored by the cache',
+      },
+    );
     upstream.clearRequests();
 
     await pull('docker.io');
-    const second = await waitFor(async () => {
-      const v = await vhost('docker.io');
-      return v.traffic.requests.total >= 2 * (1 + blobs.length) ? v : undefined;
-    }, { what: 'the second pull in the access log' });
+    const second = await waitFor(
+      async () => {
+        const v = await vhost('docker.io');
+        return v.traffic.requests.total >= 2 * (1 + blobs.length) ? v : undefined;
+      },
+      { what: 'the second pull in the access log' },
+    );
     expect(second.traffic.requests).toMatchObject({ total: 2 * (1 + blobs.length), '2xx': 2 * (1 + blobs.length) });
     expect(second.traffic.bytesServed).toBe(2 * (manifestBytes + blobBytes));
     expect(second.cache.manifests).toEqual({ hits: 1, misses: 1, hitRatio: 0.5 });
@@ -138,10 +157,13 @@ describe('observability on the real stack', () => {
     expect(other.traffic.requests.total).toBe(0);
     expect(other.traffic.lastPullAt).toBeNull();
 
-    const withDisk = await waitFor(async () => {
-      const v = await vhost('docker.io');
-      return v.cache.diskBytes !== null && v.cache.diskBytes >= blobBytes ? v : undefined;
-    }, { what: 'disk usage measured' });
+    const withDisk = await waitFor(
+      async () => {
+        const v = await vhost('docker.io');
+        return v.cache.diskBytes !== null && v.cache.diskBytes >= blobBytes ? v : undefined;
+      },
+      { what: 'disk usage measured' },
+    );
     expect(withDisk.cache.diskMeasuredAt).not.toBeNull();
   });
 
@@ -170,7 +192,8 @@ describe('observability on the real stack', () => {
     expect(families.has('process_cpu_user_seconds_total')).toBe(true);
     expect(families.has('nodejs_eventloop_lag_seconds')).toBe(true);
     // Bounded labels: nothing names a repository or a digest.
-    for (const f of families.values()) for (const s of f.samples) for (const value of Object.values(s.labels)) expect(value).not.toMatch(/library\/app|sha256:/);
+    for (const f of families.values())
+      for (const s of f.samples) for (const value of Object.values(s.labels)) expect(value).not.toMatch(/library\/app|sha256:/);
   });
 
   it('prints the status table', async () => {

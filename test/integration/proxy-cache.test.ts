@@ -19,7 +19,12 @@ interface Reply {
 }
 
 /** node:http so Host can be set and Accept sent as several lines, as Docker does. */
-function get(port: number, host: string, urlPath: string, opts: { method?: string; headers?: Record<string, string | string[]> } = {}): Promise<Reply> {
+function get(
+  port: number,
+  host: string,
+  urlPath: string,
+  opts: { method?: string; headers?: Record<string, string | string[]> } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       { host: '127.0.0.1', port, path: urlPath, method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: false },
@@ -66,7 +71,10 @@ describe('nginx proxy cache in front of the registry caches', () => {
   const storedByCache = async (slug: string, digest: string) => {
     const hex = digest.slice('sha256:'.length);
     const data = path.join(dir, 'data', 'caches', slug, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
-    return stat(data).then((s) => s.size > 0, () => false);
+    return stat(data).then(
+      (s) => s.size > 0,
+      () => false,
+    );
   };
   const upstreamGets = async (urlPath: string) => (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path === urlPath).length;
 
@@ -133,7 +141,12 @@ registries:
     await waitFor(async () => storedByCache('up-example', layer.digest), { what: 'the registry to store the blob' });
     expect(await upstreamGets(url)).toBe(1);
     const viaEgress = (await egressLog()).filter((l) => l.uri === url);
-    expect(viaEgress.filter((l) => l.method === 'GET').map((l) => l.cache).sort()).toEqual(['HIT', 'MISS']);
+    expect(
+      viaEgress
+        .filter((l) => l.method === 'GET')
+        .map((l) => l.cache)
+        .sort(),
+    ).toEqual(['HIT', 'MISS']);
     // Its HEAD (a Stat) passes through uncached: a cached HEAD would download the whole blob.
     expect(viaEgress.filter((l) => l.method === 'HEAD').map((l) => l.cache)).toEqual(['BYPASS']);
     upstream.clearRequests();
@@ -157,7 +170,10 @@ registries:
     ]);
     // One copy: nginx keeps no blob of its own.
     const zone = path.join(dir, 'data', 'nginx', 'cache', 'up-example');
-    const cachedFiles = await readdir(zone, { recursive: true, withFileTypes: true }).then((es) => es.filter((e) => e.isFile()).length, () => 0);
+    const cachedFiles = await readdir(zone, { recursive: true, withFileTypes: true }).then(
+      (es) => es.filter((e) => e.isFile()).length,
+      () => 0,
+    );
     expect(cachedFiles).toBeLessThanOrEqual(1); // the manifest fetched by the first test
   });
 
@@ -256,7 +272,9 @@ registries:
     // nginx 1.22 keeps only the first Accept line in $http_accept; the njs module (Debian
     // libnginx-mod-http-js, installed by .ci/setup) joins them. Without it these requests would skip the cache.
     const conf = await readFile(path.join(dir, 'data', 'nginx', 'nginx.conf'), 'utf8');
-    expect(conf, 'nginx < 1.23 needs the njs module (apt-get install libnginx-mod-http-js)').toMatch(/js_set \$regcache_accept|proxy_cache_key "\$regcache_vhost\|tag\|\$request_uri\|\$http_accept";/);
+    expect(conf, 'nginx < 1.23 needs the njs module (apt-get install libnginx-mod-http-js)').toMatch(
+      /js_set \$regcache_accept|proxy_cache_key "\$regcache_vhost\|tag\|\$request_uri\|\$http_accept";/,
+    );
     const tagUrl = '/v2/library/multi/manifests/latest';
     const lines = { docker: [MediaTypes.dockerManifestList, MediaTypes.dockerManifest], noList: [MediaTypes.ociManifest, MediaTypes.dockerManifest] };
     for (const round of ['MISS', 'HIT']) {
@@ -299,14 +317,17 @@ registries:
     await writeFile(path.join(dir, 'data', 'run', 'flaky-example', 'config.yml'), 'version: [\n');
     const pid = Number((await readFile(path.join(dir, 'data', 'run', 'flaky-example', 'registry.pid'), 'utf8')).trim());
     process.kill(pid, 'SIGKILL');
-    await waitFor(async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, { what: 'the flaky registry to exit' });
+    await waitFor(
+      async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      { what: 'the flaky registry to exit' },
+    );
     // Take its socket: the "cache" now rate-limits everyone.
     const limiter: Server = createServer((_req, res) => {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });

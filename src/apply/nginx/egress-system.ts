@@ -21,11 +21,15 @@ export async function readEgressSystem(resolvConf = '/etc/resolv.conf', bundles 
   const resolvers = parseResolvConf(await readFile(resolvConf, 'utf8').catch(() => ''));
   let caFile: string | null = null;
   for (const candidate of bundles) {
-    if (await access(candidate).then(() => true, () => false)) {
+    if (
+      await access(candidate).then(
+        () => true,
+        () => false,
+      )
+    ) {
       caFile = candidate;
       break;
     }
   }
   return { resolvers, caFile };
 }
-

@@ -2,7 +2,15 @@ import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
 import { resolverDirective, type EgressPlan } from '../../desired/egress-routes.js';
 import { ERROR_HOLD, sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
-import { CLASS_PATTERNS, LOCATION_HOST, LOCATION_WELL_FORMED, originClass, ownListenersPattern, redirectAllowPattern, type RedirectClass } from './redirect-policy.js';
+import {
+  CLASS_PATTERNS,
+  LOCATION_HOST,
+  LOCATION_WELL_FORMED,
+  originClass,
+  ownListenersPattern,
+  redirectAllowPattern,
+  type RedirectClass,
+} from './redirect-policy.js';
 
 /**
  * What templates/egress-nginx.conf.ejs reads: the caches' egress, a second nginx beside the router.
@@ -52,7 +60,12 @@ export function egressNginxView(input: {
   controlPort: number;
   user?: string | null;
 }): EgressNginxView | null {
-  const ownPorts = [input.config.admin.listen.port, input.config.listen.port, ...(input.config.tls ? [input.config.tls.listen.port] : []), input.controlPort];
+  const ownPorts = [
+    input.config.admin.listen.port,
+    input.config.listen.port,
+    ...(input.config.tls ? [input.config.tls.listen.port] : []),
+    input.controlPort,
+  ];
   const { plan, config, paths } = input;
   if (plan.routes.size === 0 || !plan.caFile) return null;
   return {

@@ -40,6 +40,9 @@ export async function detectAcceptSupport(binary: string, script: string): Promi
   }
   const modulesPath = /--modules-path=(\S+)/.exec(output)?.[1] ?? '/usr/lib/nginx/modules';
   const module = path.join(modulesPath, 'ngx_http_js_module.so');
-  const present = await access(module).then(() => true, () => false);
+  const present = await access(module).then(
+    () => true,
+    () => false,
+  );
   return acceptSupport(output, present ? module : null, script);
 }

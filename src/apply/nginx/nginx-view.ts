@@ -166,7 +166,11 @@ export function nginxView(input: {
     inactive: `${cache.inactiveSeconds}s`,
   }));
   const ttls = [...new Set(routed.map(({ cache }) => cache.tagTtlSeconds))].sort((a, b) => a - b);
-  const tagLocations = ttls.map((ttl) => ({ name: tagLocationName(ttl), validFor: ttl > 0 ? `${ttl}s` : null, referrers: referrersLocationName(ttl) }));
+  const tagLocations = ttls.map((ttl) => ({
+    name: tagLocationName(ttl),
+    validFor: ttl > 0 ? `${ttl}s` : null,
+    referrers: referrersLocationName(ttl),
+  }));
   const hosts = routed.flatMap(({ registry }) => registry.hosts.map((host) => ({ host, upstreamId: upstreamId(registry.name) })));
   return {
     generation: input.generation,

@@ -138,4 +138,3 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
     },
   };
 }
-

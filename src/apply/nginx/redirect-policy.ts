@@ -31,7 +31,10 @@ export const CLASS_PATTERNS: ReadonlyArray<{ cls: RedirectClass; pattern: string
   { cls: 'never', pattern: `^(?:0|169\\.254)\\.` },
   { cls: 'loopback', pattern: `^127${REST3}$` },
   { cls: 'loopback', pattern: '^(?:localhost|ip6-localhost|ip6-loopback)\\.?$|\\.localhost\\.?$', caseless: true },
-  { cls: 'private', pattern: `^10${REST3}$|^192\\.168${REST2}$|^172\\.(?:1[6-9]|2[0-9]|3[01])${REST2}$|^100\\.(?:6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])${REST2}$` },
+  {
+    cls: 'private',
+    pattern: `^10${REST3}$|^192\\.168${REST2}$|^172\\.(?:1[6-9]|2[0-9]|3[01])${REST2}$|^100\\.(?:6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])${REST2}$`,
+  },
 ];
 
 /** The class nginx gives `host` (before the allow-list and the own-listener rule). */

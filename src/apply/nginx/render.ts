@@ -39,7 +39,26 @@ export function readNginxTemplates(root = packageRoot()): NginxTemplates {
 
 /** Compiles once; rendering is then a pure function of the view. */
 export function createNginxRenderer(templates: NginxTemplates): NginxRenderer {
-  const template = compile(templates, templates.main, ['generation', 'user', 'workerProcesses', 'listen', 'paths', 'routes', 'hosts', 'nsRoutes', 'cacheZones', 'tagLocations', 'cacheLockTimeout', 'accept', 'probeClients', 'cacheReadTimeout', 'errorHold', 'upstreamDown', 'diskFull', 'repositoryRules']);
+  const template = compile(templates, templates.main, [
+    'generation',
+    'user',
+    'workerProcesses',
+    'listen',
+    'paths',
+    'routes',
+    'hosts',
+    'nsRoutes',
+    'cacheZones',
+    'tagLocations',
+    'cacheLockTimeout',
+    'accept',
+    'probeClients',
+    'cacheReadTimeout',
+    'errorHold',
+    'upstreamDown',
+    'diskFull',
+    'repositoryRules',
+  ]);
   return (view) => template(view);
 }
 

@@ -74,9 +74,7 @@ export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> 
   }
   const registryBinary = findBinary(['registry', 'docker-registry'], ctx.env.REGCACHE_REGISTRY_BIN);
   if (!registryBinary) {
-    throw new StartupError(
-      'registry binary not found: install Debian package docker-registry, put `registry` on PATH, or set REGCACHE_REGISTRY_BIN',
-    );
+    throw new StartupError('registry binary not found: install Debian package docker-registry, put `registry` on PATH, or set REGCACHE_REGISTRY_BIN');
   }
   return createProcessRuntime({
     dataDir: config.dataDir,

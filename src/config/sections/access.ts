@@ -18,9 +18,7 @@ const authRequestUrl = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
 });
 
-const realm = z
-  .string()
-  .regex(/^[A-Za-z0-9 ._-]{1,64}$/, "must be 1-64 letters, digits, spaces, '.', '_' or '-'");
+const realm = z.string().regex(/^[A-Za-z0-9 ._-]{1,64}$/, "must be 1-64 letters, digits, spaces, '.', '_' or '-'");
 
 // `null` or "" on a key switches that rule off (per registry: overrides the global rule).
 const keys = {
@@ -69,7 +67,12 @@ export const DEFAULT_REALM = 'regcache';
 
 export function toAccessConfig(raw: RawAccess | undefined, ctx: SectionContext): AccessConfig {
   const rules = toRules(raw, ctx, ['access']);
-  return { htpasswd: rules.htpasswd ?? null, realm: rules.realm ?? DEFAULT_REALM, allow: rules.allow ?? null, authRequest: rules.authRequest ?? null };
+  return {
+    htpasswd: rules.htpasswd ?? null,
+    realm: rules.realm ?? DEFAULT_REALM,
+    allow: rules.allow ?? null,
+    authRequest: rules.authRequest ?? null,
+  };
 }
 
 export function toRegistryAccessConfig(raw: RawAccess | undefined, ctx: SectionContext, registry: string): RegistryAccessConfig {
@@ -100,7 +103,10 @@ function toRules(raw: RawAccess | undefined, ctx: SectionContext, at: string[]):
 function readHtpasswd(ctx: SectionContext, at: string[], p: string): HtpasswdFile | null {
   const file = readReferenced(ctx, at, p);
   if (!file) return null;
-  const entries = file.text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const entries = file.text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   if (entries.length === 0) {
     addProblem(ctx, at, `${file.path} has no user entries`);
     return null;
@@ -148,7 +154,7 @@ export function authRequestProblem(value: string): string | null {
   if (url.search || url.hash) return 'must not have a query or fragment';
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (!(isIP(host) || isDnsName(host))) return 'host must be an IP address or DNS name';
-  if (!/^[A-Za-z0-9._~/%-]*$/.test(url.pathname)) return "path may hold only letters, digits and . _ ~ / % -";
+  if (!/^[A-Za-z0-9._~/%-]*$/.test(url.pathname)) return 'path may hold only letters, digits and . _ ~ / % -';
   return null;
 }
 

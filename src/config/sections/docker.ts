@@ -9,14 +9,8 @@ const SOCKET = /^(unix:\/\/)?\/[^\s"'`;{}$\\]+$|^tcp:\/\/[a-z0-9.\-[\]:]+$/i;
 export const dockerSectionSchema = z
   .object({
     image: z.string().regex(IMAGE_REF, 'must be an image reference such as registry:2').default('registry:2'),
-    network: z
-      .string()
-      .regex(DOCKER_NAME, 'must be a Docker network name (letters, digits, "_", "." and "-") or host')
-      .default('registry-cache'),
-    socket: z
-      .string()
-      .regex(SOCKET, 'must be a socket path, unix:///path or tcp://host:port')
-      .optional(),
+    network: z.string().regex(DOCKER_NAME, 'must be a Docker network name (letters, digits, "_", "." and "-") or host').default('registry-cache'),
+    socket: z.string().regex(SOCKET, 'must be a socket path, unix:///path or tcp://host:port').optional(),
   })
   .strict()
   .default({});

@@ -55,5 +55,11 @@ export interface EgressConfig {
 export function toEgressConfig(raw: z.infer<typeof egressSectionSchema>, ctx: SectionContext): EgressConfig {
   const ca = raw.caFile === undefined ? null : readReferenced(ctx, ['egress', 'caFile'], raw.caFile);
   if (ca && !ca.text.includes('-----BEGIN CERTIFICATE-----')) addProblem(ctx, ['egress', 'caFile'], `${ca.path} holds no PEM certificate`);
-  return { enabled: raw.enabled, resolvers: raw.resolver ?? null, caFile: ca?.path ?? null, caMaterial: ca ? fingerprint([ca.text]) : null, redirectAllow: raw.redirectAllow };
+  return {
+    enabled: raw.enabled,
+    resolvers: raw.resolver ?? null,
+    caFile: ca?.path ?? null,
+    caMaterial: ca ? fingerprint([ca.text]) : null,
+    redirectAllow: raw.redirectAllow,
+  };
 }

@@ -31,13 +31,20 @@ export function certificateCoverage(tls: TlsConfig | null, registries: readonly 
     }
     const missing = uncoveredHosts(registry.tls.certPem, registry.hosts);
     if (missing && missing.length > 0) {
-      warnings.push({ path: `registries.${registry.name}.tls.cert`, message: `${registry.tls.cert} does not cover ${missing.join(', ')}; clients verifying TLS will refuse these hosts` });
+      warnings.push({
+        path: `registries.${registry.name}.tls.cert`,
+        message: `${registry.tls.cert} does not cover ${missing.join(', ')}; clients verifying TLS will refuse these hosts`,
+      });
     }
   }
   const missing = uncoveredHosts(tls.certPem, globalHosts);
   if (missing && missing.length > 0) {
-    const hint = hostStyle === 'dotted' ? ' (a wildcard covers one label; hostStyle: dashed serves docker-io.<domain> instead of docker.io.<domain>)' : '';
-    warnings.push({ path: 'tls.cert', message: `${tls.cert} does not cover ${missing.join(', ')}; clients verifying TLS will refuse these hosts${hint}` });
+    const hint =
+      hostStyle === 'dotted' ? ' (a wildcard covers one label; hostStyle: dashed serves docker-io.<domain> instead of docker.io.<domain>)' : '';
+    warnings.push({
+      path: 'tls.cert',
+      message: `${tls.cert} does not cover ${missing.join(', ')}; clients verifying TLS will refuse these hosts${hint}`,
+    });
   }
   return warnings;
 }

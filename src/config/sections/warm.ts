@@ -9,7 +9,9 @@ import { duration } from './cache.js';
  * mirrorOf; that check needs the registries and lives in parse.ts.
  */
 
-const platform = z.string().refine((s) => parsePlatform(s) !== null, { message: 'must be os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm64/v8' });
+const platform = z
+  .string()
+  .refine((s) => parsePlatform(s) !== null, { message: 'must be os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm64/v8' });
 
 const image = z.string({ invalid_type_error: 'must be an image reference' }).superRefine((value, ctx) => {
   const ref = parseImageReference(value);

@@ -51,7 +51,10 @@ export function classifyUri(uri: string): { kind: RequestKind; digest: string | 
 /** The last status of a comma/colon separated nginx list ("502, 200" after a retry), or null for "-"/"". */
 function lastStatus(value: unknown): number | null {
   if (typeof value !== 'string') return null;
-  const parts = value.split(/[,:]/).map((s) => s.trim()).filter(Boolean);
+  const parts = value
+    .split(/[,:]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
   const n = Number(parts[parts.length - 1]);
   return Number.isInteger(n) && n >= 100 && n <= 599 ? n : null;
 }

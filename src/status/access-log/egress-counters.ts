@@ -42,7 +42,13 @@ export function parseEgressLogLine(line: string): EgressLogEntry | null {
   }
   if (typeof raw.vhost !== 'string' || raw.vhost === '' || typeof raw.upstream_status !== 'string') return null;
   // nginx lists one value per upstream hop, separated by ", " (and " : " across internal redirects).
-  const values = (s: unknown) => (typeof s === 'string' ? s.split(/[,:]/).map((v) => v.trim()).filter((v) => v !== '' && v !== '-') : []);
+  const values = (s: unknown) =>
+    typeof s === 'string'
+      ? s
+          .split(/[,:]/)
+          .map((v) => v.trim())
+          .filter((v) => v !== '' && v !== '-')
+      : [];
   const uri = typeof raw.uri === 'string' ? raw.uri : '';
   return {
     vhost: raw.vhost,

@@ -65,7 +65,12 @@ export function createDiskSpaceMonitor(deps: DiskSpaceMonitorDeps): DiskSpaceMon
     });
     if (removed > 0) {
       log.info({ removed, bytes }, 'removed abandoned partial uploads');
-      deps.events.record({ kind: 'runtime', level: 'info', vhost: null, message: `removed ${removed} abandoned partial upload(s), ${formatBytes(bytes)}` });
+      deps.events.record({
+        kind: 'runtime',
+        level: 'info',
+        vhost: null,
+        message: `removed ${removed} abandoned partial upload(s), ${formatBytes(bytes)}`,
+      });
     }
     return removed;
   };

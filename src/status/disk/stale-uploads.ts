@@ -7,7 +7,12 @@ import path from 'node:path';
  * to for `idleMs` is dead (fetches are abandoned after cache.stallTimeout without progress), so it is
  * removed; one still being written is left alone.
  */
-export async function removeStaleUploads(roots: readonly string[], idleMs: number, now: number, maxEntries = 200_000): Promise<{ removed: number; bytes: number }> {
+export async function removeStaleUploads(
+  roots: readonly string[],
+  idleMs: number,
+  now: number,
+  maxEntries = 200_000,
+): Promise<{ removed: number; bytes: number }> {
   let removed = 0;
   let bytes = 0;
   let entries = 0;
@@ -79,7 +84,15 @@ export async function removeOldFiles(dir: string, ageMs: number, now: number): P
       if (!e.isFile()) continue;
       const full = path.join(dir, e.name);
       const st = await lstat(full).catch(() => null);
-      if (st && now - st.mtimeMs > ageMs && (await rm(full, { force: true }).then(() => true, () => false))) removed++;
+      if (
+        st &&
+        now - st.mtimeMs > ageMs &&
+        (await rm(full, { force: true }).then(
+          () => true,
+          () => false,
+        ))
+      )
+        removed++;
     }
   } catch {
     // not created yet

@@ -35,15 +35,30 @@ export function createPrometheusMetrics(deps: {
   const registers = [deps.registry];
   if (deps.defaultMetrics ?? true) collectDefaultMetrics({ register: deps.registry });
 
-  const up = new Gauge({ name: 'regcache_vhost_up', help: 'Whether the vhost is routed and its cache answers (1) or not (0)', labelNames: ['vhost'], registers });
+  const up = new Gauge({
+    name: 'regcache_vhost_up',
+    help: 'Whether the vhost is routed and its cache answers (1) or not (0)',
+    labelNames: ['vhost'],
+    registers,
+  });
   const upstreamReachable = new Gauge({
     name: 'regcache_upstream_reachable',
     help: "Whether the vhost's upstream registry answered its last probe",
     labelNames: ['vhost'],
     registers,
   });
-  const requests = new Counter({ name: 'regcache_requests_total', help: 'Requests nginx answered for the vhost, by status class', labelNames: ['vhost', 'code'], registers });
-  const responseBytes = new Counter({ name: 'regcache_response_bytes_total', help: 'Response body bytes sent to clients', labelNames: ['vhost'], registers });
+  const requests = new Counter({
+    name: 'regcache_requests_total',
+    help: 'Requests nginx answered for the vhost, by status class',
+    labelNames: ['vhost', 'code'],
+    registers,
+  });
+  const responseBytes = new Counter({
+    name: 'regcache_response_bytes_total',
+    help: 'Response body bytes sent to clients',
+    labelNames: ['vhost'],
+    registers,
+  });
   const upstreamBytes = new Counter({
     name: 'regcache_upstream_bytes_total',
     help: 'Content bytes the cache fetched from its upstream (manifests from the registry, blob misses observed by regcache)',
@@ -51,7 +66,12 @@ export function createPrometheusMetrics(deps: {
     registers,
   });
   const hits = new Counter({ name: 'regcache_cache_hits_total', help: 'Requests served from the cache', labelNames: ['vhost', 'kind'], registers });
-  const misses = new Counter({ name: 'regcache_cache_misses_total', help: 'Requests the cache had to fetch from its upstream', labelNames: ['vhost', 'kind'], registers });
+  const misses = new Counter({
+    name: 'regcache_cache_misses_total',
+    help: 'Requests the cache had to fetch from its upstream',
+    labelNames: ['vhost', 'kind'],
+    registers,
+  });
   const upstreamRequests = new Counter({
     name: 'regcache_upstream_requests_total',
     help: 'Requests the cache sent to its upstream or CDN through the egress nginx (one per hop)',
@@ -60,11 +80,16 @@ export function createPrometheusMetrics(deps: {
   });
   const mergedFetches = new Counter({
     name: 'regcache_upstream_fetches_merged_total',
-    help: "Blob fetches of the cache the egress nginx answered from its lock instead of the upstream",
+    help: 'Blob fetches of the cache the egress nginx answered from its lock instead of the upstream',
     labelNames: ['vhost'],
     registers,
   });
-  const rateLimited = new Counter({ name: 'regcache_upstream_rate_limited_total', help: 'Responses with status 429 from the upstream', labelNames: ['vhost'], registers });
+  const rateLimited = new Counter({
+    name: 'regcache_upstream_rate_limited_total',
+    help: 'Responses with status 429 from the upstream',
+    labelNames: ['vhost'],
+    registers,
+  });
   const mismatches = new Counter({
     name: 'regcache_digest_mismatches_total',
     help: 'Content whose sha256 differed from the digest it was requested by, dropped from a cache',
@@ -83,10 +108,30 @@ export function createPrometheusMetrics(deps: {
     labelNames: ['vhost', 'reason'],
     registers,
   });
-  const restarts = new Counter({ name: 'regcache_cache_restarts_total', help: 'Restarts of the cache process or container', labelNames: ['vhost'], registers });
-  const disk = new Gauge({ name: 'regcache_cache_disk_bytes', help: "Disk used by the cache's storage (last measurement)", labelNames: ['vhost'], registers });
-  const lastPull = new Gauge({ name: 'regcache_last_pull_timestamp_seconds', help: 'End of the last successful manifest GET', labelNames: ['vhost'], registers });
-  const reloads = new Counter({ name: 'regcache_config_reloads_total', help: 'Reconcile passes by result (applied, unchanged, rejected, failed)', labelNames: ['result'], registers });
+  const restarts = new Counter({
+    name: 'regcache_cache_restarts_total',
+    help: 'Restarts of the cache process or container',
+    labelNames: ['vhost'],
+    registers,
+  });
+  const disk = new Gauge({
+    name: 'regcache_cache_disk_bytes',
+    help: "Disk used by the cache's storage (last measurement)",
+    labelNames: ['vhost'],
+    registers,
+  });
+  const lastPull = new Gauge({
+    name: 'regcache_last_pull_timestamp_seconds',
+    help: 'End of the last successful manifest GET',
+    labelNames: ['vhost'],
+    registers,
+  });
+  const reloads = new Counter({
+    name: 'regcache_config_reloads_total',
+    help: 'Reconcile passes by result (applied, unchanged, rejected, failed)',
+    labelNames: ['result'],
+    registers,
+  });
   const generation = new Gauge({ name: 'regcache_config_generation', help: 'Generation of the nginx config being served', registers });
   const duration = new Histogram({
     name: 'regcache_reconcile_duration_seconds',
@@ -102,10 +147,35 @@ export function createPrometheusMetrics(deps: {
     registers,
   });
 
-  const diskFree = new Gauge({ name: 'regcache_disk_free_bytes', help: 'Free bytes on the file system holding dataDir (last measurement)', registers });
-  const diskFloor = new Gauge({ name: 'regcache_disk_min_free_bytes', help: 'cache.minFreeSpace in bytes: below it, pulls of uncached content are refused', registers });
+  const diskFree = new Gauge({
+    name: 'regcache_disk_free_bytes',
+    help: 'Free bytes on the file system holding dataDir (last measurement)',
+    registers,
+  });
+  const diskFloor = new Gauge({
+    name: 'regcache_disk_min_free_bytes',
+    help: 'cache.minFreeSpace in bytes: below it, pulls of uncached content are refused',
+    registers,
+  });
 
-  const perVhost = [up, upstreamReachable, requests, responseBytes, upstreamBytes, upstreamRequests, mergedFetches, hits, misses, rateLimited, mismatches, cutOff, refused, restarts, disk, lastPull];
+  const perVhost = [
+    up,
+    upstreamReachable,
+    requests,
+    responseBytes,
+    upstreamBytes,
+    upstreamRequests,
+    mergedFetches,
+    hits,
+    misses,
+    rateLimited,
+    mismatches,
+    cutOff,
+    refused,
+    restarts,
+    disk,
+    lastPull,
+  ];
   const snapshot = (vhosts: ObservedVhost[]) => {
     const space = deps.disk?.() ?? null;
     if (space) {
@@ -157,10 +227,12 @@ export function createPrometheusMetrics(deps: {
     },
     render() {
       // Serialised: a scrape's reset + fill must not interleave with another's.
-      const next = rendering.catch(() => '').then(async () => {
-        snapshot(await deps.vhosts());
-        return deps.registry.metrics();
-      });
+      const next = rendering
+        .catch(() => '')
+        .then(async () => {
+          snapshot(await deps.vhosts());
+          return deps.registry.metrics();
+        });
       rendering = next;
       return next;
     },

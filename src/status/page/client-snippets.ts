@@ -31,14 +31,22 @@ const PRESENTATION: Record<ClientKind, { title: string; target: string }> = {
 export const generatedClientSnippets: ClientSnippetSource = (config) => {
   const options = parseClientOptions(config, {});
   if (!options.ok) return [];
-  const order: ClientKind[] = ['k3s', 'containerd', 'docker', 'podman'].filter((k): k is ClientKind => (CLIENT_KINDS as readonly string[]).includes(k));
+  const order: ClientKind[] = ['k3s', 'containerd', 'docker', 'podman'].filter((k): k is ClientKind =>
+    (CLIENT_KINDS as readonly string[]).includes(k),
+  );
   const snippets: ClientSnippet[] = order.map((kind) => {
     const generated = generateClientConfig(kind, config, options.value);
     return { id: kind, ...PRESENTATION[kind], text: printable(generated.files).trimEnd(), notes: generated.warnings };
   });
   const k3d = parseK3dOptions(config, {}, options.value);
   if (k3d.ok) {
-    snippets.splice(1, 0, { id: 'k3d', title: 'k3d cluster', target: 'with the k3s registries.yaml above', text: k3dCommand(config, k3d.value), notes: [] });
+    snippets.splice(1, 0, {
+      id: 'k3d',
+      title: 'k3d cluster',
+      target: 'with the k3s registries.yaml above',
+      text: k3dCommand(config, k3d.value),
+      notes: [],
+    });
   }
   return snippets;
 };

@@ -55,7 +55,16 @@ export interface StatusPageView {
   vhosts: VhostCardView[];
   events: Array<{ timeText: string; time: string; kind: string; level: string; vhost: string; message: string }>;
   /** Recent warm jobs (POST /api/v1/warm, the config's warm list), newest first. */
-  warmJobs: Array<{ id: string; state: string; origin: string; time: string; timeText: string; summary: string; images: string[]; failures: string[] }>;
+  warmJobs: Array<{
+    id: string;
+    state: string;
+    origin: string;
+    time: string;
+    timeText: string;
+    summary: string;
+    images: string[];
+    failures: string[];
+  }>;
   snippets: ClientSnippet[];
 }
 
@@ -102,7 +111,9 @@ function card(v: ObservedVhost, nowMs: number): VhostCardView {
     blobs: ratioView(v.cache.blobs, v.cache.blobs.unknown > 0 ? ` · ${formatCount(v.cache.blobs.unknown)} unknown` : ''),
     requestsText: formatCount(t.requests.total),
     refused: formatCount(t.repositoryRefused.denied + t.repositoryRefused.notAllowed),
-    requestClasses: (['2xx', '3xx', '4xx', '5xx'] as const).filter((c) => t.requests[c] > 0).map((cls) => ({ cls, count: formatCount(t.requests[cls]) })),
+    requestClasses: (['2xx', '3xx', '4xx', '5xx'] as const)
+      .filter((c) => t.requests[c] > 0)
+      .map((cls) => ({ cls, count: formatCount(t.requests[cls]) })),
     bytesServed: formatBytes(t.bytesServed),
     bytesFromUpstream: formatBytes(t.bytesFromUpstream),
     upstream429: formatCount(t.upstream429),
@@ -136,7 +147,9 @@ export function statusPageView(input: {
   const reload = status.nginx.lastReload;
   return {
     generatedAt: isoTime(nowMs),
-    generatedAtText: isoTime(nowMs).replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+    generatedAtText: isoTime(nowMs)
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, ' UTC'),
     refreshSeconds: input.refreshSeconds,
     ready: status.ready,
     readyText: status.ready ? 'serving' : 'not ready',
@@ -156,9 +169,17 @@ export function statusPageView(input: {
       : null,
     summary: [
       { label: 'caches up', value: `${up}/${vhosts.length}`, hint: vhosts.length - up > 0 ? `${vhosts.length - up} need attention` : 'all healthy' },
-      { label: 'requests', value: formatCount(sum(vhosts, (v) => v.traffic.requests.total)), hint: vhosts[0] ? `counted since ${formatAgo(vhosts[0].traffic.since, nowMs)}` : 'no vhosts' },
+      {
+        label: 'requests',
+        value: formatCount(sum(vhosts, (v) => v.traffic.requests.total)),
+        hint: vhosts[0] ? `counted since ${formatAgo(vhosts[0].traffic.since, nowMs)}` : 'no vhosts',
+      },
       { label: 'served', value: formatBytes(sum(vhosts, (v) => v.traffic.bytesServed)), hint: 'to clients' },
-      { label: 'from upstream', value: formatBytes(sum(vhosts, (v) => v.traffic.bytesFromUpstream)), hint: `${formatCount(sum(vhosts, (v) => v.traffic.upstream429))} rate-limited (429)` },
+      {
+        label: 'from upstream',
+        value: formatBytes(sum(vhosts, (v) => v.traffic.bytesFromUpstream)),
+        hint: `${formatCount(sum(vhosts, (v) => v.traffic.upstream429))} rate-limited (429)`,
+      },
       { label: 'hit ratio', value: formatRatio(hits + misses > 0 ? hits / (hits + misses) : null), hint: 'manifests + blobs' },
       { label: 'disk', value: formatBytes(disk), hint: diskHint(status.disk) },
     ],

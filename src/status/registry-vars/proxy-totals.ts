@@ -8,8 +8,7 @@ const add = (a: ProxyCounters, b: ProxyCounters): ProxyCounters => ({
   bytesPushed: a.bytesPushed + b.bytesPushed,
 });
 
-const wentBack = (now: ProxyCounters, before: ProxyCounters) =>
-  (Object.keys(now) as Array<keyof ProxyCounters>).some((k) => now[k] < before[k]);
+const wentBack = (now: ProxyCounters, before: ProxyCounters) => (Object.keys(now) as Array<keyof ProxyCounters>).some((k) => now[k] < before[k]);
 
 /**
  * A registry's expvar counters start from zero whenever its process or container restarts. This keeps

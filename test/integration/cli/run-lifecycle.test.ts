@@ -58,7 +58,8 @@ describe('regcache run as a process', () => {
       timeoutMs: 20_000,
       what: `readyz; output so far: ${output()}`,
     });
-    const pull = async () => (await getManifest(`http://127.0.0.1:${routerPort}`, 'library/app', '1', undefined, { headers: { host: 'docker.io.registry.test' } })).digest;
+    const pull = async () =>
+      (await getManifest(`http://127.0.0.1:${routerPort}`, 'library/app', '1', undefined, { headers: { host: 'docker.io.registry.test' } })).digest;
     expect(await pull()).toBe(image.manifestDigest);
 
     // kill -9 the cache: the supervisor restarts it and counts the restart.
@@ -73,13 +74,19 @@ describe('regcache run as a process', () => {
       { timeoutMs: 15_000, what: 'restart to be counted' },
     );
     expect(vhost.backend.restarts).toBe(1);
-    await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, { timeoutMs: 10_000, what: 'pulls to work again' });
+    await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, {
+      timeoutMs: 10_000,
+      what: 'pulls to work again',
+    });
 
     // kill -9 nginx's master: it comes back and routes again.
     const [nginxPid] = pidsMatching(`${path.join(dir, 'data', 'nginx')}/ -e`);
     expect(nginxPid).toBeGreaterThan(0);
     process.kill(nginxPid!, 'SIGKILL');
-    await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, { timeoutMs: 15_000, what: 'nginx to come back' });
+    await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, {
+      timeoutMs: 15_000,
+      what: 'nginx to come back',
+    });
     // The crash is recorded once the supervisor sees the exit (orphaned workers may answer a moment longer).
     await waitFor(
       async () => {
@@ -88,7 +95,10 @@ describe('regcache run as a process', () => {
       },
       { timeoutMs: 10_000, what: 'the nginx crash event' },
     );
-    await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, { timeoutMs: 15_000, what: 'nginx to serve after its restart' });
+    await waitFor(async () => (await pull().catch(() => null)) === image.manifestDigest || undefined, {
+      timeoutMs: 15_000,
+      what: 'nginx to serve after its restart',
+    });
 
     const started = Date.now();
     child.kill('SIGTERM');

@@ -11,7 +11,10 @@ describe('regcache validate / render', () => {
   const file = (name: string) => path.join(dir, name);
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'regcache-cli-'));
-    await writeFile(file('good.yaml'), 'domain: registry.example.com\nregistries:\n  docker.io:\n    upstream: ${HUB:-https://registry-1.docker.io}\n    password: ${HUB_PASSWORD:-}\n');
+    await writeFile(
+      file('good.yaml'),
+      'domain: registry.example.com\nregistries:\n  docker.io:\n    upstream: ${HUB:-https://registry-1.docker.io}\n    password: ${HUB_PASSWORD:-}\n',
+    );
     await writeFile(
       file('bad.yaml'),
       'domain: registry.example.com\nlisten: "0"\nregistries:\n  ghcr.io:\n    upstream: "https://ghcr.io;"\n  quay.io:\n    upstream: https://quay.io\n    typo: 1\n',
@@ -56,7 +59,16 @@ describe('regcache validate / render', () => {
     await writeFile(rendered, r.stdout.replaceAll(path.join(dir, 'data'), dir));
     const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
     const { mkdirSync } = await import('node:fs');
-    for (const sub of ['logs', 'nginx/cache', 'nginx/temp/client_body', 'nginx/temp/proxy', 'nginx/temp/fastcgi', 'nginx/temp/uwsgi', 'nginx/temp/scgi', 'nginx/logs']) {
+    for (const sub of [
+      'logs',
+      'nginx/cache',
+      'nginx/temp/client_body',
+      'nginx/temp/proxy',
+      'nginx/temp/fastcgi',
+      'nginx/temp/uwsgi',
+      'nginx/temp/scgi',
+      'nginx/logs',
+    ]) {
       mkdirSync(path.join(dir, sub), { recursive: true });
     }
     try {
@@ -85,7 +97,10 @@ describe('regcache validate / render', () => {
   });
 
   it('renders 1000 registries that nginx -t accepts (the placeholder comment stays in short lines)', async () => {
-    const regs = Array.from({ length: 1000 }, (_, i) => `  registry-number-${i}.example.com:\n    upstream: https://registry-number-${i}.example.com\n`).join('');
+    const regs = Array.from(
+      { length: 1000 },
+      (_, i) => `  registry-number-${i}.example.com:\n    upstream: https://registry-number-${i}.example.com\n`,
+    ).join('');
     await writeFile(file('thousand.yaml'), `domain: registry.example.com\nregistries:\n${regs}`);
     const out = await renderAndTest('thousand.yaml');
     expect(out.split('\n').every((line) => line.length < 1024)).toBe(true);

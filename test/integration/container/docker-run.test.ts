@@ -23,11 +23,20 @@ describe('docker run regcache', () => {
     name = `regcache-it-${fx.id}`;
     volume = `regcache-it-${fx.id}-data`;
     await docker([
-      'run', '-d', '--name', name, '--network', 'host',
-      '-e', `REGCACHE_ADMIN_TOKEN=${TOKEN}`,
-      '-e', `REGCACHE_ADMIN_URL=http://127.0.0.1:${fx.adminPort}`,
-      '-v', `${fx.configDir}/registries.yaml:/etc/regcache/registries.yaml:ro`,
-      '-v', `${volume}:/var/lib/regcache`,
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'host',
+      '-e',
+      `REGCACHE_ADMIN_TOKEN=${TOKEN}`,
+      '-e',
+      `REGCACHE_ADMIN_URL=http://127.0.0.1:${fx.adminPort}`,
+      '-v',
+      `${fx.configDir}/registries.yaml:/etc/regcache/registries.yaml:ro`,
+      '-v',
+      `${volume}:/var/lib/regcache`,
       image,
     ]);
   }, 900_000);
@@ -64,7 +73,10 @@ describe('docker run regcache', () => {
     expect((await containerState(name)).user).toBe('regcache');
     const procs = await processUids(name);
     expect(procs.map((p) => p.command)).toEqual(expect.arrayContaining(['tini', 'node', 'nginx', 'docker-registry']));
-    expect(procs.filter((p) => p.uid !== '10001'), JSON.stringify(procs)).toEqual([]);
+    expect(
+      procs.filter((p) => p.uid !== '10001'),
+      JSON.stringify(procs),
+    ).toEqual([]);
   });
 
   it('logs JSON lines to stdout', async () => {
@@ -81,7 +93,11 @@ describe('docker run regcache', () => {
   });
 
   it('reports healthy through its HEALTHCHECK on /readyz', async () => {
-    await waitFor(async () => (await containerState(name)).health === 'healthy', { timeoutMs: 90_000, intervalMs: 1000, what: 'health status healthy' });
+    await waitFor(async () => (await containerState(name)).health === 'healthy', {
+      timeoutMs: 90_000,
+      intervalMs: 1000,
+      what: 'health status healthy',
+    });
   });
 
   it('refuses to start with one clear line when dataDir is not writable (a read-only config mount, no dataDir)', async () => {

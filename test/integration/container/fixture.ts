@@ -137,7 +137,14 @@ export async function createContainerFixture(
   await mkdir(configDir, { recursive: true });
   await writeFile(
     join(configDir, 'registries.yaml'),
-    containerConfig({ network: opts.network, upstream: hostUpstream?.url ?? CONTAINER_UPSTREAM_URL, routerPort, adminPort, extra: opts.registryExtra, top: opts.configTop }),
+    containerConfig({
+      network: opts.network,
+      upstream: hostUpstream?.url ?? CONTAINER_UPSTREAM_URL,
+      routerPort,
+      adminPort,
+      extra: opts.registryExtra,
+      top: opts.configTop,
+    }),
   );
   // containerd: the mirror first (it adds ?ns=alpha.test, which the router routes by), then the
   // unresolvable registry itself, so a pull that does not come through the cache fails.
@@ -194,7 +201,10 @@ export async function createContainerFixture(
       const isBlobGet = (r: { method: string; path: string }) => r.method === 'GET' && r.path.includes('/blobs/');
       if (hostUpstream) return (await hostUpstream.settledRequests()).filter(isBlobGet).map((r) => r.path);
       const { container, requests } = await containerRequests();
-      return requests.slice(forgotten.get(container) ?? 0).filter(isBlobGet).map((r) => r.path);
+      return requests
+        .slice(forgotten.get(container) ?? 0)
+        .filter(isBlobGet)
+        .map((r) => r.path);
     },
     async forgetUpstreamRequests() {
       if (hostUpstream) {

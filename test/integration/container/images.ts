@@ -128,7 +128,10 @@ async function buildDebianStandIn(work: string, log: string): Promise<void> {
 
 async function buildNodeStandIn(work: string, log: string): Promise<void> {
   const node = requireBinary(['node']);
-  const { stdout: npmRoot } = await run(node, ['-e', 'process.stdout.write(require("path").resolve(process.execPath, "../../lib/node_modules/npm"))']);
+  const { stdout: npmRoot } = await run(node, [
+    '-e',
+    'process.stdout.write(require("path").resolve(process.execPath, "../../lib/node_modules/npm"))',
+  ]);
   const npmDir = (await stat(npmRoot).catch(() => null)) ? npmRoot : '/usr/local/lib/node_modules/npm';
   const { stdout: cafile } = await run('npm', ['config', 'get', 'cafile']).catch(() => ({ stdout: '' }));
   const ca = cafile.trim() && cafile.trim() !== 'null' ? cafile.trim() : '/etc/ssl/certs/ca-certificates.crt';

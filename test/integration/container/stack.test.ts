@@ -27,17 +27,21 @@ describe('docker stack deploy with compose/stack.yml', () => {
   const secret = `stack-secret-${randomBytes(6).toString('hex')}`;
 
   const taskContainer = async (service: string) =>
-    waitFor(async () => (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${stack}_${service}`])).trim().split('\n')[0] || false, {
-      timeoutMs: 120_000,
-      intervalMs: 1000,
-      what: `a running task of ${stack}_${service}`,
-    });
+    waitFor(
+      async () => (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${stack}_${service}`])).trim().split('\n')[0] || false,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 1000,
+        what: `a running task of ${stack}_${service}`,
+      },
+    );
 
   beforeAll(async () => {
     const image = await ensureRegcacheImage();
     await ensureRegistryImage();
     const info = JSON.parse(await docker(['info', '--format', '{{json .}}'])) as { LiveRestoreEnabled: boolean; Swarm: { LocalNodeState: string } };
-    if (info.LiveRestoreEnabled) throw new Error('this Docker engine has live-restore enabled, which Swarm mode refuses; disable it to run the stack test');
+    if (info.LiveRestoreEnabled)
+      throw new Error('this Docker engine has live-restore enabled, which Swarm mode refuses; disable it to run the stack test');
     hadGwBridge = (await docker(['network', 'ls', '-q', '--filter', 'name=^docker_gwbridge$'])).trim() !== '';
     if (info.Swarm.LocalNodeState !== 'active') {
       await docker(['swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', '127.0.0.1:2377']);
@@ -53,11 +57,14 @@ describe('docker stack deploy with compose/stack.yml', () => {
     await docker(['secret', 'create', SECRET_NAME, '-'], { input: secret });
     secretCreated = true;
     const override = join(fx.dir, 'upstream-stack.yml');
-    await writeFile(override, stringify({
+    await writeFile(
+      override,
+      stringify({
         version: '3.8',
         // dnsrr: the name resolves to the task itself; a virtual IP needs IPVS, which sandboxes may lack.
         services: { upstream: { ...upstreamService(fx.upstreamStorage), deploy: { endpoint_mode: 'dnsrr' } } },
-      }));
+      }),
+    );
     const env = {
       ...process.env,
       REGCACHE_IMAGE: image,
@@ -80,7 +87,9 @@ describe('docker stack deploy with compose/stack.yml', () => {
         intervalMs: 500,
         what: `the containers of stack ${stack} to be removed`,
       }).catch(() => undefined);
-      await waitFor(async () => (await docker(['volume', 'rm', '-f', `${stack}_data`]), true), { timeoutMs: 30_000, intervalMs: 1000 }).catch(() => undefined);
+      await waitFor(async () => (await docker(['volume', 'rm', '-f', `${stack}_data`]), true), { timeoutMs: 30_000, intervalMs: 1000 }).catch(
+        () => undefined,
+      );
     }
     if (secretCreated) await docker(['secret', 'rm', SECRET_NAME]).catch(() => undefined);
     if (joinedSwarm) {

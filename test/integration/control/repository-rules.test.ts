@@ -130,12 +130,15 @@ describe('repository allow/deny rules at the router', () => {
   it('nginx logs no warning for the refusal variable on any path (tags go through a named location)', async () => {
     const errors = await readFile(path.join(rc.dir, 'data', 'nginx', 'logs', 'error.log'), 'utf8').catch(() => '');
     expect(errors).not.toContain('uninitialized');
-    const lines = (await readFile(path.join(rc.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await readFile(path.join(rc.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.status === 200 && l.refused !== '')).toEqual([]);
     expect(lines.some((l) => l.status === 403 && l.refused === 'denied')).toBe(true);
   });
 
-  it('warm is a client like any other: a denied repository fails its job with the router\'s answer', async () => {
+  it("warm is a client like any other: a denied repository fails its job with the router's answer", async () => {
     const started = await adminJson(rc, '/api/v1/warm', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -148,7 +151,11 @@ describe('repository allow/deny rules at the router', () => {
       job = (await adminJson(rc, `/api/v1/warm/${started.body.id}`)).body;
     }
     expect(job.state).toBe('failed');
-    expect(job.images[0]).toMatchObject({ image: 'docker.io/library/ubuntu:v1', state: 'failed', error: expect.stringContaining('HTTP 403: DENIED') });
+    expect(job.images[0]).toMatchObject({
+      image: 'docker.io/library/ubuntu:v1',
+      state: 'failed',
+      error: expect.stringContaining('HTTP 403: DENIED'),
+    });
     expect(job.images[1]).toMatchObject({ image: 'docker.io/library/app:v1', state: 'done' });
   });
 
@@ -161,9 +168,7 @@ describe('repository allow/deny rules at the router', () => {
     });
     const reload = await adminJson(rc, '/api/v1/reload', { method: 'POST' });
     expect(reload.status).toBe(422);
-    expect(reload.body.problems).toEqual([
-      { path: 'registries.docker.io.repositories.allow.1', message: expect.stringContaining('"evil)|(.*"') },
-    ]);
+    expect(reload.body.problems).toEqual([{ path: 'registries.docker.io.repositories.allow.1', message: expect.stringContaining('"evil)|(.*"') }]);
     expect((await getManifest(rc.routerUrl, 'other/app', 'v1', undefined, { headers: vhost('docker.io') })).status).toBe(403);
     expect((await getManifest(rc.routerUrl, 'library/app', 'v1', undefined, { headers: vhost('docker.io') })).status).toBe(200);
   });

@@ -18,10 +18,13 @@ const exec = promisify(execFile);
 
 async function waitForJob(rc: RunningRegcache, id: string): Promise<any> {
   let job: any;
-  await waitFor(async () => {
-    job = (await adminJson(rc, `/api/v1/warm/${id}`)).body;
-    return job.state === 'done' || job.state === 'failed';
-  }, { timeoutMs: 60_000, what: `warm job ${id}` });
+  await waitFor(
+    async () => {
+      job = (await adminJson(rc, `/api/v1/warm/${id}`)).body;
+      return job.state === 'done' || job.state === 'failed';
+    },
+    { timeoutMs: 60_000, what: `warm job ${id}` },
+  );
   return job;
 }
 
@@ -50,7 +53,7 @@ describe('warm: the CLI fills the caches, then the upstream goes away', () => {
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('warming 1 image(s) through http://127.0.0.1:');
-    expect(res.stdout).toContain("docker.io/library/app:v1 (docker.io): blobs 4/4 0.6 MiB done\n");
+    expect(res.stdout).toContain('docker.io/library/app:v1 (docker.io): blobs 4/4 0.6 MiB done\n');
     expect(res.stdout).toMatch(/warmed 1 of 1 image\(s\): 4 blobs, 0\.6 MiB in [\d.]+ s/);
     const fetched = (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
     expect(new Set(fetched.map((r) => r.path.split('/').pop()))).toEqual(new Set([image.config.digest, ...image.layers.map((l) => l.digest)]));
@@ -120,10 +123,20 @@ describe('warm: API jobs, platforms, the config list', () => {
       body: JSON.stringify({ images: ['docker.io/org/multi:1.0'], platforms: ['linux/arm64', 'linux/arm/v7'] }),
     });
     expect(started.status).toBe(202);
-    expect(started.body).toMatchObject({ origin: 'api', platforms: ['linux/arm64', 'linux/arm/v7'], images: [{ image: 'docker.io/org/multi:1.0', cache: 'hub' }] });
+    expect(started.body).toMatchObject({
+      origin: 'api',
+      platforms: ['linux/arm64', 'linux/arm/v7'],
+      images: [{ image: 'docker.io/org/multi:1.0', cache: 'hub' }],
+    });
     const job = await waitForJob(rc, started.body.id);
     expect(job.state).toBe('done');
-    expect(job.images[0]).toMatchObject({ state: 'done', digest: index.manifestDigest, platforms: ['linux/arm64', 'linux/arm/v7'], manifests: 4, blobs: { done: 6, total: 6 } });
+    expect(job.images[0]).toMatchObject({
+      state: 'done',
+      digest: index.manifestDigest,
+      platforms: ['linux/arm64', 'linux/arm/v7'],
+      manifests: 4,
+      blobs: { done: 6, total: 6 },
+    });
     const fetched = (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.startsWith('/v2/org/multi/'));
     const blobs = new Set(fetched.filter((r) => r.path.includes('/blobs/')).map((r) => r.path.split('/').pop()));
     expect(blobs).toEqual(new Set([...blobsOf(images[1]!), ...blobsOf(images[2]!)]));
@@ -157,12 +170,20 @@ describe('warm: API jobs, platforms, the config list', () => {
 
   it('bad requests are 400 naming the field, and change nothing', async () => {
     const before = (await adminJson(rc, '/api/v1/warm')).body.jobs.length;
-    const post = (body: unknown) => adminJson(rc, '/api/v1/warm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      adminJson(rc, '/api/v1/warm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(await post({ images: [] })).toMatchObject({ status: 400, body: { error: 'images: must list at least one image' } });
-    expect(await post({ images: ['alpine'], platforms: ['amd64'] })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^platforms: "amd64" must be os\/arch/) } });
+    expect(await post({ images: ['alpine'], platforms: ['amd64'] })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/^platforms: "amd64" must be os\/arch/) },
+    });
     expect(await post({ images: ['alpine'], extra: 1 })).toMatchObject({ status: 400, body: { error: 'extra: unknown key' } });
     expect((await adminJson(rc, '/api/v1/warm/nope')).status).toBe(404);
-    const malformed = await fetch(`${rc.adminUrl}/api/v1/warm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"images": [' });
+    const malformed = await fetch(`${rc.adminUrl}/api/v1/warm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"images": [',
+    });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toEqual({ error: 'body is not valid JSON' });
     expect((await adminJson(rc, '/api/v1/warm')).body.jobs.length).toBe(before);
@@ -170,15 +191,27 @@ describe('warm: API jobs, platforms, the config list', () => {
 
   it('the config warm list re-resolves a moved tag, so the next pull of it is a hit', async () => {
     // The start-up run warmed moving:latest at its first digest.
-    await waitFor(async () => (await adminJson(rc, '/api/v1/warm')).body.jobs.some((j: any) => j.origin === 'config' && j.images[0].digest === first.manifestDigest && j.state === 'done'), {
-      timeoutMs: 30_000,
-      what: 'the start-up warm of moving:latest',
-    });
+    await waitFor(
+      async () =>
+        (await adminJson(rc, '/api/v1/warm')).body.jobs.some(
+          (j: any) => j.origin === 'config' && j.images[0].digest === first.manifestDigest && j.state === 'done',
+        ),
+      {
+        timeoutMs: 30_000,
+        what: 'the start-up warm of moving:latest',
+      },
+    );
     await seedUpstream(upstream, [{ repository: 'library/moving', tag: 'latest', image: moved }]);
-    await waitFor(async () => (await adminJson(rc, '/api/v1/warm')).body.jobs.some((j: any) => j.origin === 'config' && j.images[0].digest === moved.manifestDigest && j.state === 'done'), {
-      timeoutMs: 40_000,
-      what: 'a periodic warm of the moved tag',
-    });
+    await waitFor(
+      async () =>
+        (await adminJson(rc, '/api/v1/warm')).body.jobs.some(
+          (j: any) => j.origin === 'config' && j.images[0].digest === moved.manifestDigest && j.state === 'done',
+        ),
+      {
+        timeoutMs: 40_000,
+        what: 'a periodic warm of the moved tag',
+      },
+    );
     await upstream.settledRequests();
     upstream.clearRequests();
     const host = { host: `hub.${rc.domain}` };

@@ -45,6 +45,9 @@ describe('docker runtime image pull', () => {
     expect(pullLog.filter((l) => l.includes('pull progress')).length).toBeGreaterThan(0);
     expect(env.logs.some((l) => l.includes('cache image pulled'))).toBe(true);
     const asked = (await imageRegistry.settledRequests()).map((r) => `${r.method} ${r.path}`);
-    expect(asked.filter((r) => r.includes('/v2/mirror/registry/manifests/')), asked.join('\n')).not.toEqual([]);
+    expect(
+      asked.filter((r) => r.includes('/v2/mirror/registry/manifests/')),
+      asked.join('\n'),
+    ).not.toEqual([]);
   });
 });

@@ -36,8 +36,7 @@ describe('docker runtime', () => {
 
   const vhosts = async () => (await env.api<{ vhosts: Vhost[] }>('/api/v1/vhosts')).body.vhosts;
   const vhost = async (name: string) => (await vhosts()).find((v) => v.name === name);
-  const waitUp = (name: string, timeoutMs = 30_000) =>
-    waitFor(async () => (await vhost(name))?.status === 'up', { timeoutMs, what: `${name} up` });
+  const waitUp = (name: string, timeoutMs = 30_000) => waitFor(async () => (await vhost(name))?.status === 'up', { timeoutMs, what: `${name} up` });
   const pull = async (name: string, repository: string, img = image) => {
     const base = `http://127.0.0.1:${env.nginxPort}`;
     const headers = { host: `${name}.${env.domain}` };
@@ -51,7 +50,9 @@ describe('docker runtime', () => {
   /** Health probes run every few seconds; a restarted cache is serving once a pull through nginx works. */
   const waitServing = (name: string) =>
     waitFor(
-      async () => (await getManifest(`http://127.0.0.1:${env.nginxPort}`, 'library/app', 'v1', undefined, { headers: { host: `${name}.${env.domain}` } })).status === 200,
+      async () =>
+        (await getManifest(`http://127.0.0.1:${env.nginxPort}`, 'library/app', 'v1', undefined, { headers: { host: `${name}.${env.domain}` } }))
+          .status === 200,
       { timeoutMs: 30_000, what: `${name} serving through nginx` },
     );
   const reload = async () => {
@@ -92,7 +93,9 @@ describe('docker runtime', () => {
       expect(c!.labels['io.regcache.spec-hash']).toMatch(/^[0-9a-f]{16}$/);
       expect(c!.restartPolicy).toBe('unless-stopped');
       expect(c!.networkMode).toBe('host');
-      expect(c!.mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `regcache-${registrySlug(name)}-data`, Destination: '/var/lib/registry' })]);
+      expect(c!.mounts).toEqual([
+        expect.objectContaining({ Type: 'volume', Name: `regcache-${registrySlug(name)}-data`, Destination: '/var/lib/registry' }),
+      ]);
       expect(c!.env).toContain('REGISTRY_STORAGE_DELETE_ENABLED=true');
       expect(c!.env.some((e) => e.startsWith('REGISTRY_HTTP_DEBUG_ADDR=127.0.0.1:'))).toBe(true);
       const v = await vhost(name);
@@ -196,10 +199,13 @@ describe('docker runtime', () => {
     const before = await inspectContainer(name);
     const restarts = (await vhost(ONE))!.backend.restarts;
     await docker(['rm', '-f', name]);
-    const after = await waitFor(async () => {
-      const c = await inspectContainer(name);
-      return c && c.id !== before!.id && c.running ? c : undefined;
-    }, { timeoutMs: 30_000, what: 'container recreated' });
+    const after = await waitFor(
+      async () => {
+        const c = await inspectContainer(name);
+        return c && c.id !== before!.id && c.running ? c : undefined;
+      },
+      { timeoutMs: 30_000, what: 'container recreated' },
+    );
     expect(after.labels['io.regcache.spec-hash']).toBe(before!.labels['io.regcache.spec-hash']);
     await waitFor(async () => (await vhost(ONE))!.backend.restarts === restarts + 1, { timeoutMs: 15_000, what: 'restart counted' });
     await waitServing(ONE);
@@ -207,14 +213,24 @@ describe('docker runtime', () => {
   });
 
   it('adopts its containers after a daemon restart: no duplicate, no recreate', async () => {
-    const ids = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${registrySlug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
+    const ids = await Promise.all(
+      [ONE, TWO].map(async (n) => {
+        const c = (await inspectContainer(`regcache-${registrySlug(n)}`))!;
+        return `${c.id} ${c.startedAt}`;
+      }),
+    );
     await daemon.stop();
     // Caches keep running while the daemon is away.
     expect((await inspectContainer(`regcache-${registrySlug(ONE)}`))!.running).toBe(true);
     daemon = await env.start();
     await waitUp(ONE);
     await waitUp(TWO);
-    const again = await Promise.all([ONE, TWO].map(async (n) => { const c = (await inspectContainer(`regcache-${registrySlug(n)}`))!; return `${c.id} ${c.startedAt}`; }));
+    const again = await Promise.all(
+      [ONE, TWO].map(async (n) => {
+        const c = (await inspectContainer(`regcache-${registrySlug(n)}`))!;
+        return `${c.id} ${c.startedAt}`;
+      }),
+    );
     expect(again).toEqual(ids);
     expect(await containersForVhost(ONE)).toEqual([`regcache-${registrySlug(ONE)}`]);
     await pull(ONE, 'library/app');
@@ -225,7 +241,9 @@ describe('docker runtime', () => {
     await env.writeConfig({ [ONE]: { upstream: upstream.url.replace('127.0.0.1', 'localhost') } });
     expect((await reload()).outcome).toBe('applied');
     expect(await inspectContainer(`regcache-${registrySlug(TWO)}`)).toBeNull();
-    expect((await docker(['volume', 'ls', '-q', '--filter', `name=regcache-${registrySlug(TWO)}-data`])).trim()).toBe(`regcache-${registrySlug(TWO)}-data`);
+    expect((await docker(['volume', 'ls', '-q', '--filter', `name=regcache-${registrySlug(TWO)}-data`])).trim()).toBe(
+      `regcache-${registrySlug(TWO)}-data`,
+    );
     expect((await vhosts()).map((v) => v.name)).toEqual([ONE]);
     // Untouched: still there, still not started.
     expect(await inspectContainer(foreign)).toMatchObject({ running: false, labels: { purpose: 'foreign' } });

@@ -74,15 +74,21 @@ describe('docker runtime when Docker is unreachable', () => {
 
     // Docker back: regcache reconnects with backoff and applies what it could not.
     await proxy.restore();
-    await waitFor(async () => (await inspectContainer(`regcache-${registrySlug(TWO)}`))?.running === true, { timeoutMs: 60_000, what: `${TWO} created after Docker returned` });
+    await waitFor(async () => (await inspectContainer(`regcache-${registrySlug(TWO)}`))?.running === true, {
+      timeoutMs: 60_000,
+      what: `${TWO} created after Docker returned`,
+    });
     await waitFor(async () => (await pullStatus(TWO)) === 200, { timeoutMs: 30_000, what: `${TWO} serving` });
     await waitFor(async () => (await vhost(ONE))?.lastError === null, { timeoutMs: 15_000, what: `${ONE} lastError cleared` });
     const events = (await env.api<{ events: Array<{ message: string }> }>('/api/v1/events')).body.events;
     expect(events.some((e) => /Docker unreachable/.test(e.message))).toBe(true);
     expect(events.some((e) => /Docker reachable again/.test(e.message))).toBe(true);
     // Nothing duplicated on the way.
-    expect((await docker(['ps', '-a', '--filter', `label=io.regcache.instance=${env.instance}`, '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort()).toEqual(
-      [`regcache-${registrySlug(ONE)}`, `regcache-${registrySlug(TWO)}`].sort(),
-    );
+    expect(
+      (await docker(['ps', '-a', '--filter', `label=io.regcache.instance=${env.instance}`, '--format', '{{.Names}}']))
+        .split('\n')
+        .filter(Boolean)
+        .sort(),
+    ).toEqual([`regcache-${registrySlug(ONE)}`, `regcache-${registrySlug(TWO)}`].sort());
   });
 });

@@ -39,8 +39,19 @@ describe('nginx as a container', () => {
     await mkdir(dir, { recursive: true });
     // Created, not started: regcache starts it when it first needs `nginx -t`.
     await docker([
-      'create', '--name', nginxName, '--network', 'host', '--restart', 'unless-stopped',
-      '--label', `io.regcache.instance=${env.instance}`, '-v', `${dir}:${dir}`, nginxImage, ...nginxContainerCommand(dir),
+      'create',
+      '--name',
+      nginxName,
+      '--network',
+      'host',
+      '--restart',
+      'unless-stopped',
+      '--label',
+      `io.regcache.instance=${env.instance}`,
+      '-v',
+      `${dir}:${dir}`,
+      nginxImage,
+      ...nginxContainerCommand(dir),
     ]);
     await env.writeConfig({ [ONE]: { upstream: upstream.url } }, { nginx: { container: nginxName } });
     await env.start();
@@ -83,13 +94,21 @@ describe('nginx as a container', () => {
 
   it('reopens its logs on request (SIGUSR1 through the API) after rotation renamed them', async () => {
     const dir = join(env.dataDir, 'nginx');
-    const driver = createContainerNginx({ api: createDockerodeApi({ kind: 'socket', path: '/var/run/docker.sock' }), container: nginxName, dir, logger: createLogger({ level: 'silent' }) });
+    const driver = createContainerNginx({
+      api: createDockerodeApi({ kind: 'socket', path: '/var/run/docker.sock' }),
+      container: nginxName,
+      dir,
+      logger: createLogger({ level: 'silent' }),
+    });
     await rename(driver.paths.accessLog, `${driver.paths.accessLog}.1`);
     await driver.reopenLogs();
-    await waitFor(async () => {
-      await pullStatus(`${ONE}.${env.domain}`);
-      return (await readFile(driver.paths.accessLog, 'utf8').catch(() => '')).includes('/v2/library/app/manifests/v1');
-    }, { what: 'a fresh access.log with the new request' });
+    await waitFor(
+      async () => {
+        await pullStatus(`${ONE}.${env.domain}`);
+        return (await readFile(driver.paths.accessLog, 'utf8').catch(() => '')).includes('/v2/library/app/manifests/v1');
+      },
+      { what: 'a fresh access.log with the new request' },
+    );
   });
 
   it('leaves the container serving when the daemon stops', async () => {

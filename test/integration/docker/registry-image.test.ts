@@ -19,12 +19,28 @@ describe('registry:2 test image', () => {
     const started = Date.now();
     await ensureRegistryImage();
     expect(Date.now() - started).toBeLessThan(5000);
-    const entry = JSON.parse(await docker(['image', 'inspect', '--format', '{{json .Config.Entrypoint}} {{json .Config.Cmd}}', 'registry:2']).then((s) => `[${s.trim().replace(' ', ',')}]`));
+    const entry = JSON.parse(
+      await docker(['image', 'inspect', '--format', '{{json .Config.Entrypoint}} {{json .Config.Cmd}}', 'registry:2']).then(
+        (s) => `[${s.trim().replace(' ', ',')}]`,
+      ),
+    );
     expect(entry).toEqual([['registry', 'serve'], ['/etc/docker/registry/config.yml']]);
   });
 
   it('serves /v2/ with env overrides on host networking', async () => {
-    await docker(['run', '-d', '--name', name, '--network', 'host', '-e', `REGISTRY_HTTP_ADDR=127.0.0.1:${port}`, '-e', 'REGISTRY_LOG_FIELDS_VHOST=x', 'registry:2']);
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'host',
+      '-e',
+      `REGISTRY_HTTP_ADDR=127.0.0.1:${port}`,
+      '-e',
+      'REGISTRY_LOG_FIELDS_VHOST=x',
+      'registry:2',
+    ]);
     const status = await waitFor(
       async () => {
         const res = await fetch(`http://127.0.0.1:${port}/v2/`);

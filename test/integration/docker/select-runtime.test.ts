@@ -20,10 +20,13 @@ describe('selectRuntime', () => {
 
   const select = async (runtime: string, socket: string | null, env: Record<string, string> = {}) => {
     const docker = socket ? `docker:\n  socket: ${socket}\n` : '';
-    const parsed = parseConfig(`domain: registry.test\nruntime: ${runtime}\ndataDir: ${dir}\n${docker}registries:\n  a.test:\n    upstream: http://127.0.0.1:9\n`, {
-      source: join(dir, 'registries.yaml'),
-      env,
-    });
+    const parsed = parseConfig(
+      `domain: registry.test\nruntime: ${runtime}\ndataDir: ${dir}\n${docker}registries:\n  a.test:\n    upstream: http://127.0.0.1:9\n`,
+      {
+        source: join(dir, 'registries.yaml'),
+        env,
+      },
+    );
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
     const runtimeObj = await selectRuntime({
       config: parsed.value,

@@ -44,7 +44,10 @@ describe('egress: caches fetch their upstreams through nginx', () => {
   const storedByCache = async (name: string, digest: string) => {
     const hex = digest.slice('sha256:'.length);
     const data = path.join(rc.dir, 'data', 'caches', registrySlug(name), 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
-    return stat(data).then((s) => s.size > 0, () => false);
+    return stat(data).then(
+      (s) => s.size > 0,
+      () => false,
+    );
   };
   const blobGets = async (upstream: UpstreamRegistry, urlPath: string) =>
     (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path === urlPath);
@@ -120,7 +123,9 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     // The API and /metrics count what went upstream and what the egress merged.
     await waitFor(
       async () => {
-        const v = (await (await fetch(`${rc.adminUrl}/api/v1/vhosts/cdn.example`)).json()) as { traffic: { egress: { upstreamRequests: number; mergedFetches: number } } };
+        const v = (await (await fetch(`${rc.adminUrl}/api/v1/vhosts/cdn.example`)).json()) as {
+          traffic: { egress: { upstreamRequests: number; mergedFetches: number } };
+        };
         return v.traffic.egress.mergedFetches >= 1 && v.traffic.egress.upstreamRequests >= 2 ? true : undefined;
       },
       { what: 'egress counters in the API' },
@@ -132,14 +137,20 @@ describe('egress: caches fetch their upstreams through nginx', () => {
 
   it('brings the egress nginx back after kill -9, and misses pull through it again', async () => {
     const status = async () =>
-      ((await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as { egressNginx: { running: boolean; pid: number; restarts: number } }).egressNginx;
+      ((await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as { egressNginx: { running: boolean; pid: number; restarts: number } })
+        .egressNginx;
     const before = await status();
     process.kill(before.pid, 'SIGKILL');
-    await waitFor(async () => {
-      const s = await status();
-      return s.running && s.restarts > before.restarts && s.pid !== before.pid ? true : undefined;
-    }, { timeoutMs: 15_000, what: 'the egress nginx restarted' });
-    const events = ((await (await fetch(`${rc.adminUrl}/api/v1/events?limit=100`)).json()).events as Array<{ message: string }>).map((e) => e.message);
+    await waitFor(
+      async () => {
+        const s = await status();
+        return s.running && s.restarts > before.restarts && s.pid !== before.pid ? true : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the egress nginx restarted' },
+    );
+    const events = ((await (await fetch(`${rc.adminUrl}/api/v1/events?limit=100`)).json()).events as Array<{ message: string }>).map(
+      (e) => e.message,
+    );
     expect(events.some((m) => /^egress-nginx exited \(SIGKILL\)/.test(m))).toBe(true);
     // A miss in flight, or the first one on a connection the cache pooled to the killed nginx, may fail
     // (as a 500 from the cache); the next one goes through the restarted egress.
@@ -161,7 +172,9 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     const api = async (name: string) => (await (await fetch(`${rc.adminUrl}/api/v1/vhosts/${name}`)).json()) as { egress: string | null };
     expect((await api('cdn.example')).egress).toMatch(/^127\.0\.0\.1:\d+$/);
     expect((await api('direct.example')).egress).toBeNull();
-    const status = (await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as { egressNginx: { running: boolean; generation: number; caches: number } };
+    const status = (await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as {
+      egressNginx: { running: boolean; generation: number; caches: number };
+    };
     expect(status.egressNginx).toMatchObject({ running: true, caches: 2 });
     expect(status.egressNginx.generation).toBeGreaterThan(0);
 

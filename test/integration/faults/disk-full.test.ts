@@ -97,20 +97,29 @@ describe('full disk under dataDir', () => {
       // Cold pull: refused at once with a registry error, nothing fetched upstream.
       const refused = await fetchBlob(rc.routerUrl, HOST, 'library/app', cold.digest);
       expect(refused.status).toBe(507);
-      expect(JSON.parse(refused.body.toString()).errors[0]).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/disk almost full/) });
+      expect(JSON.parse(refused.body.toString()).errors[0]).toMatchObject({
+        code: 'UNAVAILABLE',
+        message: expect.stringMatching(/disk almost full/),
+      });
       expect(upstream.blobGets(cold.digest)).toBe(0);
       // Cached content keeps serving.
       const hit = await fetchBlob(rc.routerUrl, HOST, 'library/app', cached.digest);
       expect(hit.status).toBe(200);
       expect(hit.body.equals(cached.data)).toBe(true);
       // The abandoned upload is gone.
-      await waitFor(async () => ((await readdir(uploads).catch(() => [])).length === 0 ? true : undefined), { timeoutMs: 10_000, what: 'the stale upload to be removed' });
+      await waitFor(async () => ((await readdir(uploads).catch(() => [])).length === 0 ? true : undefined), {
+        timeoutMs: 10_000,
+        what: 'the stale upload to be removed',
+      });
     } finally {
       await rm(filler, { force: true });
     }
 
     // Space back: no restart, the next cold pull works.
-    await waitFor(async () => ((await adminJson(rc, '/api/v1/vhosts/docker.io')).body.status === 'up' ? true : undefined), { timeoutMs: 20_000, what: 'the vhost up again' });
+    await waitFor(async () => ((await adminJson(rc, '/api/v1/vhosts/docker.io')).body.status === 'up' ? true : undefined), {
+      timeoutMs: 20_000,
+      what: 'the vhost up again',
+    });
     const back = await waitFor(
       async () => {
         const r = await fetchBlob(rc.routerUrl, HOST, 'library/app', cold.digest);

@@ -42,10 +42,13 @@ describe('redirects from an upstream', () => {
     expect(text).not.toMatch(/generation|vhosts|egressNginx/);
     expect(JSON.parse(text).errors[0].code).toBe('UNAVAILABLE');
     // Refused by the egress itself: it asked the upstream and never the admin port.
-    const lines = await waitFor(async () => {
-      const l = await egressLines(blob.digest);
-      return l.length > 0 ? l : undefined;
-    }, { what: 'the egress access log line' });
+    const lines = await waitFor(
+      async () => {
+        const l = await egressLines(blob.digest);
+        return l.length > 0 ? l : undefined;
+      },
+      { what: 'the egress access log line' },
+    );
     for (const l of lines) {
       expect(l.upstream_addr).not.toContain(`:${rc.adminPort}`);
       expect(l.status).toBe(502);
@@ -70,7 +73,7 @@ describe('redirects from an upstream', () => {
     expect(r.body.toString()).not.toMatch(/generation|vhosts/);
   });
 
-  it('a 307 to a CDN of the upstream\'s own class (loopback) is followed: the blob arrives intact', async () => {
+  it("a 307 to a CDN of the upstream's own class (loopback) is followed: the blob arrives intact", async () => {
     const blob = upstream.addBlob(50_000);
     const served = cdn.addBlobData(blob);
     upstream.mode = 'redirect';

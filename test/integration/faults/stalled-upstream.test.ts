@@ -97,7 +97,8 @@ describe('stalled and hanging upstreams', () => {
     const { readdir } = await import('node:fs/promises');
     const path = await import('node:path');
     const root = path.join(rc.dir, 'data', 'caches', 'docker-io', 'docker', 'registry', 'v2', 'repositories', 'library');
-    const uploads = async () => (await Promise.all(['app', 'slow'].map((r) => readdir(path.join(root, r, '_uploads')).catch(() => [])))).flat().length;
+    const uploads = async () =>
+      (await Promise.all(['app', 'slow'].map((r) => readdir(path.join(root, r, '_uploads')).catch(() => [])))).flat().length;
     await waitFor(async () => ((await uploads()) === 0 ? true : undefined), { timeoutMs: 30_000, what: 'partial uploads to be removed' });
     const events = (await adminJson(rc, '/api/v1/events?limit=200')).body.events as Array<{ message: string }>;
     expect(events.some((e) => /removed \d+ abandoned partial upload/.test(e.message))).toBe(true);

@@ -58,7 +58,10 @@ describe('upstream down while running', () => {
 
     upstream = await startUpstreamRegistry({ port });
     await seedUpstream(upstream, [{ repository: 'library/app', tag: 'v2', image: fresh }]);
-    await waitFor(async () => (await pull(fresh, 'v2').catch(() => false)) || undefined, { timeoutMs: 30_000, what: 'the new image once the upstream is back' });
+    await waitFor(async () => (await pull(fresh, 'v2').catch(() => false)) || undefined, {
+      timeoutMs: 30_000,
+      what: 'the new image once the upstream is back',
+    });
     // And a missing tag is a plain 404 again once the periodic probe (30 s) has seen the upstream back.
     await waitFor(async () => ((await getManifest(rc!.routerUrl, 'library/app', 'nope', undefined, opts)).status === 404 ? true : undefined), {
       timeoutMs: 45_000,

@@ -42,7 +42,11 @@ function blob(size: number) {
   return { data, digest: sha256Digest(data), size };
 }
 
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 describe('integrity: only verified bytes, purge, one bounded copy', () => {
   let upstream: PoisoningUpstream;
@@ -60,9 +64,9 @@ describe('integrity: only verified bytes, purge, one bounded copy', () => {
   const vhost = async (name: string) => (await adminJson(rc, `/api/v1/vhosts/${name}`, { headers: auth })).body;
   const mismatches = async (name: string) => (await vhost(name)).integrity.digestMismatches as number;
   const mismatchEvents = async (digest: string) =>
-    ((await adminJson(rc, '/api/v1/events?limit=200', { headers: auth })).body.events as Array<{ kind: string; level: string; message: string }>).filter(
-      (e) => e.kind === 'integrity' && e.level === 'error' && e.message.includes(digest),
-    ).length;
+    (
+      (await adminJson(rc, '/api/v1/events?limit=200', { headers: auth })).body.events as Array<{ kind: string; level: string; message: string }>
+    ).filter((e) => e.kind === 'integrity' && e.level === 'error' && e.message.includes(digest)).length;
   /** distribution's fetch into its storage may reach the egress after the client's: wait until no fetch of `digest` is left. */
   const settled = async (name: string, digest: string) => {
     for (;;) {
@@ -106,7 +110,11 @@ describe('integrity: only verified bytes, purge, one bounded copy', () => {
     const v = await vhost('poison');
     expect(v.lastError).toContain('digest mismatch');
     expect(v.lastError).toContain(b.digest);
-    const events = (await adminJson(rc, '/api/v1/events?limit=50', { headers: auth })).body.events as Array<{ kind: string; vhost: string; message: string }>;
+    const events = (await adminJson(rc, '/api/v1/events?limit=50', { headers: auth })).body.events as Array<{
+      kind: string;
+      vhost: string;
+      message: string;
+    }>;
     expect(events.some((e) => e.kind === 'integrity' && e.vhost === 'poison' && e.message.includes(b.digest))).toBe(true);
     const metrics = parsePrometheusText(await (await fetch(`${rc.adminUrl}/metrics`, { headers: auth })).text());
     expect(sampleValue(metrics, 'regcache_digest_mismatches_total', { vhost: 'poison' })).toBeGreaterThanOrEqual(1);
@@ -176,7 +184,9 @@ describe('integrity: only verified bytes, purge, one bounded copy', () => {
     await get(rc.routerPort, host('poison'), blobUrl);
     await get(rc.routerPort, host('poison'), manifestUrl);
     await waitFor(async () => exists(storageFile('poison', layer.digest)), { what: 'the blob to be stored' });
-    await waitFor(async () => (await routerManifestFiles('poison', 'poison', image.manifestDigest)).length > 0, { what: 'the manifest in the router cache' });
+    await waitFor(async () => (await routerManifestFiles('poison', 'poison', image.manifestDigest)).length > 0, {
+      what: 'the manifest in the router cache',
+    });
 
     const route = `/api/v1/vhosts/poison/cache/${image.manifestDigest}`;
     expect((await adminJson(rc, route, { method: 'DELETE' })).status).toBe(401);
@@ -185,7 +195,12 @@ describe('integrity: only verified bytes, purge, one bounded copy', () => {
 
     const purged = await adminJson(rc, route, { method: 'DELETE', headers: auth });
     expect(purged.status).toBe(200);
-    expect(purged.body).toMatchObject({ vhost: 'poison', digest: image.manifestDigest, removed: { router: 1, storage: true }, storageReachable: true });
+    expect(purged.body).toMatchObject({
+      vhost: 'poison',
+      digest: image.manifestDigest,
+      removed: { router: 1, storage: true },
+      storageReachable: true,
+    });
     expect(await routerManifestFiles('poison', 'poison', image.manifestDigest)).toEqual([]);
     const manifestGets = upstream.gets(manifestUrl);
     const again = await get(rc.routerPort, host('poison'), manifestUrl);
@@ -214,7 +229,10 @@ describe('integrity: only verified bytes, purge, one bounded copy', () => {
     upstream.content.set(b.digest, { data: b.data, mediaType: 'application/octet-stream' });
     // Earlier pulls have settled: no staging copy left in the egress cache.
     const egressDir = path.join(dataDir(), 'egress-nginx', 'cache', 'blobs');
-    await waitFor(async () => ((await walkDiskUsage(egressDir, 10_000))?.files ?? 0) === 0, { what: 'earlier egress entries to go', timeoutMs: 20_000 });
+    await waitFor(async () => ((await walkDiskUsage(egressDir, 10_000))?.files ?? 0) === 0, {
+      what: 'earlier egress entries to go',
+      timeoutMs: 20_000,
+    });
     const before = (await walkDiskUsage(dataDir(), 1_000_000))!.bytes;
     const reply = await get(rc.routerPort, host('poison'), `/v2/library/big/blobs/${b.digest}`);
     expect(reply.body.equals(b.data)).toBe(true);
@@ -247,7 +265,11 @@ describe('integrity: only verified bytes, purge, one bounded copy', () => {
     const storage = (await walkDiskUsage(path.join(dataDir(), 'caches', 'bounded'), 100_000))!.bytes;
     const zone = (await walkDiskUsage(path.join(dataDir(), 'nginx', 'cache', 'bounded'), 100_000))?.bytes ?? 0;
     expect(storage + zone).toBeLessThanOrEqual(2 << 20);
-    const events = (await adminJson(rc, '/api/v1/events?limit=50', { headers: auth })).body.events as Array<{ kind: string; vhost: string; message: string }>;
+    const events = (await adminJson(rc, '/api/v1/events?limit=50', { headers: auth })).body.events as Array<{
+      kind: string;
+      vhost: string;
+      message: string;
+    }>;
     expect(events.some((e) => e.kind === 'integrity' && e.vhost === 'bounded' && e.message.includes('evicted'))).toBe(true);
 
     // An evicted blob is fetched again on its next pull (once its staging copy in the egress is gone too).

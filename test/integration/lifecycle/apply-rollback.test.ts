@@ -48,7 +48,8 @@ describe('all-or-nothing apply on real nginx and registry', () => {
   const egressPid = () => pidOf(path.join(dataDir(), 'egress-nginx', 'nginx.pid'));
   const egressConf = () => readFile(path.join(dataDir(), 'egress-nginx', 'nginx.conf'), 'utf8');
   const routerConf = () => readFile(path.join(dataDir(), 'nginx', 'nginx.conf'), 'utf8');
-  const cacheUpstream = async () => JSON.parse(await readFile(path.join(dataDir(), 'run', 'docker-io', 'registry.json'), 'utf8')).spec.upstream as string;
+  const cacheUpstream = async () =>
+    JSON.parse(await readFile(path.join(dataDir(), 'run', 'docker-io', 'registry.json'), 'utf8')).spec.upstream as string;
   const readyz = async () => {
     const res = await fetch(`${rc.adminUrl}/readyz`);
     const body = (await res.json()) as { lastError: string | null };
@@ -71,7 +72,10 @@ describe('all-or-nothing apply on real nginx and registry', () => {
     const registry = requireBinary(['registry', 'docker-registry'], 'REGCACHE_REGISTRY_BIN');
     const dir = await mkdtemp(path.join(tmpdir(), 'regcache-rollback-'));
     const wrapper = path.join(dir, 'registry-wrapper.sh');
-    await writeFile(wrapper, `#!/bin/sh\nif grep -q 'username: refuse-to-start' "$2"; then echo 'refusing to start (test fault)' >&2; exit 1; fi\nexec ${registry} "$@"\n`);
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nif grep -q 'username: refuse-to-start' "$2"; then echo 'refusing to start (test fault)' >&2; exit 1; fi\nexec ${registry} "$@"\n`,
+    );
     await chmod(wrapper, 0o755);
     rc = await startRegcache(config(hub.url), { dir, resyncMs: 1500, env: { REGCACHE_REGISTRY_BIN: wrapper } });
     await waitFor(async () => (await pullBytes()).length > 0, { what: 'first pull', timeoutMs: 20_000 });
@@ -122,7 +126,9 @@ describe('all-or-nothing apply on real nginx and registry', () => {
 
       // The periodic resync tries again (and fails again while the port is taken).
       const failures = async () =>
-        ((await adminJson(rc, '/api/v1/events?limit=200')).body.events as Array<{ message: string }>).filter((e) => e.message.includes('apply failed at router listen')).length;
+        ((await adminJson(rc, '/api/v1/events?limit=200')).body.events as Array<{ message: string }>).filter((e) =>
+          e.message.includes('apply failed at router listen'),
+        ).length;
       const seen = await failures();
       await waitFor(async () => (await failures()) > seen, { what: 'the resync to retry', timeoutMs: 10_000 });
 

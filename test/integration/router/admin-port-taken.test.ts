@@ -25,10 +25,16 @@ describe('a start that fails after the first pass', () => {
     const adminPort = await findFreePort();
     await new Promise<void>((resolve) => blocker.listen(adminPort, '127.0.0.1', resolve));
     dir = await mkdtemp(path.join(tmpdir(), 'regcache-admin-taken-'));
-    const started = startRegcache({ registries: { 'docker.io': { upstream: upstream.url } } }, { dir, ports: { router: await findFreePort(), admin: adminPort } });
+    const started = startRegcache(
+      { registries: { 'docker.io': { upstream: upstream.url } } },
+      { dir, ports: { router: await findFreePort(), admin: adminPort } },
+    );
     await expect(started).rejects.toThrow(/admin\.listen 127\.0\.0\.1:\d+: .*EADDRINUSE/);
     const ours = async () => (await promisify(execFile)('ps', ['-eo', 'pid,args'])).stdout.split('\n').filter((l) => l.includes(dir!));
-    await waitFor(async () => ((await ours()).length === 0 ? true : undefined), { timeoutMs: 10_000, what: 'no process of the failed start left' }).catch(async (err: Error) => {
+    await waitFor(async () => ((await ours()).length === 0 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: 'no process of the failed start left',
+    }).catch(async (err: Error) => {
       throw new Error(`${err.message}: ${(await ours()).join('\n')}`);
     });
   });

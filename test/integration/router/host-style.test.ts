@@ -48,7 +48,15 @@ describe('hostStyle and the TLS certificate check', () => {
     const caPem = await readFile(ca.cert);
     return new Promise<number>((resolve, reject) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: tlsPort, path: '/v2/library/app/manifests/v1', servername: host, headers: { host, accept: image.manifestMediaType }, ca: caPem, agent: false },
+        {
+          host: '127.0.0.1',
+          port: tlsPort,
+          path: '/v2/library/app/manifests/v1',
+          servername: host,
+          headers: { host, accept: image.manifestMediaType },
+          ca: caPem,
+          agent: false,
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));

@@ -32,7 +32,8 @@ describe('hot reload while requests run', () => {
     await Promise.all([hub?.stop(), quay?.stop()]);
   });
 
-  const addedRoutes = async () => (await getManifest(rc.routerUrl, 'team/added', 'v1', undefined, { headers: { host: 'quay.io.registry.test' } })).status === 200;
+  const addedRoutes = async () =>
+    (await getManifest(rc.routerUrl, 'team/added', 'v1', undefined, { headers: { host: 'quay.io.registry.test' } })).status === 200;
 
   it('adds, rejects, fixes and removes registries with zero failed requests on the stable vhost', async () => {
     const load = startLoad(rc, 'docker.io.registry.test', 'library/stable', 'v1', stable.manifestDigest);
@@ -59,8 +60,13 @@ describe('hot reload while requests run', () => {
     expect(await addedRoutes()).toBe(true);
 
     // Fix: the next good file applies and clears the error.
-    await rc.writeConfig({ registries: { 'docker.io': { upstream: hub.url }, 'quay.io': { upstream: quay.url }, 'ghcr.io': { upstream: quay.url } } });
-    await waitFor(async () => ((await adminJson(rc, '/api/v1/status')).body.lastError === null ? true : undefined), { timeoutMs: 5000, what: 'lastError to clear' });
+    await rc.writeConfig({
+      registries: { 'docker.io': { upstream: hub.url }, 'quay.io': { upstream: quay.url }, 'ghcr.io': { upstream: quay.url } },
+    });
+    await waitFor(async () => ((await adminJson(rc, '/api/v1/status')).body.lastError === null ? true : undefined), {
+      timeoutMs: 5000,
+      what: 'lastError to clear',
+    });
 
     // Remove: the vhost stops routing (404 NAME_UNKNOWN), its cache stops.
     t0 = Date.now();
@@ -100,7 +106,9 @@ describe('hot reload while requests run', () => {
     expect(replaced).toContain('quay.io');
     expect(replaced).not.toContain('docker.io');
     const after = (await adminJson(rc, '/api/v1/vhosts')).body.vhosts;
-    expect(after.find((v: { name: string }) => v.name === 'docker.io').backend).toEqual(before.find((v: { name: string }) => v.name === 'docker.io').backend);
+    expect(after.find((v: { name: string }) => v.name === 'docker.io').backend).toEqual(
+      before.find((v: { name: string }) => v.name === 'docker.io').backend,
+    );
     // The same digest now comes from the hub upstream through the quay.io vhost.
     const m = await getManifest(rc.routerUrl, 'library/stable', 'v1', undefined, { headers: { host: 'quay.io.registry.test' } });
     expect(m.digest).toBe(stable.manifestDigest);
@@ -114,7 +122,8 @@ describe('hot reload while requests run', () => {
       const aliases = [`inplace-${i}.mirror.test`];
       await writeFile(rc.configFile, stringify(rc.configFor({ registries: { 'docker.io': { upstream: hub.url, aliases } } })));
       await waitFor(
-        async () => ((await getManifest(rc.routerUrl, 'library/stable', 'v1', undefined, { headers: { host: aliases[0]! } })).status === 200 ? true : undefined),
+        async () =>
+          (await getManifest(rc.routerUrl, 'library/stable', 'v1', undefined, { headers: { host: aliases[0]! } })).status === 200 ? true : undefined,
         { timeoutMs: 5000, what: `alias ${aliases[0]} to route` },
       );
     }

@@ -25,12 +25,19 @@ describe('upstream unreachable when the daemon starts', () => {
     const pullAll = async () => {
       const m = await getManifest(rc!.routerUrl, 'library/app', 'v1', undefined, host);
       const blobs = await Promise.all([image.config, ...image.layers].map((b) => getBlob(rc!.routerUrl, 'library/app', b.digest, host)));
-      return m.status === 200 && m.digest === image.manifestDigest && blobs.every((b, i) => b.status === 200 && b.body.equals([image.config, ...image.layers][i]!.data));
+      return (
+        m.status === 200 &&
+        m.digest === image.manifestDigest &&
+        blobs.every((b, i) => b.status === 200 && b.body.equals([image.config, ...image.layers][i]!.data))
+      );
     };
     expect(await pullAll()).toBe(true);
     // The registry stores what it pulled in the background; once it has, nginx serves the blobs from it.
     await waitFor(
-      async () => (await Promise.all([image.config, ...image.layers].map((b) => getBlob(rc!.routerUrl, 'library/app', b.digest, host)))).every((b) => b.headers.get('x-cache-status') === 'HIT'),
+      async () =>
+        (await Promise.all([image.config, ...image.layers].map((b) => getBlob(rc!.routerUrl, 'library/app', b.digest, host)))).every(
+          (b) => b.headers.get('x-cache-status') === 'HIT',
+        ),
       { what: 'the blobs stored by the cache' },
     );
 
@@ -68,9 +75,12 @@ describe('upstream unreachable when the daemon starts', () => {
     const fresh = generateImage({ seed: 'fresh' });
     await seedUpstream(upstream, [{ repository: 'library/fresh', tag: '1', image: fresh }]);
     // The replaced cache may still be starting (the event comes before it answers): ask until it does.
-    await waitFor(async () => ((await getManifest(rc!.routerUrl, 'library/fresh', '1', undefined, host)).digest === fresh.manifestDigest ? true : undefined), {
-      timeoutMs: 15_000,
-      what: 'a tag only the returned upstream has',
-    });
+    await waitFor(
+      async () => ((await getManifest(rc!.routerUrl, 'library/fresh', '1', undefined, host)).digest === fresh.manifestDigest ? true : undefined),
+      {
+        timeoutMs: 15_000,
+        what: 'a tag only the returned upstream has',
+      },
+    );
   });
 });

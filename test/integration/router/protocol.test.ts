@@ -43,9 +43,9 @@ describe('router protocol answers equal the upstream', () => {
   });
   // An error's body is registry JSON either way, but the router writes its own (it decides between
   // "unknown" and "upstream unreachable"): compare the fields clients act on, and the error code.
-  const errorCode = (r: RawResponse) => (r.status >= 400 ? (JSON.parse(r.body.toString()) as { errors: Array<{ code: string }> }).errors[0]!.code : null);
-  const comparable = (r: RawResponse) =>
-    r.status === 200 ? essentials(r) : { ...essentials(r), length: null, body: '', code: errorCode(r) };
+  const errorCode = (r: RawResponse) =>
+    r.status >= 400 ? (JSON.parse(r.body.toString()) as { errors: Array<{ code: string }> }).errors[0]!.code : null;
+  const comparable = (r: RawResponse) => (r.status === 200 ? essentials(r) : { ...essentials(r), length: null, body: '', code: errorCode(r) });
   const expectSame = (pair: { direct: RawResponse; routed: RawResponse }) => {
     expect(comparable(pair.routed)).toEqual(comparable(pair.direct));
   };
@@ -91,7 +91,8 @@ describe('router protocol answers equal the upstream', () => {
     const path = `/v2/${REPO}/blobs/${smallLayer.digest}`;
     for (const expected of ['MISS', 'HIT']) {
       // A hit is served from the cache's verified storage, which the registry fills just after the miss.
-      if (expected === 'HIT') await waitFor(async () => (await both('GET', path)).routed.headers.get('x-cache-status') === 'HIT', { what: 'the blob in storage' });
+      if (expected === 'HIT')
+        await waitFor(async () => (await both('GET', path)).routed.headers.get('x-cache-status') === 'HIT', { what: 'the blob in storage' });
       const pair = await both('GET', path);
       expect(pair.routed.headers.get('x-cache-status')).toBe(expected);
       expectSame(pair);
@@ -111,7 +112,9 @@ describe('router protocol answers equal the upstream', () => {
     await waitFor(async () => (await both('GET', path)).routed.headers.get('x-cache-status') === 'HIT', { what: 'the blob in storage' });
     const range = `bytes=${smallLayer.size + 10}-${smallLayer.size + 20}`;
     // distribution's 416 announces the blob's length but sends a short text: read it off the socket.
-    const direct = await rawExchange(upstream.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nRange: ${range}\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
+    const direct = await rawExchange(upstream.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nRange: ${range}\r\nConnection: close\r\n\r\n`, {
+      timeoutMs: 3000,
+    });
     expect(direct.statuses[0]).toBe(416);
     const routed = await rawRequest(`${rc.routerUrl}${path}`, 'GET', { host: HOST, range });
     expect(routed.status).toBe(416);
@@ -143,7 +146,8 @@ describe('router protocol answers equal the upstream', () => {
 
   it('counts TLS handshakes on the plain port apart from requests for unknown hosts', async () => {
     const counters = async () =>
-      (await adminJson<{ observer: { accessLog: { unroutedRequests: number; tlsOnPlainRequests: number } } }>(rc, '/api/v1/status')).body.observer.accessLog;
+      (await adminJson<{ observer: { accessLog: { unroutedRequests: number; tlsOnPlainRequests: number } } }>(rc, '/api/v1/status')).body.observer
+        .accessLog;
     // nginx logs a request after closing its connection: wait until earlier tests' lines are in.
     let start = await counters();
     for (;;) {
@@ -158,10 +162,13 @@ describe('router protocol answers equal the upstream', () => {
     await rawExchange(rc.routerPort, hello, { timeoutMs: 3000 });
     await rawRequest(`${rc.routerUrl}/v2/some/repo/manifests/latest`, 'GET', { host: 'unknown.example' });
     await expect
-      .poll(async () => {
-        const now = await counters();
-        return { tls: now.tlsOnPlainRequests - start.tlsOnPlainRequests, unrouted: now.unroutedRequests - start.unroutedRequests };
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          const now = await counters();
+          return { tls: now.tlsOnPlainRequests - start.tlsOnPlainRequests, unrouted: now.unroutedRequests - start.unroutedRequests };
+        },
+        { timeout: 10_000 },
+      )
       .toEqual({ tls: 2, unrouted: 1 });
   });
 });

@@ -15,7 +15,13 @@ const SBOM_TYPE = 'application/spdx+json';
 
 function descriptor(artifactType: string, seed: string) {
   const body = Buffer.from(seed);
-  return { mediaType: MediaTypes.ociManifest, digest: sha256Digest(body), size: body.length, artifactType, annotations: { 'org.example.seed': seed } };
+  return {
+    mediaType: MediaTypes.ociManifest,
+    digest: sha256Digest(body),
+    size: body.length,
+    artifactType,
+    annotations: { 'org.example.seed': seed },
+  };
 }
 const REFERRERS = [descriptor(SIGNATURE_TYPE, 'signature'), descriptor(SBOM_TYPE, 'sbom')];
 
@@ -77,7 +83,8 @@ describe('OCI referrers API through regcache', () => {
     await Promise.all([fake?.stop(), plain?.stop()]);
   });
 
-  const routed = (host: string, path: string, headers: Record<string, string> = {}) => rawRequest(`${rc.routerUrl}${path}`, 'GET', { host, ...headers });
+  const routed = (host: string, path: string, headers: Record<string, string> = {}) =>
+    rawRequest(`${rc.routerUrl}${path}`, 'GET', { host, ...headers });
   const essentials = (r: RawResponse) => ({
     status: r.status,
     mediaType: r.headers.get('content-type'),

@@ -27,7 +27,12 @@ describe('access control at the router', () => {
     await seedUpstream(upstream, [{ repository: 'library/app', tag: 'v1', image }]);
     // An external authenticator in the style of oauth2-proxy's /oauth2/auth: 2xx lets the request through.
     authenticator = createServer((req: IncomingMessage, res) => {
-      authSeen.push({ uri: req.url, original: req.headers['x-original-uri'] as string, host: req.headers.host, method: req.headers['x-original-method'] as string });
+      authSeen.push({
+        uri: req.url,
+        original: req.headers['x-original-uri'] as string,
+        host: req.headers.host,
+        method: req.headers['x-original-method'] as string,
+      });
       res.statusCode = req.headers.authorization === 'Bearer let-me-in' ? 200 : 401;
       res.end();
     });
@@ -69,21 +74,28 @@ describe('access control at the router', () => {
     const ok = await get('docker.io', { authorization: basicAuthHeader(alice) });
     expect(ok.status).toBe(200);
     expect(ok.digest).toBe(image.manifestDigest);
-    const blob = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, { headers: { host: host('docker.io'), authorization: basicAuthHeader(alice) } });
+    const blob = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, {
+      headers: { host: host('docker.io'), authorization: basicAuthHeader(alice) },
+    });
     expect(blob.body.equals(image.layers[0]!.data)).toBe(true);
     // Once the registry cache stored it, nginx serves it from disk: a hit still needs the password
     // (access runs before the file lookup).
     await waitFor(
       async () =>
-        (await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, { headers: { host: host('docker.io'), authorization: basicAuthHeader(alice) } })).headers.get(
-          'x-cache-status',
-        ) === 'HIT',
+        (
+          await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, {
+            headers: { host: host('docker.io'), authorization: basicAuthHeader(alice) },
+          })
+        ).headers.get('x-cache-status') === 'HIT',
       { what: 'a blob hit served by nginx', timeoutMs: 20_000 },
     );
     for (const method of ['GET', 'HEAD'] as const) {
       const anonHit = await getBlob(rc.routerUrl, 'library/app', image.layers[0]!.digest, { method, headers: { host: host('docker.io') } });
       expect(anonHit.status, method).toBe(401);
-      const anonManifest = await getManifest(rc.routerUrl, 'library/app', image.manifestDigest, undefined, { method, headers: { host: host('docker.io') } });
+      const anonManifest = await getManifest(rc.routerUrl, 'library/app', image.manifestDigest, undefined, {
+        method,
+        headers: { host: host('docker.io') },
+      });
       expect(anonManifest.status, method).toBe(401);
     }
   });
@@ -91,8 +103,17 @@ describe('access control at the router', () => {
   it('htpasswd: skopeo sends credentials after the challenge', async () => {
     const skopeo = requireBinary(['skopeo']);
     const ref = `docker://127.0.0.1:${rc.routerPort}/library/app:v1`;
-    await expect(promisify(execFile)(skopeo, ['--insecure-policy', 'inspect', '--tls-verify=false', ref])).rejects.toThrow(/unauthorized|401|authentication required/i);
-    const { stdout } = await promisify(execFile)(skopeo, ['--insecure-policy', 'inspect', '--tls-verify=false', '--creds', `${alice.username}:${alice.password}`, ref]);
+    await expect(promisify(execFile)(skopeo, ['--insecure-policy', 'inspect', '--tls-verify=false', ref])).rejects.toThrow(
+      /unauthorized|401|authentication required/i,
+    );
+    const { stdout } = await promisify(execFile)(skopeo, [
+      '--insecure-policy',
+      'inspect',
+      '--tls-verify=false',
+      '--creds',
+      `${alice.username}:${alice.password}`,
+      ref,
+    ]);
     expect(JSON.parse(stdout).Digest).toBe(image.manifestDigest);
   });
 

@@ -64,7 +64,9 @@ describe('admin API token', () => {
     const before = rc.logs.length;
     await rc.writeConfig({ ...config, admin: { listen: new URL(rc.adminUrl).host, token: FILE_TOKEN } });
     // Wait on the daemon's log, not by polling with the token: failed attempts count towards the lockout.
-    await waitFor(async () => rc.logs.slice(before).some((l) => l.includes('reconcile pass done') && l.includes('file ')), { what: 'the changed file applied' });
+    await waitFor(async () => rc.logs.slice(before).some((l) => l.includes('reconcile pass done') && l.includes('file ')), {
+      what: 'the changed file applied',
+    });
     expect((await get('/api/v1/status', FILE_TOKEN)).status).toBe(200);
     expect((await get('/api/v1/status', ENV_TOKEN)).status).toBe(401);
   });
@@ -83,7 +85,8 @@ describe('admin API token', () => {
   });
 
   it('a cross-site reload and a rebound Host are refused over HTTP', async () => {
-    const post = (headers: Record<string, string>) => fetch(rc.adminUrl + '/api/v1/reload', { method: 'POST', headers: { authorization: `Bearer ${FILE_TOKEN}`, ...headers } });
+    const post = (headers: Record<string, string>) =>
+      fetch(rc.adminUrl + '/api/v1/reload', { method: 'POST', headers: { authorization: `Bearer ${FILE_TOKEN}`, ...headers } });
     const crossSite = await post({ origin: 'http://evil.example' });
     expect(crossSite.status).toBe(403);
     expect((await crossSite.json()).error).toMatch(/cross-site/);
@@ -92,7 +95,10 @@ describe('admin API token', () => {
     // fetch() will not set Host; a raw request does, as a rebound browser would.
     const { rawExchange } = await import('../../helpers/raw-http.js');
     const port = Number(new URL(rc.adminUrl).port);
-    const rebound = await rawExchange(port, `GET /api/v1/status HTTP/1.1\r\nHost: evil.example:${port}\r\nAuthorization: Bearer ${FILE_TOKEN}\r\nConnection: close\r\n\r\n`);
+    const rebound = await rawExchange(
+      port,
+      `GET /api/v1/status HTTP/1.1\r\nHost: evil.example:${port}\r\nAuthorization: Bearer ${FILE_TOKEN}\r\nConnection: close\r\n\r\n`,
+    );
     expect(rebound.statuses).toEqual([403]);
     expect(rebound.body).not.toContain('generation');
   });

@@ -76,7 +76,18 @@ describe('fault suite', () => {
   const nginxTestsOk = async () => {
     const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
     const prefix = path.join(dataDir, 'nginx');
-    await run(nginx, ['-t', '-q', '-p', prefix + '/', '-e', path.join(prefix, 'logs', 'error.log'), '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;']);
+    await run(nginx, [
+      '-t',
+      '-q',
+      '-p',
+      prefix + '/',
+      '-e',
+      path.join(prefix, 'logs', 'error.log'),
+      '-c',
+      path.join(prefix, 'nginx.conf'),
+      '-g',
+      'daemon off;',
+    ]);
     return true;
   };
 
@@ -101,7 +112,10 @@ describe('fault suite', () => {
   afterAll(async () => {
     await daemon?.kill('SIGTERM');
     // After kill -9 tests, processes of ours may be orphaned: reap them by their pid files (our dir only).
-    const pidFiles = [path.join(dataDir, 'nginx', 'nginx.pid'), ...(await readdir(path.join(dataDir, 'run')).catch(() => [])).map((s) => path.join(dataDir, 'run', s, 'registry.pid'))];
+    const pidFiles = [
+      path.join(dataDir, 'nginx', 'nginx.pid'),
+      ...(await readdir(path.join(dataDir, 'run')).catch(() => [])).map((s) => path.join(dataDir, 'run', s, 'registry.pid')),
+    ];
     for (const f of pidFiles) {
       const pid = await pidFrom(f).catch(() => 0);
       const cmdline = pid > 1 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
@@ -159,7 +173,10 @@ describe('fault suite', () => {
     // Top up whatever is left, byte-wise, until the file system refuses.
     const topUp = async (round: number) => {
       for (let i = 0; i < 64; i++) {
-        const err = await writeFile(path.join(dataDir, `filler-${round}-${i}`), Buffer.alloc(4096)).then(() => null, (e: NodeJS.ErrnoException) => e);
+        const err = await writeFile(path.join(dataDir, `filler-${round}-${i}`), Buffer.alloc(4096)).then(
+          () => null,
+          (e: NodeJS.ErrnoException) => e,
+        );
         if (err?.code === 'ENOSPC') break;
       }
     };
@@ -167,11 +184,12 @@ describe('fault suite', () => {
     try {
       await writeConfig(['docker.io', 'ghcr.io']);
       let last = '';
-      await waitFor(async () => /ENOSPC|no space/i.test((last = JSON.stringify(await status()))), { what: 'a no-space error in the status', timeoutMs: 20_000 }).catch(
-        (err: Error) => {
-          throw new Error(`${err.message}; status: ${last.slice(0, 3000)}`);
-        },
-      );
+      await waitFor(async () => /ENOSPC|no space/i.test((last = JSON.stringify(await status()))), {
+        what: 'a no-space error in the status',
+        timeoutMs: 20_000,
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; status: ${last.slice(0, 3000)}`);
+      });
       const s = await status();
       expect(s.nginx.lastReload).toMatchObject({ result: 'failed', message: expect.stringMatching(/ENOSPC: no space left on device/) });
       const events = (await (await fetch(`${adminUrl}/api/v1/events?limit=20`)).json()).events as Array<{ level: string; message: string }>;
@@ -186,7 +204,9 @@ describe('fault suite', () => {
       await new Promise((r) => setTimeout(r, 1500));
       // The daemon frees what it can when space runs low (abandoned uploads): fill that up again.
       await topUp(1);
-      const tag = await getManifest(`http://127.0.0.1:${routerPort}`, 'library/app', 'v1', undefined, { headers: { host: `docker.io.${domain}` } }).then(
+      const tag = await getManifest(`http://127.0.0.1:${routerPort}`, 'library/app', 'v1', undefined, {
+        headers: { host: `docker.io.${domain}` },
+      }).then(
         (r) => `status ${r.status}`,
         (e: Error) => `error ${e.message}`,
       );

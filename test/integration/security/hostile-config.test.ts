@@ -27,8 +27,12 @@ const hostileFile = fc.oneof(
   fc.integer({ min: 65, max: 5000 }).map((n) => ({ kind: 'deep', text: '['.repeat(n) })),
   fc.uint8Array({ minLength: 1, maxLength: 100_000 }).map((b) => ({ kind: 'binary', text: Buffer.concat([Buffer.from([0]), Buffer.from(b)]) })),
   fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 20_000 }).map((s) => ({ kind: 'noise', text: s })),
-  fc.array(fc.stringMatching(/^[a-z]{1,12}$/), { minLength: 1, maxLength: 2000 }).map((keys) => ({ kind: 'foreign yaml', text: keys.map((k, i) => `${k}${i}: secret-value-${i}`).join('\n') })),
-  fc.constantFrom('/etc/passwd', '/etc/group', '/etc/nginx/nginx.conf', '/etc/os-release', '/dev/zero', '/proc/self/environ', '/').map((target) => ({ kind: 'symlink', target })),
+  fc
+    .array(fc.stringMatching(/^[a-z]{1,12}$/), { minLength: 1, maxLength: 2000 })
+    .map((keys) => ({ kind: 'foreign yaml', text: keys.map((k, i) => `${k}${i}: secret-value-${i}`).join('\n') })),
+  fc
+    .constantFrom('/etc/passwd', '/etc/group', '/etc/nginx/nginx.conf', '/etc/os-release', '/dev/zero', '/proc/self/environ', '/')
+    .map((target) => ({ kind: 'symlink', target })),
 );
 
 describe('hostile config files against a running daemon', () => {
@@ -53,7 +57,10 @@ describe('hostile config files against a running daemon', () => {
     await new Promise<void>((r) => broken.listen(0, '127.0.0.1', () => r()));
     const brokenUrl = `http://127.0.0.1:${(broken.address() as { port: number }).port}`;
     // A short resync: a file that once killed the daemon did so on the periodic pass.
-    rc = await startRegcache({ registries: { 'docker.io': { upstream: hub.url }, 'ghcr.io': { upstream: brokenUrl, egress: false } } }, { resyncMs: 500 });
+    rc = await startRegcache(
+      { registries: { 'docker.io': { upstream: hub.url }, 'ghcr.io': { upstream: brokenUrl, egress: false } } },
+      { resyncMs: 500 },
+    );
     const { readFile } = await import('node:fs/promises');
     good = await readFile(rc.configFile, 'utf8');
   });
@@ -107,7 +114,9 @@ describe('hostile config files against a running daemon', () => {
   it('an alias bomb in the watched file is rejected, and the good file applies again', async () => {
     await rm(rc.configFile, { force: true, recursive: true });
     await writeFile(rc.configFile, aliasBomb(8, 10));
-    await waitFor(async () => /alias/.test((await adminJson(rc, '/api/v1/status')).body.lastError?.message ?? ''), { what: 'lastError for the alias bomb' });
+    await waitFor(async () => /alias/.test((await adminJson(rc, '/api/v1/status')).body.lastError?.message ?? ''), {
+      what: 'lastError for the alias bomb',
+    });
     await pullStillServes();
     await writeFile(rc.configFile, good);
     await waitFor(async () => (await adminJson(rc, '/api/v1/status')).body.lastError === null, { what: 'the good file applied again' });
@@ -138,11 +147,14 @@ describe('hostile config files against a running daemon', () => {
 
   const probe = (method: string, localAddress: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: rc.routerPort, path: '/__regcache/generation', method, localAddress, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
+      const req = httpRequest(
+        { host: '127.0.0.1', port: rc.routerPort, path: '/__regcache/generation', method, localAddress, agent: false },
+        (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });

@@ -78,7 +78,12 @@ describe('hostile requests at the router', () => {
     }
     // Names outside distribution's grammar stop at the router with the registry's own error code.
     expect((await get('/v2/library/app%00/manifests/v1', hubHost())).statuses).toEqual([400]); // nginx: decoded NUL
-    for (const target of [`/v2/${'a'.repeat(300)}/manifests/v1`, '/v2/lib%0arary/app/manifests/v1', '/v2/-app/manifests/v1', '/v2/library/APP/manifests/v1']) {
+    for (const target of [
+      `/v2/${'a'.repeat(300)}/manifests/v1`,
+      '/v2/lib%0arary/app/manifests/v1',
+      '/v2/-app/manifests/v1',
+      '/v2/library/APP/manifests/v1',
+    ]) {
       const res = await get(target, hubHost());
       expect(res.statuses, target).toEqual([400]);
       expect(JSON.parse(res.body).errors[0].code, target).toBe('NAME_INVALID');
@@ -95,7 +100,11 @@ describe('hostile requests at the router', () => {
     expect([400, 414]).toContain(longLine.statuses[0]);
     const bigHeader = await get('/v2/library/app/manifests/v1', hubHost(), [`X-Big: ${'a'.repeat(20_000)}`]);
     expect([400, 431, 494]).toContain(bigHeader.statuses[0]);
-    const manyHeaders = await get('/v2/library/app/manifests/v1', hubHost(), Array.from({ length: 64 }, (_, i) => `X-H${i}: ${'b'.repeat(1000)}`));
+    const manyHeaders = await get(
+      '/v2/library/app/manifests/v1',
+      hubHost(),
+      Array.from({ length: 64 }, (_, i) => `X-H${i}: ${'b'.repeat(1000)}`),
+    );
     expect([200, 400, 431, 494]).toContain(manyHeaders.statuses[0]);
     const cookie = await get('/v2/library/app/manifests/v1', hubHost(), [`Cookie: ${'c'.repeat(16_000)}`]);
     expect([400, 431, 494]).toContain(cookie.statuses[0]);
@@ -103,14 +112,26 @@ describe('hostile requests at the router', () => {
 
   it('request bodies on GET are not forwarded and cannot smuggle a second request', async () => {
     const smuggled = `GET /v2/library/app/manifests/v1 HTTP/1.1\r\nHost: ${ghcrHost()}\r\n\r\n`;
-    const withLength = await send('GET /v2/library/app/manifests/v1 HTTP/1.1', [`Host: ${hubHost()}`, `Content-Length: ${smuggled.length}`], smuggled);
+    const withLength = await send(
+      'GET /v2/library/app/manifests/v1 HTTP/1.1',
+      [`Host: ${hubHost()}`, `Content-Length: ${smuggled.length}`],
+      smuggled,
+    );
     expect(withLength.statuses).toEqual([200]);
     expect(servedBy(withLength)).toBe('hub');
     const chunk = smuggled.length.toString(16);
-    const chunked = await send('GET /v2/library/app/manifests/v1 HTTP/1.1', [`Host: ${hubHost()}`, 'Transfer-Encoding: chunked'], `${chunk}\r\n${smuggled}\r\n0\r\n\r\n`);
+    const chunked = await send(
+      'GET /v2/library/app/manifests/v1 HTTP/1.1',
+      [`Host: ${hubHost()}`, 'Transfer-Encoding: chunked'],
+      `${chunk}\r\n${smuggled}\r\n0\r\n\r\n`,
+    );
     expect(chunked.statuses).toEqual([200]);
     expect(servedBy(chunked)).toBe('hub');
-    const both = await send('GET /v2/library/app/manifests/v1 HTTP/1.1', [`Host: ${hubHost()}`, `Content-Length: 4`, 'Transfer-Encoding: chunked'], `0\r\n\r\n${smuggled}`);
+    const both = await send(
+      'GET /v2/library/app/manifests/v1 HTTP/1.1',
+      [`Host: ${hubHost()}`, `Content-Length: 4`, 'Transfer-Encoding: chunked'],
+      `0\r\n\r\n${smuggled}`,
+    );
     expect(both.statuses.every((s) => s === 400 || s === 200)).toBe(true);
     expect(both.statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(1);
     expect(both.raw).not.toContain(ghcrImage.manifestDigest);
@@ -133,7 +154,15 @@ describe('hostile requests at the router', () => {
     expect(servedBy(await get(m, hubHost().toUpperCase()))).toBe('hub');
     expect(servedBy(await get(m, `${hubHost()}.`))).toBe('hub');
     expect(servedBy(await get(m, `${hubHost()}:${rc.routerPort}`))).toBe('hub');
-    for (const host of [`${hubHost()}.evil`, `evil.${hubHost()}`, `${hubHost()}evil`, `x${hubHost()}`, 'docker.io', `${hubHost()}@${ghcrHost()}`, `${hubHost()}%00`]) {
+    for (const host of [
+      `${hubHost()}.evil`,
+      `evil.${hubHost()}`,
+      `${hubHost()}evil`,
+      `x${hubHost()}`,
+      'docker.io',
+      `${hubHost()}@${ghcrHost()}`,
+      `${hubHost()}%00`,
+    ]) {
       const res = await get(m, host);
       expect([400, 404], host).toContain(res.statuses[0]);
       if (res.statuses[0] === 404) expect(res.body, host).toContain('NAME_UNKNOWN');
@@ -158,7 +187,17 @@ describe('hostile requests at the router', () => {
     expect(servedBy(await get(`${m}?ns=ghcr.io`, hubHost()))).toBe('hub');
     expect(servedBy(await get(`${m}?ns=docker.io&ns=ghcr.io`, '127.0.0.1'))).toBe('hub');
     expect(servedBy(await get(`${m}?ns=ghcr.io&ns=docker.io`, '127.0.0.1'))).toBe('ghcr');
-    for (const q of ['?ns=ghcr%2eio', '?ns=ghcr.io%00', '?ns=ghcr.io.', '?ns=%67hcr.io', '?ns[]=ghcr.io', '?ns=ghcr.io%20', '?ns=', '?ns=*', `?ns=${ghcrHost()}`]) {
+    for (const q of [
+      '?ns=ghcr%2eio',
+      '?ns=ghcr.io%00',
+      '?ns=ghcr.io.',
+      '?ns=%67hcr.io',
+      '?ns[]=ghcr.io',
+      '?ns=ghcr.io%20',
+      '?ns=',
+      '?ns=*',
+      `?ns=${ghcrHost()}`,
+    ]) {
       const res = await get(`${m}${q}`, '127.0.0.1');
       expect(res.statuses, q).toEqual([404]);
       expect(res.body, q).toContain('NAME_UNKNOWN');

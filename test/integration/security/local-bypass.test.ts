@@ -31,7 +31,10 @@ describe('caches are reachable only through nginx', () => {
     // quay.io's upstream does not answer at start: its cache runs offline.
     const nobodyHome = `http://127.0.0.1:${await findFreePort()}`;
     rc = await startRegcache(
-      { access: { htpasswd: 'htpasswd' }, registries: { 'docker.io': { upstream: upstream.url }, 'quay.io': { upstream: nobodyHome, egress: false } } },
+      {
+        access: { htpasswd: 'htpasswd' },
+        registries: { 'docker.io': { upstream: upstream.url }, 'quay.io': { upstream: nobodyHome, egress: false } },
+      },
       { prepare: async (dir) => writeFile(path.join(dir, 'htpasswd'), await bcryptEntry(alice.username, alice.password)) },
     );
     const { body } = await adminJson(rc, '/api/v1/vhosts');
@@ -74,10 +77,20 @@ describe('caches are reachable only through nginx', () => {
     const setpriv = requireBinary(['setpriv']);
     for (const [name, address] of Object.entries(sockets)) {
       const socket = address.slice('unix:'.length);
-      const run = await promisify(execFile)(
-        setpriv,
-        [`--reuid=${STRANGER}`, `--regid=${STRANGER}`, '--clear-groups', curl, '-s', '-o', '/dev/null', '-w', '%{http_code}', '--unix-socket', socket, 'http://cache/v2/library/app/manifests/v1'],
-      ).then(
+      const run = await promisify(execFile)(setpriv, [
+        `--reuid=${STRANGER}`,
+        `--regid=${STRANGER}`,
+        '--clear-groups',
+        curl,
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--unix-socket',
+        socket,
+        'http://cache/v2/library/app/manifests/v1',
+      ]).then(
         (r) => ({ code: 0, out: r.stdout }),
         (err: { code?: number; stdout?: string }) => ({ code: err.code ?? -1, out: err.stdout ?? '' }),
       );

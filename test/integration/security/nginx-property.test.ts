@@ -58,7 +58,13 @@ describe('config → nginx -t (real nginx)', () => {
             backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${21000 + i}`])),
             generation: tested,
             accept,
-            paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
+            paths: {
+              pid: path.join(prefix, 'nginx.pid'),
+              errorLog: path.join(prefix, 'logs/error.log'),
+              accessLog: path.join(prefix, 'logs/access.log'),
+              temp: path.join(prefix, 'temp'),
+              cache: path.join(prefix, 'cache'),
+            },
           }),
         );
         // The egress nginx's config too, with every registry's egress on.
@@ -72,7 +78,13 @@ describe('config → nginx -t (real nginx)', () => {
           }),
           generation: tested,
           controlPort: 22999,
-          paths: { pid: path.join(prefix, 'egress.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/egress.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
+          paths: {
+            pid: path.join(prefix, 'egress.pid'),
+            errorLog: path.join(prefix, 'logs/error.log'),
+            accessLog: path.join(prefix, 'logs/egress.log'),
+            temp: path.join(prefix, 'temp'),
+            cache: path.join(prefix, 'cache'),
+          },
         });
         const files: Array<[string, string]> = [['nginx.conf', text]];
         if (egressView) files.push(['egress-nginx.conf', renderEgress(egressView)]);
@@ -80,7 +92,18 @@ describe('config → nginx -t (real nginx)', () => {
           const file = path.join(prefix, name);
           await writeFile(file, content);
           try {
-            await promisify(execFile)(nginx, ['-t', '-q', '-p', prefix + '/', '-e', path.join(prefix, 'logs/error.log'), '-c', file, '-g', 'daemon off;']);
+            await promisify(execFile)(nginx, [
+              '-t',
+              '-q',
+              '-p',
+              prefix + '/',
+              '-e',
+              path.join(prefix, 'logs/error.log'),
+              '-c',
+              file,
+              '-g',
+              'daemon off;',
+            ]);
           } catch (err) {
             throw new Error(`nginx -t rejected a validated config (${name}):\n${stringify(doc)}\n${(err as { stderr?: string }).stderr}`);
           }

@@ -98,7 +98,14 @@ describe('secrets never leak', () => {
   });
 
   it('no API response holds a password', async () => {
-    const routes = ['/api/v1/status', '/api/v1/vhosts', '/api/v1/events?limit=1000', ...Object.values(names).map((n) => `/api/v1/vhosts/${n}`), '/', '/metrics'];
+    const routes = [
+      '/api/v1/status',
+      '/api/v1/vhosts',
+      '/api/v1/events?limit=1000',
+      ...Object.values(names).map((n) => `/api/v1/vhosts/${n}`),
+      '/',
+      '/metrics',
+    ];
     for (const c of ['containerd', 'k3s', 'docker']) routes.push(`/api/v1/clients/${c}`);
     let answered = 0;
     for (const route of routes) {
@@ -130,7 +137,10 @@ describe('secrets never leak', () => {
     const config = path.join(rc.dir, 'data', 'run', 'quay-io', 'config.yml');
     await writeFile(path.join(rc.dir, 'secrets', 'quay.new'), `${rotated}\n`, { mode: 0o600 });
     await rename(path.join(rc.dir, 'secrets', 'quay.new'), path.join(rc.dir, 'secrets', 'quay'));
-    await waitFor(async () => (await readFile(config, 'utf8')).includes(`password: ${rotated}`), { what: 'rotated password in the cache config', timeoutMs: 20_000 });
+    await waitFor(async () => (await readFile(config, 'utf8')).includes(`password: ${rotated}`), {
+      what: 'rotated password in the cache config',
+      timeoutMs: 20_000,
+    });
     expect((await stat(config)).mode & 0o777).toBe(0o600);
     const res = await getManifest(rc.routerUrl, 'team/app', 'v1', undefined, { headers: { host: `${names.file}.${rc.domain}` } });
     expect(res.status).toBe(200);

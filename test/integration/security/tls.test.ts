@@ -61,12 +61,25 @@ describe('TLS', () => {
     await upstream?.stop();
   });
 
-  async function tlsGet(host: string, route: string, opts: { clientCert?: CertFiles; pauseMs?: number; onHeaders?: () => Promise<void> } = {}): Promise<TlsResponse> {
+  async function tlsGet(
+    host: string,
+    route: string,
+    opts: { clientCert?: CertFiles; pauseMs?: number; onHeaders?: () => Promise<void> } = {},
+  ): Promise<TlsResponse> {
     const caPem = await readFile(ca.cert);
     const extra: RequestOptions = opts.clientCert ? { cert: await readFile(opts.clientCert.cert), key: await readFile(opts.clientCert.key) } : {};
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: tlsPort, path: route, servername: host === '127.0.0.1' ? undefined : host, headers: { host, accept: 'application/vnd.docker.distribution.manifest.v2+json' }, ca: caPem, agent: false, ...extra },
+        {
+          host: '127.0.0.1',
+          port: tlsPort,
+          path: route,
+          servername: host === '127.0.0.1' ? undefined : host,
+          headers: { host, accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+          ca: caPem,
+          agent: false,
+          ...extra,
+        },
         (res) => {
           const peerRaw = (res.socket as import('node:tls').TLSSocket).getPeerX509Certificate?.() ?? null;
           const chunks: Buffer[] = [];
@@ -110,7 +123,13 @@ describe('TLS', () => {
     const certDir = path.join(tlsDir, 'skopeo-certs');
     await mkdir(certDir, { recursive: true });
     await copyFile(ca.cert, path.join(certDir, 'ca.crt'));
-    const { stdout } = await promisify(execFile)(requireBinary(['skopeo']), ['--insecure-policy', 'inspect', '--cert-dir', certDir, `docker://127.0.0.1:${tlsPort}/library/app:v1`]);
+    const { stdout } = await promisify(execFile)(requireBinary(['skopeo']), [
+      '--insecure-policy',
+      'inspect',
+      '--cert-dir',
+      certDir,
+      `docker://127.0.0.1:${tlsPort}/library/app:v1`,
+    ]);
     expect(JSON.parse(stdout).Digest).toBe(image.manifestDigest);
   });
 
@@ -136,7 +155,10 @@ describe('TLS', () => {
         await copyFile(renewed.cert, path.join(tlsDir, 'live', 'cert.pem.new'));
         await rename(path.join(tlsDir, 'live', 'key.pem.new'), path.join(tlsDir, 'live', 'key.pem'));
         await rename(path.join(tlsDir, 'live', 'cert.pem.new'), path.join(tlsDir, 'live', 'cert.pem'));
-        await waitFor(async () => (await manifest(`docker.io.${rc.domain}`)).peer!.fingerprint256 !== before, { what: 'renewed certificate served', timeoutMs: 20_000 });
+        await waitFor(async () => (await manifest(`docker.io.${rc.domain}`)).peer!.fingerprint256 !== before, {
+          what: 'renewed certificate served',
+          timeoutMs: 20_000,
+        });
       },
     });
     stop = true;
@@ -154,7 +176,10 @@ describe('TLS', () => {
     const next = structuredClone(config);
     (next.tls as Record<string, unknown>).clientCA = 'tls/test-ca.pem';
     await rc.writeConfig(next);
-    await waitFor(async () => (await manifest(`docker.io.${rc.domain}`).catch(() => ({ status: 0 }))).status === 400, { what: 'client certificates required', timeoutMs: 20_000 });
+    await waitFor(async () => (await manifest(`docker.io.${rc.domain}`).catch(() => ({ status: 0 }))).status === 400, {
+      what: 'client certificates required',
+      timeoutMs: 20_000,
+    });
     const withCert = await manifest(`docker.io.${rc.domain}`, { clientCert: client });
     expect(withCert.status).toBe(200);
     expect(withCert.headers['docker-content-digest']).toBe(image.manifestDigest);
@@ -169,9 +194,14 @@ describe('TLS', () => {
     const next = structuredClone(config);
     (next.tls as Record<string, unknown>).httpDisabled = true;
     await rc.writeConfig(next);
-    await waitFor(async () => (await rawRequest(`${rc.routerUrl}/v2/library/app/manifests/v1`, 'GET', { host: `docker.io.${rc.domain}` })).status === 403, { what: 'http refused', timeoutMs: 20_000 });
+    await waitFor(
+      async () => (await rawRequest(`${rc.routerUrl}/v2/library/app/manifests/v1`, 'GET', { host: `docker.io.${rc.domain}` })).status === 403,
+      { what: 'http refused', timeoutMs: 20_000 },
+    );
     // Workers of the previous config may answer a moment longer after the reload: ask until the new ones do.
-    await waitFor(async () => (await rawRequest(`${rc.routerUrl}/v2/`, 'GET', { host: `docker.io.${rc.domain}` })).status === 403, { what: '/v2/ refused too' });
+    await waitFor(async () => (await rawRequest(`${rc.routerUrl}/v2/`, 'GET', { host: `docker.io.${rc.domain}` })).status === 403, {
+      what: '/v2/ refused too',
+    });
     const plain = await rawRequest(`${rc.routerUrl}/v2/`, 'GET', { host: `docker.io.${rc.domain}` });
     expect(JSON.parse(plain.body.toString()).errors[0].code).toBe('DENIED');
     // Readiness follows once the daemon has recorded the new generation (the probe reaches http on loopback).

@@ -23,7 +23,15 @@ function fakeRuntime(failEnsure?: (upstream: string) => boolean) {
       calls.push(`ensure ${spec.name}`);
       if (failEnsure?.(spec.upstream)) throw new Error('registry exited (code 1)');
       const existing = caches.get(spec.name);
-      const inst = { name: spec.name, specHash: spec.specHash, address: existing?.address ?? `127.0.0.1:${port++}`, debugAddress: null, state: 'running' as const, restarts: 0, lastError: null };
+      const inst = {
+        name: spec.name,
+        specHash: spec.specHash,
+        address: existing?.address ?? `127.0.0.1:${port++}`,
+        debugAddress: null,
+        state: 'running' as const,
+        restarts: 0,
+        lastError: null,
+      };
       caches.set(spec.name, inst);
       return inst;
     },
@@ -44,7 +52,8 @@ function fakeNginx(opts: { reject?: (config: string) => boolean; failReload?: (c
     apply: async (config, generation) => {
       if (opts.reject?.(config)) throw new NginxConfigRejected('nginx: [emerg] test rejection');
       // Like the real controller: a reload that does not take leaves the last good bytes applied.
-      if (opts.failReload?.(config)) throw new NginxApplyFailed('reload', 'nginx: [emerg] bind() to 127.0.0.1:80 failed (98: Address already in use)');
+      if (opts.failReload?.(config))
+        throw new NginxApplyFailed('reload', 'nginx: [emerg] bind() to 127.0.0.1:80 failed (98: Address already in use)');
       applied = config;
       applies.push(generation);
       return { changed: true };
@@ -65,7 +74,12 @@ function fakeNginx(opts: { reject?: (config: string) => boolean; failReload?: (c
 }
 
 const healthyMonitor: HealthMonitor = {
-  health: () => ({ cache: { ok: true, status: 200, error: null }, cacheCheckedAt: 0, upstream: { ok: true, status: 401, error: null }, upstreamCheckedAt: 0 }),
+  health: () => ({
+    cache: { ok: true, status: 200, error: null },
+    cacheCheckedAt: 0,
+    upstream: { ok: true, status: 401, error: null },
+    upstreamCheckedAt: 0,
+  }),
   checkCache: async () => ({ ok: true, status: 200, error: null }),
   ensureUpstreamChecked: async () => ({ ok: true, status: 401, error: null }),
   onUpstreamChange: () => undefined,
@@ -78,7 +92,15 @@ interface EgressSetup {
   rejectEgress?: boolean;
 }
 
-function setup(opts: { reject?: (config: string) => boolean; failReload?: (config: string) => boolean; adopt?: number; failEnsure?: (upstream: string) => boolean; egress?: EgressSetup } = {}) {
+function setup(
+  opts: {
+    reject?: (config: string) => boolean;
+    failReload?: (config: string) => boolean;
+    adopt?: number;
+    failEnsure?: (upstream: string) => boolean;
+    egress?: EgressSetup;
+  } = {},
+) {
   let text = '';
   const loadConfig = async (): Promise<Result<LoadedConfig>> => {
     const r = parseConfig(text, { source: '/srv/registries.yaml', env: {} });

@@ -68,14 +68,18 @@ describe('regcache clients (CLI)', () => {
     const out = join(dir, 'k3d');
     const result = await cli('clients', 'k3d', '-c', configFile, '--out', out, '--network', 'registry-cache');
     expect(result.code).toBe(0);
-    expect(result.stdout.trim().split('\n').at(-1)).toBe(`k3d cluster create regcache --registry-config ${join(out, 'registries.yaml')} --network registry-cache`);
+    expect(result.stdout.trim().split('\n').at(-1)).toBe(
+      `k3d cluster create regcache --registry-config ${join(out, 'registries.yaml')} --network registry-cache`,
+    );
     expect(parseYaml(await readFile(join(out, 'registries.yaml'), 'utf8')).mirrors['docker.io']).toBeDefined();
   });
 
   it('names the bad flag and exits 2', async () => {
     const result = await cli('clients', 'containerd', '-c', configFile, '--mode', 'wide', '--endpoint', 'registry-cache:5000');
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe('regcache clients: --mode: must be vhost or single (got "wide")\nregcache clients: --endpoint: must use http or https\n');
+    expect(result.stderr).toBe(
+      'regcache clients: --mode: must be vhost or single (got "wide")\nregcache clients: --endpoint: must use http or https\n',
+    );
     expect(result.stdout).toBe('');
   });
 

@@ -100,7 +100,15 @@ describe('request parameters', () => {
   });
 
   it('accepts booleans as the CLI and the query give them', () => {
-    for (const [value, expected] of [[true, true], ['true', true], ['1', true], ['', true], ['false', false], ['0', false], [undefined, false]] as const) {
+    for (const [value, expected] of [
+      [true, true],
+      ['true', true],
+      ['1', true],
+      ['', true],
+      ['false', false],
+      ['0', false],
+      [undefined, false],
+    ] as const) {
       const result = parseClientOptions(config, { skipVerify: value });
       expect(result.ok && result.value.tls.skipVerify).toBe(expected);
     }
@@ -114,7 +122,14 @@ describe('request parameters', () => {
     const good = parseK3dOptions(config, {}, options);
     expect(good).toEqual({
       ok: true,
-      value: { cluster: 'regcache', registryConfig: 'registries.yaml', network: null, hostIp: null, mode: 'vhost', endpointHost: 'registry.example.com' },
+      value: {
+        cluster: 'regcache',
+        registryConfig: 'registries.yaml',
+        network: null,
+        hostIp: null,
+        mode: 'vhost',
+        endpointHost: 'registry.example.com',
+      },
     });
   });
 });

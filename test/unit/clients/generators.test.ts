@@ -83,7 +83,9 @@ describe('k3s registries.yaml', () => {
   });
 
   it('single mode: one endpoint for every registry', () => {
-    const doc = parseYaml(onlyFile(generateClientConfig('k3s', config, optionsFor(config, { mode: 'single', endpoint: 'http://registry-cache:5000' }))).content);
+    const doc = parseYaml(
+      onlyFile(generateClientConfig('k3s', config, optionsFor(config, { mode: 'single', endpoint: 'http://registry-cache:5000' }))).content,
+    );
     expect(doc).toEqual({
       mirrors: { 'docker.io': { endpoint: ['http://registry-cache:5000'] }, 'ghcr.io': { endpoint: ['http://registry-cache:5000'] } },
     });
@@ -91,7 +93,11 @@ describe('k3s registries.yaml', () => {
 
   it('https: configs keyed by mirror host:port with keys k3s reads (insecure_skip_verify, ca_file; never tls.insecure)', () => {
     const text = onlyFile(
-      generateClientConfig('k3s', config, optionsFor(config, { endpoint: 'https://registry.example.com:5443', skipVerify: 'true', caFile: '/etc/ca.pem' })),
+      generateClientConfig(
+        'k3s',
+        config,
+        optionsFor(config, { endpoint: 'https://registry.example.com:5443', skipVerify: 'true', caFile: '/etc/ca.pem' }),
+      ),
     ).content;
     const doc = parseYaml(text);
     expect(doc.configs).toEqual({

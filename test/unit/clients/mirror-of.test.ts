@@ -27,7 +27,9 @@ describe('mirrorOf in every generator', () => {
       ['docker.io/hosts.toml', ['http://cache:5000']],
       ['registry.k8s.io/hosts.toml', ['http://cache:5000']],
     ]);
-    expect(generated.warnings).toContain('docker.io: ?ns=docker.io goes to the first cache of docker.io (lowest mirrorOrder); docker.io is reachable in vhost mode only');
+    expect(generated.warnings).toContain(
+      'docker.io: ?ns=docker.io goes to the first cache of docker.io (lowest mirrorOrder); docker.io is reachable in vhost mode only',
+    );
   });
 
   it('k3s: mirrors keyed by registry host', () => {
@@ -52,8 +54,17 @@ describe('mirrorOf in every generator', () => {
   it('k3d host aliases name the vhosts (dashed with hostStyle dashed)', () => {
     const dashed = configFrom(MIRRORS.replace('listen: "5000"', 'listen: "5000"\nhostStyle: dashed'));
     const options = optionsFor(dashed);
-    const command = k3dCommand(dashed, { cluster: 'c', registryConfig: 'r.yaml', network: null, hostIp: '10.0.0.2', mode: 'vhost', endpointHost: options.base.host });
-    expect(command).toBe('k3d cluster create c --registry-config r.yaml --host-alias 10.0.0.2:docker-io.registry.example.com,hub.registry.example.com,k8s.registry.example.com');
+    const command = k3dCommand(dashed, {
+      cluster: 'c',
+      registryConfig: 'r.yaml',
+      network: null,
+      hostIp: '10.0.0.2',
+      mode: 'vhost',
+      endpointHost: options.base.host,
+    });
+    expect(command).toBe(
+      'k3d cluster create c --registry-config r.yaml --host-alias 10.0.0.2:docker-io.registry.example.com,hub.registry.example.com,k8s.registry.example.com',
+    );
   });
 });
 
@@ -78,16 +89,28 @@ describe('podman / buildah / skopeo / CRI-O registries.conf', () => {
   });
 
   it('https: verified mirrors (no insecure), a CA goes to certs.d (warned); skip-verify sets insecure; an http upstream is insecure', () => {
-    const httpUpstream = configFrom('domain: r.example.com\nregistries:\n  local:\n    upstream: http://10.0.0.5:5000\n    mirrorOf: registry.local\n');
-    const verified = generateClientConfig('podman', httpUpstream, optionsFor(httpUpstream, { endpoint: 'https://r.example.com', caFile: '/etc/regcache/ca.pem' }));
+    const httpUpstream = configFrom(
+      'domain: r.example.com\nregistries:\n  local:\n    upstream: http://10.0.0.5:5000\n    mirrorOf: registry.local\n',
+    );
+    const verified = generateClientConfig(
+      'podman',
+      httpUpstream,
+      optionsFor(httpUpstream, { endpoint: 'https://r.example.com', caFile: '/etc/regcache/ca.pem' }),
+    );
     expect(parseToml(verified.files[0]!.content)).toEqual({
       registry: [{ prefix: 'registry.local', location: '10.0.0.5:5000', insecure: true, mirror: [{ location: 'local.r.example.com' }] }],
     });
     expect(verified.warnings).toEqual([
       'registries.conf takes no CA: copy /etc/regcache/ca.pem to /etc/containers/certs.d/local.r.example.com/ca.crt (podman, buildah, skopeo, CRI-O)',
     ]);
-    const skip = generateClientConfig('podman', httpUpstream, optionsFor(httpUpstream, { endpoint: 'https://r.example.com:8443', skipVerify: 'true' }));
-    expect((parseToml(skip.files[0]!.content).registry as Array<{ mirror: unknown }>)[0]!.mirror).toEqual([{ location: 'local.r.example.com:8443', insecure: true }]);
+    const skip = generateClientConfig(
+      'podman',
+      httpUpstream,
+      optionsFor(httpUpstream, { endpoint: 'https://r.example.com:8443', skipVerify: 'true' }),
+    );
+    expect((parseToml(skip.files[0]!.content).registry as Array<{ mirror: unknown }>)[0]!.mirror).toEqual([
+      { location: 'local.r.example.com:8443', insecure: true },
+    ]);
   });
 
   it('single mode is refused: these clients send no ns parameter', () => {

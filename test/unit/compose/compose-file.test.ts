@@ -64,7 +64,11 @@ describe('compose/stack.yml', () => {
   const stack = parse(read('compose/stack.yml'));
   const service = stack.services.regcache;
   const secretTarget = `/run/secrets/${service.secrets[0].target}`;
-  const config = parseShipped('compose/stack/registries.yaml', { ...composeDefaults(service.environment), DOCKERHUB_USERNAME: 'me' }, { [secretTarget]: 'token\n' });
+  const config = parseShipped(
+    'compose/stack/registries.yaml',
+    { ...composeDefaults(service.environment), DOCKERHUB_USERNAME: 'me' },
+    { [secretTarget]: 'token\n' },
+  );
 
   it('is a versioned stack file (docker stack deploy needs one) with a global service on host-mode ports', () => {
     expect(stack.version).toMatch(/^3\.\d+$/);

@@ -77,9 +77,13 @@ describe('cache section', () => {
     expect(problems(withCache('cache: { maxSize: 512k }'))).toEqual([{ path: 'cache.maxSize', message: 'must be between 1m and 1024t' }]);
     expect(problems(withCache('cache: { tagTTL: -1 }'))).toEqual([{ path: 'cache.tagTTL', message: expect.stringMatching(/not a duration/) }]);
     expect(problems(withCache('cache: { tagTTL: 2d }'))).toEqual([{ path: 'cache.tagTTL', message: 'must be between 0 and 86400 seconds' }]);
-    expect(problems(withCache('cache: { lockTimeout: 1s }'))).toEqual([{ path: 'cache.lockTimeout', message: 'must be between 10 and 604800 seconds' }]);
+    expect(problems(withCache('cache: { lockTimeout: 1s }'))).toEqual([
+      { path: 'cache.lockTimeout', message: 'must be between 10 and 604800 seconds' },
+    ]);
     expect(problems(withCache('cache: { colour: red }'))).toEqual([{ path: 'cache.colour', message: 'unknown key' }]);
-    expect(problems(withCache('', '    cache: { lockTimeout: 60 }'))).toEqual([{ path: 'registries.docker.io.cache.lockTimeout', message: 'unknown key' }]);
+    expect(problems(withCache('', '    cache: { lockTimeout: 60 }'))).toEqual([
+      { path: 'registries.docker.io.cache.lockTimeout', message: 'unknown key' },
+    ]);
     expect(problems(withCache('', '    cache: { maxSize: "1g}" }'))).toEqual([
       { path: 'registries.docker.io.cache.maxSize', message: expect.stringMatching(/not a size/) },
     ]);

@@ -15,7 +15,9 @@ describe('docker section', () => {
   });
 
   it('takes image, network, socket and nginx.container', () => {
-    const r = parse('docker:\n  image: 127.0.0.1:5001/mirror/registry:2.8.3\n  network: host\n  socket: unix:///run/docker.sock\nnginx:\n  container: regcache-nginx');
+    const r = parse(
+      'docker:\n  image: 127.0.0.1:5001/mirror/registry:2.8.3\n  network: host\n  socket: unix:///run/docker.sock\nnginx:\n  container: regcache-nginx',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value.docker).toEqual({ image: '127.0.0.1:5001/mirror/registry:2.8.3', network: 'host', socket: 'unix:///run/docker.sock' });
@@ -23,7 +25,9 @@ describe('docker section', () => {
   });
 
   it('names the field of each problem', () => {
-    const r = parse('docker:\n  image: "registry:2; rm -rf /"\n  network: "bad net"\n  socket: "relative.sock"\n  colour: blue\nnginx:\n  container: "-x"');
+    const r = parse(
+      'docker:\n  image: "registry:2; rm -rf /"\n  network: "bad net"\n  socket: "relative.sock"\n  colour: blue\nnginx:\n  container: "-x"',
+    );
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.problems.map((p) => p.path).sort()).toEqual(['docker.colour', 'docker.image', 'docker.network', 'docker.socket', 'nginx.container']);

@@ -16,11 +16,18 @@ const messages = (text: string) => {
   const r = parse(text);
   return r.ok ? [] : r.problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message));
 };
-const base = (extra = '', registry = '') => `domain: registry.example.com\n${extra}registries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n${registry}`;
+const base = (extra = '', registry = '') =>
+  `domain: registry.example.com\n${extra}registries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n${registry}`;
 
 describe('bounded YAML', () => {
   it('rejects an alias bomb without throwing', () => {
-    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x,x]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]'].join('\n');
+    const bomb = [
+      'a: &a [x,x,x,x,x,x,x,x,x,x]',
+      'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+      'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+      'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+    ].join('\n');
     expect(messages(base() + bomb.replace(/^/gm, '  '))).toEqual([`YAML aliases expand to more than ${YAML_LIMITS.maxAliasExpansion} nodes`]);
     const many = `x: &x 1\ny: [${Array.from({ length: 150 }, () => '*x').join(', ')}]\n`;
     expect(messages(many)).toEqual([`the file uses 150 YAML aliases (*name); at most ${YAML_LIMITS.maxAliases}`]);
@@ -45,11 +52,12 @@ describe('bounded YAML', () => {
     const m = messages(bytes.toString('utf8'));
     expect(m).toEqual(['this is not a YAML text file (it contains control characters); nothing of it was read']);
     // U+FFFD is a character like any other in text; bytes that are not UTF-8 are refused when the file is read.
-    expect(messages(base().replace('registry.example.com', 'caf\ufffd'))).toEqual(['domain: must be a DNS name (letters, digits, \'-\' and \'.\')']);
+    expect(messages(base().replace('registry.example.com', 'caf\ufffd'))).toEqual(["domain: must be a DNS name (letters, digits, '-' and '.')"]);
   });
 
   it('a foreign file (passwd, nginx.conf, another YAML) is named without its content', () => {
-    const passwd = 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nsecret-user:x:1000:1000::/home/secret-user:/bin/sh\n';
+    const passwd =
+      'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nsecret-user:x:1000:1000::/home/secret-user:/bin/sh\n';
     const nginxConf = 'user www-data;\nhttp {\n\tsendfile on;\n\tinclude /etc/nginx/mime.types;\n}\n';
     const compose = 'services:\n  web:\n    image: secret-image\nvolumes:\n  private-volume: {}\n';
     for (const text of [passwd, nginxConf, compose]) {
@@ -102,8 +110,12 @@ describe('bounded YAML', () => {
 describe('stricter validation', () => {
   it('rejects names and aliases nginx reads as map keywords', () => {
     for (const word of ['include', 'default', 'hostnames', 'volatile']) {
-      expect(messages(`domain: registry.example.com\nregistries:\n  ${word}:\n    upstream: https://x.example\n`)).toEqual([`registries.${word}: "${word}" cannot be a registry name: nginx reads it as a keyword in a map`]);
-      expect(messages(base('', `    aliases: [${word.toUpperCase()}]\n`))).toEqual([`registries.docker.io.aliases.0: must not be an nginx map keyword (default, hostnames, include, volatile)`]);
+      expect(messages(`domain: registry.example.com\nregistries:\n  ${word}:\n    upstream: https://x.example\n`)).toEqual([
+        `registries.${word}: "${word}" cannot be a registry name: nginx reads it as a keyword in a map`,
+      ]);
+      expect(messages(base('', `    aliases: [${word.toUpperCase()}]\n`))).toEqual([
+        `registries.docker.io.aliases.0: must not be an nginx map keyword (default, hostnames, include, volatile)`,
+      ]);
     }
     expect(parse(base('', '    aliases: [includes.example, default-hub]\n')).ok).toBe(true);
   });
@@ -115,11 +127,24 @@ describe('stricter validation', () => {
       expect(m[0], bad).toMatch(/^listen: /);
     }
     expect(messages(base('admin:\n  listen: "evil.example:8080"\n'))[0]).toMatch(/^admin\.listen: "evil\.example" is not an IPv4 address/);
-    for (const good of ['5000', '127.0.0.1:5000', '[::1]:5000', '[::]:5000', '0.0.0.0:80']) expect(parse(base(`listen: "${good}"\n`)).ok, good).toBe(true);
+    for (const good of ['5000', '127.0.0.1:5000', '[::1]:5000', '[::]:5000', '0.0.0.0:80'])
+      expect(parse(base(`listen: "${good}"\n`)).ok, good).toBe(true);
   });
 
   it('upstream URLs: no control characters, no empty query or fragment, no scheme without slashes', () => {
-    for (const bad of ['https://ghcr.io#', 'https://ghcr.io?', 'https://ghcr.io/?', 'http:ghcr.io', 'http:/ghcr.io', 'https://ghcr.io\\x01', 'https://gh\\x7fcr.io', 'https://ghcr.io\\u0085', 'https://ghcr.io:99999', 'https://u@ghcr.io', 'https://ghcr.io/v2']) {
+    for (const bad of [
+      'https://ghcr.io#',
+      'https://ghcr.io?',
+      'https://ghcr.io/?',
+      'http:ghcr.io',
+      'http:/ghcr.io',
+      'https://ghcr.io\\x01',
+      'https://gh\\x7fcr.io',
+      'https://ghcr.io\\u0085',
+      'https://ghcr.io:99999',
+      'https://u@ghcr.io',
+      'https://ghcr.io/v2',
+    ]) {
       // Double-quoted YAML: its escapes (\x01) put the control characters into the value itself.
       const m = messages(base().replace('https://registry-1.docker.io', `"${bad}"`));
       expect(m, JSON.stringify(bad)).toHaveLength(1);
@@ -156,7 +181,34 @@ describe('loading a file', () => {
 
 describe('property: any text', () => {
   it('parseConfig never throws and reports at most 21 short problems, whatever the text', () => {
-    const pieces = ['a', ':', ' ', '\n', '- ', '[', ']', '{', '}', ',', '&x ', '*x', '"', "'", '#', '!!', '|', '>', '? ', '---\n', 'domain', 'registries', 'upstream', '0123', '1e15', '~'];
+    const pieces = [
+      'a',
+      ':',
+      ' ',
+      '\n',
+      '- ',
+      '[',
+      ']',
+      '{',
+      '}',
+      ',',
+      '&x ',
+      '*x',
+      '"',
+      "'",
+      '#',
+      '!!',
+      '|',
+      '>',
+      '? ',
+      '---\n',
+      'domain',
+      'registries',
+      'upstream',
+      '0123',
+      '1e15',
+      '~',
+    ];
     const yamlish = fc.array(fc.constantFrom(...pieces), { maxLength: 400 }).map((parts) => parts.join(''));
     fc.assert(
       fc.property(fc.oneof(yamlish, fc.string({ unit: 'binary', maxLength: 2000 }), fc.string({ unit: 'grapheme', maxLength: 500 })), (text) => {

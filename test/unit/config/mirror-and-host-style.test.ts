@@ -12,12 +12,15 @@ const KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
 function reader(files: Record<string, string>): ReadConfigFile {
   return (p) => (p in files ? { ok: true, text: files[p]! } : { ok: false, message: 'file not found' });
 }
-const parse = (text: string, files: Record<string, string> = {}) => parseConfig(text, { source: '/etc/regcache/registries.yaml', env: {}, readFile: reader(files) });
+const parse = (text: string, files: Record<string, string> = {}) =>
+  parseConfig(text, { source: '/etc/regcache/registries.yaml', env: {}, readFile: reader(files) });
 const messages = (r: ReturnType<typeof parse>) => (r.ok ? [] : r.problems.map((p) => `${p.path}: ${p.message}`));
 
 describe('mirrorOf', () => {
   it('defaults to the cache name; a cache may be named apart from the registry host it mirrors', () => {
-    const r = parse('domain: registry.example.com\nregistries:\n  hub:\n    upstream: https://registry-1.docker.io\n    mirrorOf: Docker.IO\n  ghcr.io:\n    upstream: https://ghcr.io\n');
+    const r = parse(
+      'domain: registry.example.com\nregistries:\n  hub:\n    upstream: https://registry-1.docker.io\n    mirrorOf: Docker.IO\n  ghcr.io:\n    upstream: https://ghcr.io\n',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value.registries.map((x) => [x.name, x.mirrorOf, x.mirrorOrder, x.hosts[0]])).toEqual([
@@ -28,36 +31,49 @@ describe('mirrorOf', () => {
 
   it('rejects two caches of one registry host unless each has a distinct mirrorOrder, naming both', () => {
     const two = (extraA = '', extraB = '') =>
-      parse(`domain: r.example.com\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n${extraA}  hub2:\n    upstream: https://registry-1.docker.io\n    mirrorOf: docker.io\n${extraB}`);
+      parse(
+        `domain: r.example.com\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n${extraA}  hub2:\n    upstream: https://registry-1.docker.io\n    mirrorOf: docker.io\n${extraB}`,
+      );
     expect(messages(two())).toEqual([
       'registries.docker.io.mirrorOrder: docker.io is also mirrored by hub2; give each of them a distinct mirrorOrder (clients try lower first, ?ns=docker.io goes to the lowest)',
       'registries.hub2.mirrorOrder: docker.io is also mirrored by docker.io; give each of them a distinct mirrorOrder (clients try lower first, ?ns=docker.io goes to the lowest)',
     ]);
-    expect(messages(two('    mirrorOrder: 1\n', '    mirrorOrder: 1\n'))).toEqual(["registries.hub2.mirrorOrder: mirrorOrder 1 is already docker.io's for docker.io; use distinct numbers"]);
+    expect(messages(two('    mirrorOrder: 1\n', '    mirrorOrder: 1\n'))).toEqual([
+      "registries.hub2.mirrorOrder: mirrorOrder 1 is already docker.io's for docker.io; use distinct numbers",
+    ]);
     const ok = two('    mirrorOrder: 2\n', '    mirrorOrder: 1\n');
     expect(ok.ok).toBe(true);
   });
 
   it('rejects a mirrorOf that is no DNS name', () => {
-    expect(messages(parse('domain: r.example.com\nregistries:\n  hub:\n    upstream: https://x.example\n    mirrorOf: "docker.io/library"\n'))).toEqual([
-      "registries.hub.mirrorOf: must be a DNS name (letters, digits, '-' and '.')",
-    ]);
+    expect(
+      messages(parse('domain: r.example.com\nregistries:\n  hub:\n    upstream: https://x.example\n    mirrorOf: "docker.io/library"\n')),
+    ).toEqual(["registries.hub.mirrorOf: must be a DNS name (letters, digits, '-' and '.')"]);
   });
 });
 
 describe('hostStyle', () => {
   it('dashed serves each cache at one label under the domain', () => {
-    const r = parse('domain: registry.example.com\nhostStyle: dashed\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n    aliases: [hub.example.com]\n  registry.k8s.io:\n    upstream: https://registry.k8s.io\n');
-    expect(r.ok && r.value.registries.map((x) => x.hosts)).toEqual([['docker-io.registry.example.com', 'hub.example.com'], ['registry-k8s-io.registry.example.com']]);
+    const r = parse(
+      'domain: registry.example.com\nhostStyle: dashed\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n    aliases: [hub.example.com]\n  registry.k8s.io:\n    upstream: https://registry.k8s.io\n',
+    );
+    expect(r.ok && r.value.registries.map((x) => x.hosts)).toEqual([
+      ['docker-io.registry.example.com', 'hub.example.com'],
+      ['registry-k8s-io.registry.example.com'],
+    ]);
   });
 
   it('rejects an unknown style and a dashed host that an alias already claims', () => {
     expect(messages(parse('domain: r.example.com\nhostStyle: flat\nregistries:\n  a.io:\n    upstream: https://a.io\n'))).toEqual([
       "hostStyle: Invalid enum value. Expected 'dotted' | 'dashed', received 'flat'",
     ]);
-    expect(messages(parse('domain: r.example.com\nhostStyle: dashed\nregistries:\n  a.io:\n    upstream: https://a.io\n  b.io:\n    upstream: https://b.io\n    aliases: [a-io.r.example.com]\n'))).toEqual([
-      'registries.b.io.aliases: host a-io.r.example.com is already claimed by a.io',
-    ]);
+    expect(
+      messages(
+        parse(
+          'domain: r.example.com\nhostStyle: dashed\nregistries:\n  a.io:\n    upstream: https://a.io\n  b.io:\n    upstream: https://b.io\n    aliases: [a-io.r.example.com]\n',
+        ),
+      ),
+    ).toEqual(['registries.b.io.aliases: host a-io.r.example.com is already claimed by a.io']);
   });
 });
 

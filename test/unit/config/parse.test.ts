@@ -20,7 +20,12 @@ describe('parseConfig', () => {
     expect(r.value.runtime).toBe('auto');
     expect(r.value.dataDir).toBe('/etc/regcache/data');
     expect(r.value.registries).toEqual([
-      expect.objectContaining({ name: 'docker.io', upstream: 'https://registry-1.docker.io', credentials: null, hosts: ['docker.io.registry.example.com'] }),
+      expect.objectContaining({
+        name: 'docker.io',
+        upstream: 'https://registry-1.docker.io',
+        credentials: null,
+        hosts: ['docker.io.registry.example.com'],
+      }),
     ]);
   });
 

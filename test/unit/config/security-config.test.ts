@@ -31,7 +31,12 @@ describe('tls section', () => {
     const r = parse(base('tls: {cert: tls/cert.pem, key: tls/key.pem}'), files);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.value.tls).toMatchObject({ listen: { host: '0.0.0.0', port: 5443 }, cert: '/etc/regcache/tls/cert.pem', clientCA: null, httpDisabled: false });
+    expect(r.value.tls).toMatchObject({
+      listen: { host: '0.0.0.0', port: 5443 },
+      cert: '/etc/regcache/tls/cert.pem',
+      clientCA: null,
+      httpDisabled: false,
+    });
     expect(r.value.referencedFiles).toEqual(['/etc/regcache/tls/cert.pem', '/etc/regcache/tls/key.pem']);
     const renewed = parse(base('tls: {cert: tls/cert.pem, key: tls/key.pem}'), { ...files, '/etc/regcache/tls/cert.pem': CERT + '\n' });
     expect(renewed.ok && renewed.value.tls!.material).not.toBe(r.value.tls!.material);
@@ -48,7 +53,9 @@ describe('tls section', () => {
 
   it('refuses the http port for https and a registry certificate without the global listener', () => {
     const files = { '/c.pem': CERT, '/k.pem': KEY };
-    expect(messages(parse(base('listen: "5000"\ntls: {listen: "5000", cert: /c.pem, key: /k.pem}'), files))).toEqual(['tls.listen: port 5000 is already the http listen port']);
+    expect(messages(parse(base('listen: "5000"\ntls: {listen: "5000", cert: /c.pem, key: /k.pem}'), files))).toEqual([
+      'tls.listen: port 5000 is already the http listen port',
+    ]);
     expect(paths(parse(base('', '    tls: {cert: /c.pem, key: /k.pem}'), files))).toEqual(['registries.docker.io.tls']);
   });
 });
@@ -106,7 +113,9 @@ describe('secrets and admin token', () => {
   it('refuses password with passwordFile, an empty or missing file, and never echoes the secret', () => {
     const both = parse(base('', '    username: bot\n    password: hunter2-secret\n    passwordFile: /p'), { '/p': 'x' });
     expect(messages(both)).toEqual(['registries.docker.io.passwordFile: set password or passwordFile, not both']);
-    expect(messages(parse(base('', '    username: bot\n    passwordFile: /p'), { '/p': '\n' }))).toEqual(['registries.docker.io.passwordFile: /p is empty']);
+    expect(messages(parse(base('', '    username: bot\n    passwordFile: /p'), { '/p': '\n' }))).toEqual([
+      'registries.docker.io.passwordFile: /p is empty',
+    ]);
     expect(paths(parse(base('', '    username: bot\n    passwordFile: /missing')))).toEqual(['registries.docker.io.passwordFile']);
     expect(JSON.stringify(both)).not.toContain('hunter2-secret');
   });
@@ -141,7 +150,11 @@ describe('generated client configs with access rules', () => {
     const { endpointBaseFromConfig } = await import('../../../src/clients/endpoint.js');
     const r = parse(base('access: {htpasswd: /h, allow: [10.0.0.0/8]}'), { '/h': BCRYPT });
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
-    const out = generateClientConfig('k3s', r.value, { mode: 'vhost', base: endpointBaseFromConfig(r.value), tls: { caFile: null, skipVerify: false } });
+    const out = generateClientConfig('k3s', r.value, {
+      mode: 'vhost',
+      base: endpointBaseFromConfig(r.value),
+      tls: { caFile: null, skipVerify: false },
+    });
     expect(out.warnings.join('\n')).toContain('configs."docker.io.registry.example.com:5000".auth');
     expect(out.warnings.join('\n')).toContain('only clients from 10.0.0.0/8');
     expect(out.files[0]!.content).not.toContain('$2y$');

@@ -75,10 +75,13 @@ describe('egress plan', () => {
   });
 
   it('rejects resolvers that are not IP addresses, naming the field', () => {
-    const parsed = parseConfig('domain: r.example\negress: { resolver: ["dns.example"] }\nregistries:\n  a.io:\n    upstream: https://a.io\n    egress: maybe\n', {
-      source: '/d/r.yaml',
-      env: {},
-    });
+    const parsed = parseConfig(
+      'domain: r.example\negress: { resolver: ["dns.example"] }\nregistries:\n  a.io:\n    upstream: https://a.io\n    egress: maybe\n',
+      {
+        source: '/d/r.yaml',
+        env: {},
+      },
+    );
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.problems.map((p) => p.path).sort()).toEqual(['egress.resolver.0', 'registries.a.io.egress']);
   });
@@ -86,7 +89,8 @@ describe('egress plan', () => {
 
 describe('resolv.conf', () => {
   it('keeps IP nameservers, drops comments, duplicates and link-local zone ids', () => {
-    const text = '# generated\nsearch example.com\nnameserver 10.0.0.2\nnameserver 10.0.0.2\n nameserver ::1\nnameserver fe80::1%eth0\nnameserver bogus\noptions ndots:5\n';
+    const text =
+      '# generated\nsearch example.com\nnameserver 10.0.0.2\nnameserver 10.0.0.2\n nameserver ::1\nnameserver fe80::1%eth0\nnameserver bogus\noptions ndots:5\n';
     expect(parseResolvConf(text)).toEqual(['10.0.0.2', '::1']);
   });
 });
@@ -95,11 +99,19 @@ describe('egress render', () => {
   it('renders one listener per cache in one server, with verified TLS and the digest lock', () => {
     const c = config();
     const plan = egressPlan({ config: c, ports, system, loopback: true });
-    const paths = { pid: '/d/egress-nginx/nginx.pid', errorLog: '/d/egress-nginx/logs/error.log', accessLog: '/d/egress-nginx/logs/access.log', temp: '/d/egress-nginx/temp', cache: '/d/egress-nginx/cache' };
+    const paths = {
+      pid: '/d/egress-nginx/nginx.pid',
+      errorLog: '/d/egress-nginx/logs/error.log',
+      accessLog: '/d/egress-nginx/logs/access.log',
+      temp: '/d/egress-nginx/temp',
+      cache: '/d/egress-nginx/cache',
+    };
     const view = egressNginxView({ config: c, plan, paths, generation: 3, controlPort: 41000 })!;
     const text = createEgressNginxRenderer(readNginxTemplates())(view);
     expect(text).toContain('resolver 10.255.255.53 ipv6=off;');
-    expect(text).toContain('proxy_cache_path /d/egress-nginx/cache/blobs levels=1:2 keys_zone=regcache_egress:4m max_size=10240m inactive=10m use_temp_path=off;');
+    expect(text).toContain(
+      'proxy_cache_path /d/egress-nginx/cache/blobs levels=1:2 keys_zone=regcache_egress:4m max_size=10240m inactive=10m use_temp_path=off;',
+    );
     expect(text.match(/listen 127\.0\.0\.1:410\d\d;/g)).toEqual(['listen 127.0.0.1:41000;', 'listen 127.0.0.1:41001;', 'listen 127.0.0.1:41002;']);
     expect(text).toContain('41001 "https://registry-1.docker.io";');
     expect(text).toContain('41002 "local.example";');
@@ -134,6 +146,8 @@ describe('egress render', () => {
   it('renders nothing when no cache fetches through egress', () => {
     const c = config('egress: { enabled: false }\n');
     const paths = { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t', cache: '/c' };
-    expect(egressNginxView({ config: c, plan: egressPlan({ config: c, ports, system, loopback: true }), paths, generation: 1, controlPort: 1 })).toBeNull();
+    expect(
+      egressNginxView({ config: c, plan: egressPlan({ config: c, ports, system, loopback: true }), paths, generation: 1, controlPort: 1 }),
+    ).toBeNull();
   });
 });

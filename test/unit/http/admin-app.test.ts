@@ -37,7 +37,10 @@ async function serve(opts: { token?: string | null; hosts?: string[] } = {}) {
     metrics: createPrometheusMetrics({ registry: new Registry(), vhosts: async () => [], defaultMetrics: false }),
     page: { render: () => '<html>page</html>', snippets: () => [], now: () => clock.now() },
     hosts: () => opts.hosts ?? [],
-    guard: 'token' in opts && opts.token === null ? undefined : { token: () => opts.token ?? TOKEN, metricsPublic: () => false, clock, maxFailures: 3, windowMs: 60_000, lockoutMs: 60_000 },
+    guard:
+      'token' in opts && opts.token === null
+        ? undefined
+        : { token: () => opts.token ?? TOKEN, metricsPublic: () => false, clock, maxFailures: 3, windowMs: 60_000, lockoutMs: 60_000 },
   });
   const server: Server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');

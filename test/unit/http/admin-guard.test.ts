@@ -11,7 +11,16 @@ async function serve(opts: { token?: string | null; metricsPublic?: boolean; max
   const clock = createFakeClock(1_000_000);
   const app = express();
   app.use(securityHeaders());
-  app.use(adminGuard({ token: () => ('token' in opts ? opts.token! : TOKEN), metricsPublic: () => opts.metricsPublic ?? false, clock, maxFailures: opts.maxFailures ?? 3, windowMs: 60_000, lockoutMs: 30_000 }));
+  app.use(
+    adminGuard({
+      token: () => ('token' in opts ? opts.token! : TOKEN),
+      metricsPublic: () => opts.metricsPublic ?? false,
+      clock,
+      maxFailures: opts.maxFailures ?? 3,
+      windowMs: 60_000,
+      lockoutMs: 30_000,
+    }),
+  );
   for (const p of ['/healthz', '/readyz', '/metrics', '/api/v1/vhosts', '/', '/metrics/']) app.get(p, (_req, res) => res.json({ path: p }));
   const server: Server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -81,11 +90,13 @@ describe('admin guard', () => {
     }
   });
 
-  it('allows exactly the status page template\'s fixed inline scripts', async () => {
+  it("allows exactly the status page template's fixed inline scripts", async () => {
     const { readStatusPageTemplate } = await import('../../../src/status/page/render-status-page.js');
     const hashes = inlineScriptHashes(readStatusPageTemplate());
     expect(hashes.length).toBeGreaterThan(0);
-    expect(inlineScriptHashes('<script>a()</script><script><%= x %></script>')).toEqual(['sha256-' + (await import('node:crypto')).createHash('sha256').update('a()').digest('base64')]);
+    expect(inlineScriptHashes('<script>a()</script><script><%= x %></script>')).toEqual([
+      'sha256-' + (await import('node:crypto')).createHash('sha256').update('a()').digest('base64'),
+    ]);
   });
 
   it('compares tokens of any length without throwing', () => {

@@ -81,7 +81,10 @@ function app(f: Fixture = {}) {
 
 describe('admin app: vhosts', () => {
   const fixture: Fixture = {
-    vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', backend: { address: null, state: 'crashed', restarts: 2 }, lastError: 'exited (code 1)' })],
+    vhosts: [
+      vhost('docker.io'),
+      vhost('ghcr.io', { status: 'down', backend: { address: null, state: 'crashed', restarts: 2 }, lastError: 'exited (code 1)' }),
+    ],
   };
 
   it('lists every vhost', async () => {
@@ -182,7 +185,12 @@ describe('admin app: clients', () => {
 });
 
 describe('admin app: reload', () => {
-  const result = (outcome: ReconcileResult['outcome'], message: string | null = null): ReconcileResult => ({ outcome, generation: 4, problems: [], message });
+  const result = (outcome: ReconcileResult['outcome'], message: string | null = null): ReconcileResult => ({
+    outcome,
+    generation: 4,
+    problems: [],
+    message,
+  });
 
   it('POST /api/v1/reload runs one pass and answers 200 when it applied', async () => {
     const a = app({ reload: async () => result('applied') });
@@ -193,7 +201,9 @@ describe('admin app: reload', () => {
   });
 
   it('422 for a rejected config, 500 for a failed pass', async () => {
-    expect((await app({ reload: async () => result('rejected', 'registries.docker.io.upstream: not a URL') }).post('/api/v1/reload')).status).toBe(422);
+    expect((await app({ reload: async () => result('rejected', 'registries.docker.io.upstream: not a URL') }).post('/api/v1/reload')).status).toBe(
+      422,
+    );
     expect((await app({ reload: async () => result('failed', 'nginx -t failed') }).post('/api/v1/reload')).status).toBe(500);
   });
 

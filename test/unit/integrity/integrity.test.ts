@@ -14,7 +14,11 @@ import { blobDataPath } from '../../../src/status/storage/filesystem-storage.js'
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const exists = (f: string) => stat(f).then(() => true, () => false);
+const exists = (f: string) =>
+  stat(f).then(
+    () => true,
+    () => false,
+  );
 
 /** What nginx writes: a binary header, the KEY line, the upstream's status line and headers, the body. */
 function cacheEntry(key: string, body: Buffer): Buffer {
@@ -78,9 +82,21 @@ describe('LRU eviction', () => {
 describe('egress log entries', () => {
   it('carry method, status and the blob digest', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
-    const line = JSON.stringify({ vhost: 'docker.io', method: 'GET', uri: `/v2/library/x/blobs/${digest}`, status: 200, upstream_status: '200', upstream_bytes: '10', cache: 'MISS' });
+    const line = JSON.stringify({
+      vhost: 'docker.io',
+      method: 'GET',
+      uri: `/v2/library/x/blobs/${digest}`,
+      status: 200,
+      upstream_status: '200',
+      upstream_bytes: '10',
+      cache: 'MISS',
+    });
     expect(parseEgressLogLine(line)).toMatchObject({ vhost: 'docker.io', method: 'GET', status: 200, digest, cache: 'MISS' });
-    expect(parseEgressLogLine(JSON.stringify({ vhost: 'docker.io', method: 'GET', uri: '/v2/library/x/manifests/latest', status: 200, upstream_status: '200' }))?.digest).toBeNull();
+    expect(
+      parseEgressLogLine(
+        JSON.stringify({ vhost: 'docker.io', method: 'GET', uri: '/v2/library/x/manifests/latest', status: 200, upstream_status: '200' }),
+      )?.digest,
+    ).toBeNull();
   });
 });
 
@@ -102,7 +118,15 @@ describe('integrity service', () => {
     const layers = cacheLayers({ routerCacheDir: path.join(dir, 'router'), egressCacheDir: path.join(dir, 'egress') });
     const events = createEventLog(clock);
     const storage = path.join(dir, 'storage');
-    const service = createIntegrityService({ layers, storageRoot: async () => storage, events, clock, logger: createLogger({ level: 'silent' }), settleMs: 5000, giveUpMs: 60_000 });
+    const service = createIntegrityService({
+      layers,
+      storageRoot: async () => storage,
+      events,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      settleMs: 5000,
+      giveUpMs: 60_000,
+    });
     const putEgress = async (body: Buffer) => {
       const file = layers.egressFile(vhost, digest)!;
       await mkdir(path.dirname(file), { recursive: true });
@@ -160,7 +184,20 @@ describe('integrity service', () => {
     const file = layers.routerManifestFile(vhost, digest, variant);
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, cacheEntry(`${vhost}|manifests|${digest}${variant}`, Buffer.from('{"not":"it"}')));
-    service.routerEntry({ endMs: 0, startMs: 0, vhost, method: 'GET', kind: 'manifest', digest, status: 200, bytes: 12, upstreamStatus: 200, cacheStatus: 'MISS', digestVariant: variant, requestLine: true });
+    service.routerEntry({
+      endMs: 0,
+      startMs: 0,
+      vhost,
+      method: 'GET',
+      kind: 'manifest',
+      digest,
+      status: 200,
+      bytes: 12,
+      upstreamStatus: 200,
+      cacheStatus: 'MISS',
+      digestVariant: variant,
+      requestLine: true,
+    });
     await service.check();
     expect(await exists(file)).toBe(false);
     expect(service.mismatches(vhost)).toBe(1);
@@ -173,7 +210,10 @@ describe('integrity service', () => {
     // Two Accept variants of one manifest digest, and an entry of another key that must stay.
     const files = ['|a', '|b'].map((v) => layers.routerManifestFile(vhost, digest, v));
     const other = layers.routerManifestFile(vhost, `sha256:${'0'.repeat(64)}`, '|a');
-    for (const [file, key] of [...files.map((f, i) => [f, `${vhost}|manifests|${digest}${['|a', '|b'][i]}`]), [other, `${vhost}|manifests|sha256:${'0'.repeat(64)}|a`]]) {
+    for (const [file, key] of [
+      ...files.map((f, i) => [f, `${vhost}|manifests|${digest}${['|a', '|b'][i]}`]),
+      [other, `${vhost}|manifests|sha256:${'0'.repeat(64)}|a`],
+    ]) {
       await mkdir(path.dirname(file!), { recursive: true });
       await writeFile(file!, cacheEntry(key!, good));
     }

@@ -35,7 +35,10 @@ describe('regcache purge', () => {
     const err = capture();
     const config = path.join(dir, 'registries.yaml');
     // Port 1: nothing listens there.
-    await writeFile(config, 'domain: example.test\nadmin: { listen: "127.0.0.1:1" }\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n');
+    await writeFile(
+      config,
+      'domain: example.test\nadmin: { listen: "127.0.0.1:1" }\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n',
+    );
     const code = await purgeCommand({ config }, { env: {}, stdout: out.stream, stderr: err.stream }, positionals);
     return { code, stdout: out.text(), stderr: err.text() };
   };
@@ -63,7 +66,11 @@ describe('storage bound', () => {
     await utimes(file, lastUse, lastUse);
     return file;
   };
-  const exists = (f: string) => stat(f).then(() => true, () => false);
+  const exists = (f: string) =>
+    stat(f).then(
+      () => true,
+      () => false,
+    );
 
   it('evicts the least recently used blobs of a registry over its maxSize, down to 90 %', async () => {
     const root = path.join(dir, 'storage');

@@ -69,7 +69,12 @@ describe('nginx controller', () => {
   it('puts the last good file back when a reload is refused, and applies the same bytes again on the next try', async () => {
     const { driver, reloads } = fakeDriver(dir, serve);
     const port = (server.address() as { port: number }).port;
-    const nginx = createNginxController({ driver, probeBase: `http://127.0.0.1:${port}`, clock: createSystemClock(), logger: createLogger({ level: 'silent' }) });
+    const nginx = createNginxController({
+      driver,
+      probeBase: `http://127.0.0.1:${port}`,
+      clock: createSystemClock(),
+      logger: createLogger({ level: 'silent' }),
+    });
     expect(await nginx.apply('generation 1\n', 1)).toEqual({ changed: true });
 
     const refused = await nginx.apply('generation 2\nlisten busy-port\n', 2).catch((e: unknown) => e);

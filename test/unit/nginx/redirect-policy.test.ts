@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { LOCATION_HOST, LOCATION_WELL_FORMED, originClass, ownListenersPattern, redirectAllowPattern, redirectClass } from '../../../src/apply/nginx/redirect-policy.js';
+import {
+  LOCATION_HOST,
+  LOCATION_WELL_FORMED,
+  originClass,
+  ownListenersPattern,
+  redirectAllowPattern,
+  redirectClass,
+} from '../../../src/apply/nginx/redirect-policy.js';
 
 // The patterns are rendered into the egress nginx (PCRE); these are the same expressions in JavaScript.
 describe('redirect policy', () => {

@@ -8,7 +8,13 @@ import { configFrom } from '../../helpers/config.js';
 import { MIRRORS, twoRegistriesYaml } from '../../helpers/config-fixtures.js';
 
 const render = createNginxRenderer(readNginxTemplates());
-const paths = { pid: '/d/nginx/nginx.pid', errorLog: '/d/nginx/logs/error.log', accessLog: '/d/nginx/logs/access.log', temp: '/d/nginx/temp', cache: '/d/nginx/cache' };
+const paths = {
+  pid: '/d/nginx/nginx.pid',
+  errorLog: '/d/nginx/logs/error.log',
+  accessLog: '/d/nginx/logs/access.log',
+  temp: '/d/nginx/temp',
+  cache: '/d/nginx/cache',
+};
 const goldenDir = path.join(path.dirname(new URL(import.meta.url).pathname), 'golden');
 
 const config = (text: string) => configFrom(text, '/d/registries.yaml');
@@ -20,7 +26,8 @@ const config = (text: string) => configFrom(text, '/d/registries.yaml');
 function expectGolden(name: string, actual: string) {
   const file = path.join(goldenDir, name);
   if (process.env.REGCACHE_UPDATE_GOLDEN === '1') writeFileSync(file, actual);
-  if (!existsSync(file)) throw new Error(`golden file ${path.relative(process.cwd(), file)} is missing; run with REGCACHE_UPDATE_GOLDEN=1 to write it, then review it`);
+  if (!existsSync(file))
+    throw new Error(`golden file ${path.relative(process.cwd(), file)} is missing; run with REGCACHE_UPDATE_GOLDEN=1 to write it, then review it`);
   expect(actual).toBe(readFileSync(file, 'utf8'));
 }
 
@@ -103,8 +110,10 @@ registries:
     expect(out).not.toContain('regcache_disk_full');
   });
 
-  it('answers 503 for what an unreachable upstream\'s cache lacks, and 507 for cold digests when the disk is low', () => {
-    const down = render(nginxView({ config: cached, backends, paths, generation: 2, upstreamDown: new Set(['ghcr.io']), diskFull: 'disk almost full: "x"; {y}' }));
+  it("answers 503 for what an unreachable upstream's cache lacks, and 507 for cold digests when the disk is low", () => {
+    const down = render(
+      nginxView({ config: cached, backends, paths, generation: 2, upstreamDown: new Set(['ghcr.io']), diskFull: 'disk almost full: "x"; {y}' }),
+    );
     expect(down).toMatch(/map \$regcache_backend \$regcache_upstream_down \{\n\s+default 0;\n\s+cache_ghcr_io 1;\n\s+\}/);
     expect(down).toContain('"~^/v2/.+/(?:blobs|manifests)/sha256:[0-9a-f]{64}$" regcache_disk_full;');
     expect(down).toContain('listen unix:/d/nginx/temp/disk-full.sock;');
@@ -130,7 +139,11 @@ describe('nginx render: the whole Accept header', () => {
       js: { module: '/m/ngx_http_js_module.so', script: '/s.js' },
     });
     // nginx 1.23 joins repeated headers itself.
-    expect(acceptSupport('nginx version: nginx/1.25.3', '/m/ngx_http_js_module.so', '/s.js')).toEqual({ variable: '$http_accept', complete: true, js: null });
+    expect(acceptSupport('nginx version: nginx/1.25.3', '/m/ngx_http_js_module.so', '/s.js')).toEqual({
+      variable: '$http_accept',
+      complete: true,
+      js: null,
+    });
     expect(acceptSupport('garbage', null, '/s.js').complete).toBe(false);
   });
 
@@ -161,17 +174,23 @@ describe('nginx render: registry hosts, referrers and protocol maps', () => {
   const block = (start: string) => out.slice(out.indexOf(start), out.indexOf('}', out.indexOf(start)));
 
   it('?ns=<registry host> goes to the first cache of that host; cache names are not ns values', () => {
-    expect(block('map $regcache_ns_key $regcache_ns_backend')).toBe('map $regcache_ns_key $regcache_ns_backend {\n        default "";\n        "docker.io" cache_hub;\n        "registry.k8s.io" cache_k8s;\n    ');
+    expect(block('map $regcache_ns_key $regcache_ns_backend')).toBe(
+      'map $regcache_ns_key $regcache_ns_backend {\n        default "";\n        "docker.io" cache_hub;\n        "registry.k8s.io" cache_k8s;\n    ',
+    );
   });
 
   it('referrers and blob HEADs reach the upstream through the egress of caches that have one', () => {
-    expect(block('map $regcache_backend $regcache_egress_address')).toBe('map $regcache_backend $regcache_egress_address {\n        default "";\n        cache_hub "127.0.0.1:9001";\n    ');
+    expect(block('map $regcache_backend $regcache_egress_address')).toBe(
+      'map $regcache_backend $regcache_egress_address {\n        default "";\n        cache_hub "127.0.0.1:9001";\n    ',
+    );
     expect(out).toContain('location ~ "^/v2/.+/referrers/sha256:[0-9a-f]{64}$"');
     expect(out).toContain('location @regcache_referrers_30s {');
   });
 
   it('keys digest manifests with Accept and blobs without', () => {
-    expect(block('map $regcache_kind $regcache_digest_variant')).toBe('map $regcache_kind $regcache_digest_variant {\n        default "";\n        manifests "|$http_accept";\n    ');
+    expect(block('map $regcache_kind $regcache_digest_variant')).toBe(
+      'map $regcache_kind $regcache_digest_variant {\n        default "";\n        manifests "|$http_accept";\n    ',
+    );
     expect(out).toContain('proxy_cache_key "$regcache_vhost|$regcache_kind|$regcache_digest$regcache_digest_variant";');
   });
 });

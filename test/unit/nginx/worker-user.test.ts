@@ -23,7 +23,10 @@ describe('nginx worker user', () => {
   });
 
   it('names nobody and its group explicitly when the daemon runs as root', () => {
-    expect(decideWorkerUser({ isRoot: true, configured: null, account: nobody, chain: openChain })).toMatchObject({ kind: 'account', directive: 'nobody nogroup' });
+    expect(decideWorkerUser({ isRoot: true, configured: null, account: nobody, chain: openChain })).toMatchObject({
+      kind: 'account',
+      directive: 'nobody nogroup',
+    });
   });
 
   it('leaves the directive out when nginx cannot switch users', () => {
@@ -42,7 +45,13 @@ describe('nginx worker user', () => {
   it('refuses a configured user that cannot reach the cache or does not exist', () => {
     const chain = [dir('/', 0o755), dir('/srv', 0o750)];
     const web = lookupAccount('web', passwd, groups);
-    expect(decideWorkerUser({ isRoot: true, configured: 'web', account: web, chain })).toMatchObject({ kind: 'error', message: expect.stringMatching(/^nginx.user: web cannot enter \/srv/) });
-    expect(decideWorkerUser({ isRoot: true, configured: 'ghost', account: null, chain })).toMatchObject({ kind: 'error', message: expect.stringMatching(/no such user "ghost"/) });
+    expect(decideWorkerUser({ isRoot: true, configured: 'web', account: web, chain })).toMatchObject({
+      kind: 'error',
+      message: expect.stringMatching(/^nginx.user: web cannot enter \/srv/),
+    });
+    expect(decideWorkerUser({ isRoot: true, configured: 'ghost', account: null, chain })).toMatchObject({
+      kind: 'error',
+      message: expect.stringMatching(/no such user "ghost"/),
+    });
   });
 });

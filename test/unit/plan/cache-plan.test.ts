@@ -4,7 +4,15 @@ import { desiredState } from '../../../src/desired/desired-state.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import { planCaches, isEmptyPlan } from '../../../src/plan/cache-plan.js';
 
-const spec = (name: string, specHash: string): CacheSpec => ({ name, slug: name, upstream: 'https://x', remoteUrl: 'https://x', credentials: null, offline: false, specHash });
+const spec = (name: string, specHash: string): CacheSpec => ({
+  name,
+  slug: name,
+  upstream: 'https://x',
+  remoteUrl: 'https://x',
+  credentials: null,
+  offline: false,
+  specHash,
+});
 
 describe('planCaches', () => {
   it('starts new, replaces changed, keeps equal and removes unwanted caches', () => {

@@ -15,7 +15,15 @@ import { isConnectionError } from '../../../src/apply/runtime/docker/docker-runt
 import { hashSpec, type CacheSpec } from '../../../src/desired/cache-spec.js';
 
 const spec = (over: Partial<CacheSpec> = {}): CacheSpec => {
-  const base = { name: 'docker.io', slug: 'docker-io', upstream: 'https://registry-1.docker.io', remoteUrl: 'https://registry-1.docker.io', credentials: null, offline: false, ...over };
+  const base = {
+    name: 'docker.io',
+    slug: 'docker-io',
+    upstream: 'https://registry-1.docker.io',
+    remoteUrl: 'https://registry-1.docker.io',
+    credentials: null,
+    offline: false,
+    ...over,
+  };
   return { ...base, specHash: over.specHash ?? hashSpec({ upstream: base.upstream, credentials: base.credentials, offline: base.offline }) };
 };
 const bridge: DockerRuntimeSettings = { image: 'registry:2', network: 'registry-cache', addressing: 'name', instance: 'abc' };
@@ -114,7 +122,10 @@ describe('decideContainer', () => {
 describe('containerAddresses', () => {
   it('fits where nginx runs', () => {
     const labels = cacheContainerSpec(spec(), host, ports).labels;
-    expect(containerAddresses(summary({ labels, networks: { host: '' } }), host)).toEqual({ address: '127.0.0.1:40001', debugAddress: '127.0.0.1:40002' });
+    expect(containerAddresses(summary({ labels, networks: { host: '' } }), host)).toEqual({
+      address: '127.0.0.1:40001',
+      debugAddress: '127.0.0.1:40002',
+    });
     expect(containerAddresses(summary(), bridge).address).toBe('regcache-docker-io:5000');
     expect(containerAddresses(summary(), { ...bridge, addressing: 'ip' }).address).toBe('172.20.0.5:5000');
   });
@@ -122,7 +133,10 @@ describe('containerAddresses', () => {
 
 describe('dockerEndpoint', () => {
   it('prefers docker.socket, then DOCKER_HOST, then the default socket', () => {
-    expect(dockerEndpoint('/run/user/1000/docker.sock', { DOCKER_HOST: 'tcp://127.0.0.1:2375' })).toEqual({ kind: 'socket', path: '/run/user/1000/docker.sock' });
+    expect(dockerEndpoint('/run/user/1000/docker.sock', { DOCKER_HOST: 'tcp://127.0.0.1:2375' })).toEqual({
+      kind: 'socket',
+      path: '/run/user/1000/docker.sock',
+    });
     expect(dockerEndpoint(null, { DOCKER_HOST: 'tcp://127.0.0.1:2376' })).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 2376 });
     expect(dockerEndpoint(null, { DOCKER_HOST: 'unix:///tmp/d.sock' })).toEqual({ kind: 'socket', path: '/tmp/d.sock' });
     expect(dockerEndpoint(null, {})).toEqual({ kind: 'socket', path: '/var/run/docker.sock' });

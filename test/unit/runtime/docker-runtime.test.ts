@@ -169,7 +169,14 @@ describe('docker runtime (fake engine, fake clock)', () => {
     const clockless = createFakeDockerApi();
     const release = clockless.holdNextSubscribe();
     const clock = createFakeClock();
-    const runtime = createDockerRuntime({ api: clockless, settings, ports: noPorts, clock, logger: createLogger({ level: 'silent' }), endpoint: 'fake' });
+    const runtime = createDockerRuntime({
+      api: clockless,
+      settings,
+      ports: noPorts,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      endpoint: 'fake',
+    });
     await clock.advance(0);
     const closing = runtime.close();
     release();

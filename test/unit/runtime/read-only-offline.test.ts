@@ -19,7 +19,13 @@ const bridge: DockerRuntimeSettings = { image: 'registry:2', network: 'registry-
 
 describe('offline caches are read-only', () => {
   it('process runtime: storage.maintenance.readonly when offline, a proxy otherwise', () => {
-    const offline = registryConfig({ spec: spec(true), addr: '/d/sockets/docker-io.sock', net: 'unix', debugAddr: '127.0.0.1:1', storageDir: '/d/caches/docker-io' }) as any;
+    const offline = registryConfig({
+      spec: spec(true),
+      addr: '/d/sockets/docker-io.sock',
+      net: 'unix',
+      debugAddr: '127.0.0.1:1',
+      storageDir: '/d/caches/docker-io',
+    }) as any;
     expect(offline.storage.maintenance.readonly).toEqual({ enabled: true });
     expect(offline.proxy).toBeUndefined();
     expect(offline.http).toMatchObject({ net: 'unix', addr: '/d/sockets/docker-io.sock' });

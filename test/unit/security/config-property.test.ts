@@ -29,7 +29,13 @@ export function viewFor(config: Parameters<typeof nginxView>[0]['config']): Ngin
     config,
     backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${20000 + i}`])),
     generation: 7,
-    paths: { pid: path.join(prefix, 'nginx.pid'), errorLog: path.join(prefix, 'logs/error.log'), accessLog: path.join(prefix, 'logs/access.log'), temp: path.join(prefix, 'temp'), cache: path.join(prefix, 'cache') },
+    paths: {
+      pid: path.join(prefix, 'nginx.pid'),
+      errorLog: path.join(prefix, 'logs/error.log'),
+      accessLog: path.join(prefix, 'logs/access.log'),
+      temp: path.join(prefix, 'temp'),
+      cache: path.join(prefix, 'cache'),
+    },
   });
 }
 
@@ -53,7 +59,10 @@ describe('config → nginx: nothing injectable', () => {
       fc.property(configArbitrary(files), (doc) => {
         const result = parseConfig(stringify(doc), { source: '/etc/regcache/registries.yaml', env: {}, readFile });
         if (!result.ok) {
-          tally(rejectedAt, result.problems.map((p) => p.path.split('.')[0]!));
+          tally(
+            rejectedAt,
+            result.problems.map((p) => p.path.split('.')[0]!),
+          );
           expect(result.problems.length).toBeGreaterThan(0);
           for (const p of result.problems) expect(TOP_LEVEL.has(p.path.split('.')[0]!), `${p.path}: ${p.message}`).toBe(true);
           for (const secret of passwordsOf(doc)) expect(JSON.stringify(result.problems)).not.toContain(secret);

@@ -2,7 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { createEgressCounters, parseEgressLogLine } from '../../../src/status/access-log/egress-counters.js';
 
 const line = (over: Record<string, unknown>) =>
-  JSON.stringify({ time: 't', msec: 1, vhost: 'docker.io', method: 'GET', uri: '/v2/x/blobs/sha256:a', status: 200, bytes: 10, request_time: 0.1, upstream_addr: '', upstream_status: '', upstream_bytes: '', cache: '', ...over });
+  JSON.stringify({
+    time: 't',
+    msec: 1,
+    vhost: 'docker.io',
+    method: 'GET',
+    uri: '/v2/x/blobs/sha256:a',
+    status: 200,
+    bytes: 10,
+    request_time: 0.1,
+    upstream_addr: '',
+    upstream_status: '',
+    upstream_bytes: '',
+    cache: '',
+    ...over,
+  });
 
 describe('egress counters', () => {
   it('counts upstream hops, their bytes, and fetches answered from the lock', () => {
@@ -27,7 +41,7 @@ describe('egress counters', () => {
     expect(counters.get('forged.example').requests).toBe(0);
   });
 
-  it('tells an unreachable or silent upstream (nginx\'s own 502/504) from other answers', () => {
+  it("tells an unreachable or silent upstream (nginx's own 502/504) from other answers", () => {
     expect(parseEgressLogLine(line({ status: 502, upstream_status: '502' }))!.upstreamFailed).toBe(true);
     expect(parseEgressLogLine(line({ status: 504, upstream_status: '307 : 504' }))!.upstreamFailed).toBe(true);
     expect(parseEgressLogLine(line({ status: 200, upstream_status: '200' }))!.upstreamFailed).toBe(false);

@@ -6,7 +6,15 @@ import { createFakeClock } from '../../helpers/fake-clock.js';
 
 const ok: ProbeResult = { ok: true, status: 200, error: null };
 const down: ProbeResult = { ok: false, status: null, error: 'ECONNREFUSED' };
-const instance = (name: string, address: string): CacheInstance => ({ name, specHash: 'h', address, debugAddress: null, state: 'running', restarts: 0, lastError: null });
+const instance = (name: string, address: string): CacheInstance => ({
+  name,
+  specHash: 'h',
+  address,
+  debugAddress: null,
+  state: 'running',
+  restarts: 0,
+  lastError: null,
+});
 
 function setup() {
   const clock = createFakeClock();

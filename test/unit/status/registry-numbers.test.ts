@@ -52,7 +52,13 @@ describe('vhostNumbers', () => {
     traffic.blobMissBytes = 4000;
     traffic.manifestNginxHits = 2;
     traffic.lastPullAtMs = Date.UTC(2026, 0, 1);
-    const n = vhostNumbers({ traffic, proxy: vars(group(4, 1, 500)), proxyCurrent: true, disk: { bytes: 8192, files: 2, partial: false, measuredAtMs: 0 }, sinceMs: 0 });
+    const n = vhostNumbers({
+      traffic,
+      proxy: vars(group(4, 1, 500)),
+      proxyCurrent: true,
+      disk: { bytes: 8192, files: 2, partial: false, measuredAtMs: 0 },
+      sinceMs: 0,
+    });
     expect(n.cache.manifests).toEqual({ hits: 5, misses: 1, hitRatio: 5 / 6 });
     expect(n.cache.blobs).toEqual({ hits: 3, misses: 1, unknown: 0, hitRatio: 0.75 });
     expect(n.traffic.bytesFromUpstream).toBe(4500);

@@ -9,7 +9,10 @@ import { daemonStatus, FIXTURE_NOW, observedVhost } from '../../helpers/status-f
 const NOW = FIXTURE_NOW;
 const vhost = observedVhost;
 const status = (over: Partial<DaemonStatus> = {}): DaemonStatus =>
-  daemonStatus({ vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', lastError: 'cache not answering: ECONNREFUSED <script>' })], ...over });
+  daemonStatus({
+    vhosts: [vhost('docker.io'), vhost('ghcr.io', { status: 'down', lastError: 'cache not answering: ECONNREFUSED <script>' })],
+    ...over,
+  });
 
 describe('formats', () => {
   it.each([
@@ -32,7 +35,15 @@ describe('formats', () => {
 describe('status page', () => {
   const render = createStatusPageRenderer(readStatusPageTemplate());
   const page = (s: DaemonStatus) =>
-    render(statusPageView({ status: s, events: [], snippets: [{ id: 'k3s', title: 'k3s', target: 'registries.yaml', text: 'mirrors: {}', notes: [] }], nowMs: NOW, refreshSeconds: 5 }));
+    render(
+      statusPageView({
+        status: s,
+        events: [],
+        snippets: [{ id: 'k3s', title: 'k3s', target: 'registries.yaml', text: 'mirrors: {}', notes: [] }],
+        nowMs: NOW,
+        refreshSeconds: 5,
+      }),
+    );
 
   it('has one card per vhost with its status, hit ratios and numbers', () => {
     const html = page(status());
@@ -52,7 +63,15 @@ describe('status page', () => {
   });
 
   it('shows the config error banner with each problem', () => {
-    const html = page(status({ lastError: { message: 'config rejected', problems: [{ path: 'registries.x.upstream', message: 'must be a URL' }], at: new Date(NOW).toISOString() } }));
+    const html = page(
+      status({
+        lastError: {
+          message: 'config rejected',
+          problems: [{ path: 'registries.x.upstream', message: 'must be a URL' }],
+          at: new Date(NOW).toISOString(),
+        },
+      }),
+    );
     expect(html).toContain('id="config-error"');
     expect(html).toContain('registries.x.upstream: must be a URL');
   });
@@ -60,7 +79,10 @@ describe('status page', () => {
 
 describe('status table', () => {
   it('prints one row per vhost, the banner and last errors', () => {
-    const out = formatStatusTable(status({ lastError: { message: 'config rejected: x', problems: [{ path: 'domain', message: 'bad' }], at: new Date(NOW).toISOString() } }), NOW);
+    const out = formatStatusTable(
+      status({ lastError: { message: 'config rejected: x', problems: [{ path: 'domain', message: 'bad' }], at: new Date(NOW).toISOString() } }),
+      NOW,
+    );
     const lines = out.split('\n');
     expect(lines[0]).toMatch(/^regcache\s+serving\s+generation 3/);
     expect(out).toContain('CONFIG REJECTED just now');

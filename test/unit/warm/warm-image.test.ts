@@ -40,18 +40,33 @@ function fakeClient(content: Map<string, { body: Buffer; type?: string }>, tags:
 
 function image(seed: string, layers: number) {
   const blobs = Array.from({ length: layers + 1 }, (_, i) => Buffer.from(`${seed}-${i}`));
-  const manifest = Buffer.from(JSON.stringify({ config: { digest: digest(blobs[0]!), size: blobs[0]!.length }, layers: blobs.slice(1).map((b) => ({ digest: digest(b), size: b.length })) }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      config: { digest: digest(blobs[0]!), size: blobs[0]!.length },
+      layers: blobs.slice(1).map((b) => ({ digest: digest(b), size: b.length })),
+    }),
+  );
   return { manifest, blobs, digest: digest(manifest) };
 }
 
 describe('warmImage', () => {
   it('fetches the tag, the manifest again by digest, then every blob once', async () => {
     const img = image('a', 2);
-    const content = new Map([[img.digest, { body: img.manifest, type: 'application/vnd.docker.distribution.manifest.v2+json' }], ...img.blobs.map((b) => [digest(b), { body: b }] as const)]);
+    const content = new Map([
+      [img.digest, { body: img.manifest, type: 'application/vnd.docker.distribution.manifest.v2+json' }],
+      ...img.blobs.map((b) => [digest(b), { body: b }] as const),
+    ]);
     const { client, asked } = fakeClient(content, { '1': img.digest });
     const p = pendingImage(target.image, target.cache);
     await warmImage(target, [parsePlatform('linux/amd64')!], client, p);
-    expect(p).toMatchObject({ state: 'done', digest: img.digest, manifests: 2, blobs: { done: 3, total: 3 }, bytes: img.blobs.reduce((n, b) => n + b.length, 0), error: null });
+    expect(p).toMatchObject({
+      state: 'done',
+      digest: img.digest,
+      manifests: 2,
+      blobs: { done: 3, total: 3 },
+      bytes: img.blobs.reduce((n, b) => n + b.length, 0),
+      error: null,
+    });
     expect(asked.slice(0, 2)).toEqual(['manifest 1', `manifest ${img.digest}`]);
     expect(asked.filter((a) => a.startsWith('blob')).sort()).toEqual(img.blobs.map((b) => `blob ${digest(b)}`).sort());
   });
@@ -97,7 +112,9 @@ describe('router client', () => {
       expect(await client.blob('docker.io.registry.example.com', 'org/app', digest(good), (n) => (bytes += n))).toBe(good.length);
       expect(bytes).toBe(good.length);
       expect(seen[0]!.host).toBe('docker.io.registry.example.com');
-      await expect(client.blob('h', 'org/app', digest('other'), () => {})).rejects.toThrow(`blob ${digest('other')}: content has digest ${digest(good)}`);
+      await expect(client.blob('h', 'org/app', digest('other'), () => {})).rejects.toThrow(
+        `blob ${digest('other')}: content has digest ${digest(good)}`,
+      );
       await expect(client.manifest('h', 'org/app', 'v1')).rejects.toThrow('manifest org/app:v1: HTTP 403: DENIED (no)');
       expect(seen[2]!.accept).toContain('application/vnd.oci.image.index.v1+json');
     } finally {

@@ -103,9 +103,16 @@ registries:
 `);
 
   it('maps references by mirrorOf to the first cache in mirror order', () => {
-    expect(resolveWarmTarget('alpine:3.19', config)).toMatchObject({ image: 'docker.io/library/alpine:3.19', cache: 'hub-a', host: 'hub-a.registry.example.com' });
+    expect(resolveWarmTarget('alpine:3.19', config)).toMatchObject({
+      image: 'docker.io/library/alpine:3.19',
+      cache: 'hub-a',
+      host: 'hub-a.registry.example.com',
+    });
     expect(resolveWarmTarget('registry.k8s.io/pause:3.9', config)).toMatchObject({ cache: 'k8s' });
-    expect(resolveWarmTarget('ghcr.io/a/b', config)).toEqual({ image: 'ghcr.io/a/b:latest', error: 'no cache mirrors ghcr.io (registries\' mirrorOf: docker.io, registry.k8s.io)' });
+    expect(resolveWarmTarget('ghcr.io/a/b', config)).toEqual({
+      image: 'ghcr.io/a/b:latest',
+      error: "no cache mirrors ghcr.io (registries' mirrorOf: docker.io, registry.k8s.io)",
+    });
   });
 
   it('reads the warm list with defaults', () => {

@@ -205,7 +205,9 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
     const name = containerName(spec.slug);
     switch (decision) {
       case 'foreign':
-        throw new Error(`a container named ${name} exists that this regcache does not manage (no ${LABEL.managed}=true / ${LABEL.instance}=${settings.instance} labels); rename or remove it`);
+        throw new Error(
+          `a container named ${name} exists that this regcache does not manage (no ${LABEL.managed}=true / ${LABEL.instance}=${settings.instance} labels); rename or remove it`,
+        );
       case 'keep':
         break;
       case 'start':

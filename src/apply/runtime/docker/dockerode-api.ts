@@ -4,7 +4,8 @@ import type { ContainerStatus, ContainerSummary, DockerApi, DockerEndpoint, Dock
 
 /** The only file that knows dockerode. Translates its shapes into ours. */
 export function createDockerodeApi(endpoint: DockerEndpoint, opts: { timeoutMs?: number } = {}): DockerApi {
-  const connection = endpoint.kind === 'socket' ? { socketPath: endpoint.path } : { host: endpoint.host, port: endpoint.port, protocol: 'http' as const };
+  const connection =
+    endpoint.kind === 'socket' ? { socketPath: endpoint.path } : { host: endpoint.host, port: endpoint.port, protocol: 'http' as const };
   // Calls time out; streams (events, pulls) must not, so they use a second client.
   const docker = new Docker({ ...connection, timeout: opts.timeoutMs ?? 15_000 });
   const streaming = new Docker(connection);
@@ -57,8 +58,7 @@ export function createDockerodeApi(endpoint: DockerEndpoint, opts: { timeoutMs?:
           RestartPolicy: { Name: spec.restartPolicy },
           Mounts: spec.mounts.map((m) => ({ Type: 'volume' as const, Source: m.volume, Target: m.target })),
         },
-        NetworkingConfig:
-          spec.network === 'host' ? undefined : { EndpointsConfig: { [spec.network]: { Aliases: spec.networkAliases } } },
+        NetworkingConfig: spec.network === 'host' ? undefined : { EndpointsConfig: { [spec.network]: { Aliases: spec.networkAliases } } },
       });
       return created.id;
     },

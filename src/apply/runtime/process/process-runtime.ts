@@ -128,7 +128,13 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
   };
 
   /** One registry under supervision: started by us, or adopted (then restarted by us when it dies). */
-  const supervise = (spec: CacheSpec, p: ReturnType<typeof processRuntimePaths>, port: number, debugPort: number, socket: string | null): RunningCache => {
+  const supervise = (
+    spec: CacheSpec,
+    p: ReturnType<typeof processRuntimePaths>,
+    port: number,
+    debugPort: number,
+    socket: string | null,
+  ): RunningCache => {
     const entry: RunningCache = { spec, port, debugPort, socket, state: 'starting', process: undefined as unknown as SupervisedProcess };
     entry.process = createSupervisedProcess({
       name: `registry ${spec.name}`,
@@ -195,7 +201,8 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       const p = processRuntimePaths(opts.dataDir, spec.slug);
       const { port, debugPort } = await ports.portsFor(spec.name);
       const socket = opts.unixSockets ? p.socket : null;
-      if (opts.unixSockets && !socket) log.warn({ cache: spec.name, dataDir: opts.dataDir }, 'dataDir is too long for a unix socket path: this cache listens on a loopback port');
+      if (opts.unixSockets && !socket)
+        log.warn({ cache: spec.name, dataDir: opts.dataDir }, 'dataDir is too long for a unix socket path: this cache listens on a loopback port');
       const workerGroup = socket ? ((await opts.workerGroup?.()) ?? null) : null;
       if (socket) await socketDirectory(path.dirname(socket), workerGroup);
       if (socket) await storageDirectory(p.storage, workerGroup);
@@ -240,12 +247,22 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
 function recordedSpec(record: Record<string, unknown>, slug: string): CacheSpec | null {
   const s = record.spec as Partial<CacheSpec> | undefined;
   if (!s || typeof s.name !== 'string' || typeof s.specHash !== 'string' || s.slug !== slug) return null;
-  return { name: s.name, slug, upstream: String(s.upstream ?? ''), remoteUrl: String(s.remoteUrl ?? ''), credentials: null, offline: s.offline === true, specHash: s.specHash };
+  return {
+    name: s.name,
+    slug,
+    upstream: String(s.upstream ?? ''),
+    remoteUrl: String(s.remoteUrl ?? ''),
+    credentials: null,
+    offline: s.offline === true,
+    specHash: s.specHash,
+  };
 }
 
 /** distribution answers /v2/ with 200 (or 401 behind auth) once it serves. */
 async function answersV2(address: string): Promise<boolean> {
-  const target = address.startsWith('unix:') ? { socketPath: address.slice('unix:'.length) } : { host: address.split(':')[0], port: Number(address.split(':')[1]) };
+  const target = address.startsWith('unix:')
+    ? { socketPath: address.slice('unix:'.length) }
+    : { host: address.split(':')[0], port: Number(address.split(':')[1]) };
   return new Promise((resolve) => {
     const req = http.get({ ...target, path: '/v2/', timeout: 2000, agent: false, headers: { host: 'localhost' } }, (res) => {
       res.resume();
