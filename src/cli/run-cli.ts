@@ -9,7 +9,7 @@ commands:
   render    --config FILE [--egress]
                                  print the nginx config that run would apply (--egress: the config
                                  of the egress nginx the caches fetch their upstreams through)
-  clients   containerd|k3s|docker|k3d --config FILE [--out DIR] [--mode vhost|single] [--endpoint URL]
+  clients   containerd|k3s|docker|k3d|podman --config FILE [--out DIR] [--mode vhost|single] [--endpoint URL]
                                  print (or write under DIR) client configuration for this cache;
                                  also --ca-file PATH, --skip-verify (https); k3d: --cluster, --network,
                                  --registry-config, --host-ip

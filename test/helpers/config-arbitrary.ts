@@ -60,7 +60,7 @@ const cidr = fc.oneof(
   fc.constantFrom('::1', '2001:db8::/32', 'fe80::/10'),
 );
 const urlPath = fc.array(fc.stringMatching(/^[A-Za-z0-9._~-]{1,8}$/), { maxLength: 3 }).map((s) => '/' + s.join('/'));
-// IP hosts only: nginx resolves upstream host names when it loads the config (see README, limits).
+// IP hosts only: nginx resolves upstream host names when it loads the config (see docs/security.md).
 const authUrl = fc.tuple(fc.constantFrom('http', 'https'), loopback, port, urlPath).map(([s, h, p, path]) => `${s}://${h}:${p}${path}`);
 const upstream = fc
   .tuple(fc.constantFrom('http', 'https'), fc.oneof(dnsName, loopback), fc.option(port, { nil: undefined }))

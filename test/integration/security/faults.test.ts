@@ -200,7 +200,7 @@ describe('fault suite', () => {
       // What nginx already holds in its cache keeps serving (manifests and blobs by digest)...
       expect(await pullByDigest('docker.io')).toBe(true);
       // ...but a response nginx would have to write into its cache (an expired tag) fails: nginx cannot
-      // fall back to passing it through when the cache write hits ENOSPC (README, limits).
+      // fall back to passing it through when the cache write hits ENOSPC (docs/security.md).
       await new Promise((r) => setTimeout(r, 1500));
       // The daemon frees what it can when space runs low (abandoned uploads): fill that up again.
       await topUp(1);
@@ -210,7 +210,7 @@ describe('fault suite', () => {
         (r) => `status ${r.status}`,
         (e: Error) => `error ${e.message}`,
       );
-      // Pinned (README, limits): seen as "socket hang up". If this starts passing, update the README.
+      // Pinned (docs/security.md): seen as "socket hang up". If this starts passing, update docs/security.md.
       expect(tag).not.toBe('status 200');
       expect(await pullByDigest('ghcr.io')).toBe(false);
       // No temp files left behind by the failed atomic writes.

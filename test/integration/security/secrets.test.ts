@@ -36,7 +36,7 @@ describe('secrets never leak', () => {
   beforeAll(async () => {
     for (const k of Object.keys(SECRETS) as Array<keyof typeof SECRETS>) {
       // Anonymous upstreams: distribution 2.8's proxy sends credentials only to token-auth upstreams
-      // (Docker Hub, GHCR, Quay); against a Basic-auth upstream it sends none (see README, limits).
+      // (Docker Hub, GHCR, Quay); against a Basic-auth upstream it sends none (see docs/security.md).
       const u = await startUpstreamRegistry();
       await seedUpstream(u, [{ repository: 'team/app', tag: 'v1', image }]);
       upstreams[k] = u;
