@@ -144,8 +144,11 @@ describe('warm: API jobs, platforms, the config list', () => {
     expect(new Set(manifests)).toEqual(new Set([images[1]!.manifestDigest, images[2]!.manifestDigest]));
 
     // A client pulling the warmed platform is served from nginx's cache, without the upstream.
+    // (Blob hits come from the cache's verified storage, which the registry fills just after the warm's fetch.)
+    const fetchLayer = () => getBlob(rc.routerUrl, 'org/multi', images[1]!.layers[0]!.digest, { headers: { host: `hub.${rc.domain}` } });
+    await waitFor(async () => (await fetchLayer()).headers.get('x-cache-status') === 'HIT', { what: 'the warmed layer in storage' });
     upstream.clearRequests();
-    const layer = await getBlob(rc.routerUrl, 'org/multi', images[1]!.layers[0]!.digest, { headers: { host: `hub.${rc.domain}` } });
+    const layer = await fetchLayer();
     expect(layer.status).toBe(200);
     expect(layer.headers.get('x-cache-status')).toBe('HIT');
     expect((await upstream.settledRequests()).filter((r) => r.path.includes('/blobs/'))).toEqual([]);
@@ -212,12 +215,15 @@ describe('warm: API jobs, platforms, the config list', () => {
         what: 'a periodic warm of the moved tag',
       },
     );
+    const host = { host: `hub.${rc.domain}` };
+    // Blob hits come from the cache's verified storage, which the registry fills just after the warm's fetch.
+    const fetchLayer = () => getBlob(rc.routerUrl, 'library/moving', moved.layers[0]!.digest, { headers: host });
+    await waitFor(async () => (await fetchLayer()).headers.get('x-cache-status') === 'HIT', { what: 'the warmed layer in storage' });
     await upstream.settledRequests();
     upstream.clearRequests();
-    const host = { host: `hub.${rc.domain}` };
     const manifest = await getManifest(rc.routerUrl, 'library/moving', moved.manifestDigest, undefined, { headers: host });
     expect(manifest.status).toBe(200);
-    const layer = await getBlob(rc.routerUrl, 'library/moving', moved.layers[0]!.digest, { headers: host });
+    const layer = await fetchLayer();
     expect(layer.headers.get('x-cache-status')).toBe('HIT');
     expect((await upstream.settledRequests()).filter((r) => r.path.includes('/blobs/') || r.path.includes('/manifests/sha256:'))).toEqual([]);
   });

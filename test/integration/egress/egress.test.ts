@@ -172,9 +172,15 @@ describe('egress: caches fetch their upstreams through nginx', () => {
     const api = async (name: string) => (await (await fetch(`${rc.adminUrl}/api/v1/vhosts/${name}`)).json()) as { egress: string | null };
     expect((await api('cdn.example')).egress).toMatch(/^127\.0\.0\.1:\d+$/);
     expect((await api('direct.example')).egress).toBeNull();
-    const status = (await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as {
-      egressNginx: { running: boolean; generation: number; caches: number };
-    };
+    type EgressStatus = { egressNginx: { running: boolean; generation: number; caches: number } };
+    // The crash test before this one restarts the egress nginx; a pass may still be settling its listeners.
+    const status = await waitFor(
+      async () => {
+        const s = (await (await fetch(`${rc.adminUrl}/api/v1/status`)).json()) as EgressStatus;
+        return s.egressNginx?.running && s.egressNginx.caches === 2 ? s : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the egress nginx serving both egress caches' },
+    );
     expect(status.egressNginx).toMatchObject({ running: true, caches: 2 });
     expect(status.egressNginx.generation).toBeGreaterThan(0);
 
