@@ -100,6 +100,14 @@ describe('docker run regcache', () => {
     });
   });
 
+  it('re-reads its config on SIGHUP (docker kill -s HUP) and keeps running', async () => {
+    await docker(['kill', '--signal', 'HUP', name]);
+    await waitFor(async () => (await logs()).includes('SIGHUP reload done'), { timeoutMs: 30_000, what: 'the SIGHUP reload in the log' });
+    expect((await containerState(name)).running).toBe(true);
+    const ready = await fetch(`http://127.0.0.1:${fx.adminPort}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
   it('refuses to start with one clear line when dataDir is not writable (a read-only config mount, no dataDir)', async () => {
     const dir = join(fx.dir, 'no-data-dir');
     await mkdir(dir, { recursive: true });
