@@ -8,9 +8,9 @@ import { egressPlan, egressWanted, NO_EGRESS, type EgressPlan, type EgressSystem
 import type { Logger } from '../log.js';
 import { isEmptyPlan, planCaches, type CachePlan } from '../plan/cache-plan.js';
 import type { CacheSpec } from '../desired/cache-spec.js';
-import type { HealthMonitor } from '../status/health-monitor.js';
-import type { DaemonState } from '../status/daemon-state.js';
-import type { EventLog } from '../status/event-log.js';
+import type { HealthMonitor } from '../state/health-monitor.js';
+import type { DaemonState } from '../state/daemon-state.js';
+import type { EventLog } from '../state/event-log.js';
 import type { Clock } from '../util/clock.js';
 import { isoTime, sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';

@@ -3,8 +3,8 @@ import type { NginxDriver, NginxProcessState } from '../apply/nginx/nginx-driver
 import type { CacheRuntime } from '../apply/runtime/cache-runtime.js';
 import { redactedConfig } from './config-view.js';
 import type { DiskSpace } from './disk/disk-space-monitor.js';
-import type { DaemonState, RejectedConfig, ReloadRecord } from './daemon-state.js';
-import type { HealthMonitor } from './health-monitor.js';
+import type { DaemonState, RejectedConfig, ReloadRecord } from '../state/daemon-state.js';
+import type { HealthMonitor } from '../state/health-monitor.js';
 import type { VhostCacheStats, VhostTraffic } from './vhost-numbers.js';
 import type { ObserverStats, VhostObserver } from './vhost-observer.js';
 import { vhostView, type VhostView } from './vhost-view.js';

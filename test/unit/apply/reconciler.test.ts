@@ -6,9 +6,9 @@ import { parseConfig } from '../../../src/config/parse.js';
 import type { Result } from '../../../src/config/problems.js';
 import type { LoadedConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/log.js';
-import { createDaemonState } from '../../../src/status/daemon-state.js';
-import { createEventLog } from '../../../src/status/event-log.js';
-import type { HealthMonitor } from '../../../src/status/health-monitor.js';
+import { createDaemonState } from '../../../src/state/daemon-state.js';
+import { createEventLog } from '../../../src/state/event-log.js';
+import type { HealthMonitor } from '../../../src/state/health-monitor.js';
 import { createSystemClock } from '../../../src/util/clock.js';
 
 /** In-memory runtime: records what the reconciler asked for. */
