@@ -12,7 +12,7 @@ import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { resolveWorkerUser } from './apply/nginx/worker-user.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
-import { readEgressSystem } from './apply/nginx/egress-system.js';
+import { readEgressSystem } from './apply/egress/egress-system.js';
 import { sharesLoopback } from './desired/egress-routes.js';
 import { createPortBook, portBookFile, type PortBook } from './apply/runtime/port-book.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
@@ -31,7 +31,8 @@ import { createScheduler } from './scheduler/scheduler.js';
 import { createDaemonState } from './state/daemon-state.js';
 import { createDiskSpaceMonitor } from './status/disk/disk-space-monitor.js';
 import { removeOldFiles, removeStaleUploads } from './status/disk/stale-uploads.js';
-import { egressFailedDir } from './apply/nginx/egress-view.js';
+import { egressFailedDir } from './apply/egress/egress-view.js';
+import { createEgressController } from './apply/egress/egress-controller.js';
 import { createEventLog } from './state/event-log.js';
 import { createHealthMonitor } from './state/health-monitor.js';
 import { createPrometheusMetrics, type UnroutedCounts } from './status/metrics/prometheus-metrics.js';
@@ -179,18 +180,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
     metrics: metrics.reconcile,
     listenCheck: config.nginx.container ? undefined : listenProblem,
-    egress: egressNginx
-      ? {
-          loopback: sharesLoopback(config, runtime.kind),
-          system: () => readEgressSystem(),
-          portFor: (name) => ports.egressPortFor(name),
-          nginx: egressNginx.controller,
-          paths: egressNginx.driver.paths,
-          render: createEgressNginxRenderer(templates),
-          controlPort: egressNginx.controlPort,
-          workerUser: (configured) => egressNginx.driver.workerUser(configured),
-        }
-      : undefined,
+    egress: createEgressController({
+      egress: egressNginx
+        ? {
+            loopback: sharesLoopback(config, runtime.kind),
+            system: () => readEgressSystem(),
+            portFor: (name) => ports.egressPortFor(name),
+            nginx: egressNginx.controller,
+            paths: egressNginx.driver.paths,
+            render: createEgressNginxRenderer(templates),
+            controlPort: egressNginx.controlPort,
+            workerUser: (configured) => egressNginx.driver.workerUser(configured),
+          }
+        : null,
+      state,
+      events,
+      logger,
+    }),
     diskFull: () => diskSpace.lowMessage(),
   });
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
