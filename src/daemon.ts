@@ -202,7 +202,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
   const referencedWatcher = watchReferencedFiles((event) => {
     logger.debug({ event }, 'referenced file event');
-    scheduler.trigger(`referenced file ${event}`).catch(() => undefined);
+    scheduler.nudge(`referenced file ${event}`);
   });
   // Warm fetches through the router as a client would; the listen address is read at start only.
   const warmJobs = createWarmJobs({ client: createRouterClient(routerBaseUrl(config)), config: () => state.applied?.config ?? null, clock, logger });
@@ -217,11 +217,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     resyncMs: opts.resyncMs,
   });
-  triggerPass = (reason) => void scheduler.trigger(reason).catch(() => undefined);
+  triggerPass = (reason) => scheduler.nudge(reason);
   runtime.onEvent((e) => {
     events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name || null, message: e.message });
     // A cache came back (possibly at a new address) or went away: re-plan and re-route.
-    if (e.kind !== 'started') scheduler.trigger(`runtime ${e.kind} ${e.name}`).catch(() => undefined);
+    if (e.kind !== 'started') scheduler.nudge(`runtime ${e.kind} ${e.name}`);
   });
 
   health.onCacheChange((name, ok, error) => {
@@ -239,7 +239,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       vhost: name,
       message: `upstream ${reachable ? 'reachable again' : 'unreachable'}`,
     });
-    scheduler.trigger(`upstream of ${name} ${reachable ? 'back' : 'lost'}`).catch(() => undefined);
+    scheduler.nudge(`upstream of ${name} ${reachable ? 'back' : 'lost'}`);
   });
   scheduler.start();
   diskSpace.start();
@@ -280,7 +280,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const reload = (reason = 'api reload') => scheduler.trigger(reason, { immediate: true });
   const watcher = await watchConfigFile(opts.configPath, (event) => {
     logger.debug({ event }, 'config file event');
-    scheduler.trigger(`file ${event}`).catch(() => undefined);
+    scheduler.nudge(`file ${event}`);
   });
   // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
   // when the daemon runs on the Docker host (else those numbers show as unknown).
