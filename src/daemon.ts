@@ -247,9 +247,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (initial.outcome === 'rejected' || initial.outcome === 'failed') {
     diskSpace.stop();
     await scheduler.stop();
-    await referencedWatcher.close();
+    await referencedWatcher.stop();
     await nginx.stop();
-    await runtime.close();
+    await runtime.stop();
     await egressNginx?.controller.stop();
     throw new StartupError(initial.message ?? 'initial apply failed');
   }
@@ -368,11 +368,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
   const shutdown = async (listening: boolean) => {
-    await watcher.close();
+    await watcher.stop();
     logRotation.stop();
     warmSchedule.stop();
     await warmJobs.stop();
-    await referencedWatcher.close();
+    await referencedWatcher.stop();
     await scheduler.stop();
     diskSpace.stop();
     health.stop();
@@ -385,7 +385,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     // Stop routing first, then the caches behind it.
     await nginx.stop();
-    await runtime.close();
+    await runtime.stop();
     // Last: caches fetch through it until they stop.
     await egressNginx?.controller.stop();
   };

@@ -32,5 +32,5 @@ export interface CacheRuntime {
   remove(name: string): Promise<void>;
   onEvent(listener: (event: RuntimeEvent) => void): () => void;
   /** Daemon shutdown: release what this runtime owns (child processes stop; containers stay). */
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }

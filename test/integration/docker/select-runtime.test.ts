@@ -35,7 +35,7 @@ describe('selectRuntime', () => {
       logger: createLogger({ level: 'silent' }),
       ports: createPortBook(portBookFile(dir)),
     });
-    await runtimeObj.close();
+    await runtimeObj.stop();
     return runtimeObj.kind;
   };
 

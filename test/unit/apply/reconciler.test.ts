@@ -41,7 +41,7 @@ function fakeRuntime(failEnsure?: (upstream: string) => boolean) {
       caches.delete(name);
     },
     onEvent: () => () => undefined,
-    close: async () => undefined,
+    stop: async () => undefined,
   };
   return { runtime, calls };
 }
