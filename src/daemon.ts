@@ -35,7 +35,7 @@ import { egressFailedDir } from './apply/egress/egress-view.js';
 import { createEgressController } from './apply/egress/egress-controller.js';
 import { createEventLog } from './state/event-log.js';
 import { createHealthMonitor } from './state/health-monitor.js';
-import { createPrometheusMetrics, type UnroutedCounts } from './status/metrics/prometheus-metrics.js';
+import { createPrometheusMetrics } from './status/metrics/prometheus-metrics.js';
 import { generatedClientSnippets } from './status/page/client-snippets.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from './status/page/render-status-page.js';
 import { createStatusService } from './status/status-service.js';
@@ -49,6 +49,7 @@ import { createIntegrityService } from './integrity/integrity-service.js';
 import { createStorageBound } from './integrity/storage-bound.js';
 import { effectiveCache } from './config/sections/cache.js';
 import { sleep, type Clock } from './util/clock.js';
+import { startComponents, type Component } from './util/components.js';
 import { errorMessage } from './util/errors.js';
 import { findBinary } from './util/find-binary.js';
 import { createRouterClient } from './warm/router-client.js';
@@ -152,14 +153,65 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     cleanupEveryMs: opts.diskSpace?.cleanupMs,
   });
   await diskSpace.check();
+  // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
+  // when the daemon runs on the Docker host (else those numbers show as unknown).
+  const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(dockerApiFor(config, env).api);
+  // Only verified bytes in any cache, one copy on disk, cache.maxSize over everything (src/integrity/).
+  const layers = cacheLayers({ routerCacheDir: nginxDriver.paths.cache, egressCacheDir: egressNginx?.driver.paths.cache ?? null });
+  // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
+  // an in-memory blob descriptor cache that would outlive a deleted file, so its volume is left alone.
+  const storageRoot = async (name: string) => (runtime.kind === 'process' ? processStorageDir(config, name) : null);
+  const storageBound = createStorageBound({
+    registries: () => {
+      const applied = state.applied?.config;
+      return (applied?.registries ?? []).map((r) => ({ name: r.name, maxSizeBytes: effectiveCache(applied!.cache, r.cache).maxSizeBytes }));
+    },
+    storageRoot,
+    routerZone: layers.routerZone,
+    clock,
+    logger,
+    onEvicted: (name, blobs) =>
+      events.record({
+        kind: 'integrity',
+        level: 'info',
+        vhost: name,
+        message: `over cache.maxSize: evicted ${blobs.length} least recently used blob(s), ${blobs.reduce((n, b) => n + b.bytes, 0)} bytes`,
+      }),
+  });
+  const integrity = createIntegrityService({ layers, storageRoot, events, clock, logger, onCommitted: (name) => storageBound.soon(name) });
+  const observer = createVhostObserver({
+    onAccessEntry: (entry) => integrity.routerEntry(entry),
+    onEgressEntry: (entry) => integrity.egressEntry(entry),
+    accessLogPath: nginxDriver.paths.accessLog,
+    egressLogPath: egressNginx?.driver.paths.accessLog ?? null,
+    storage,
+    instances: () => runtime.list(),
+    vhostNames: () => [...new Set([...(state.applied?.config.registries.map((r) => r.name) ?? []), ...state.routed])],
+    // A refused or silent upstream in the egress log is news before the next 30 s probe.
+    onUpstreamFailure: (name) => health.recheckUpstream(name),
+    clock,
+    logger,
+    ...opts.observe,
+  });
+  const statusService = createStatusService({
+    state,
+    runtime,
+    health,
+    nginx,
+    nginxDriver,
+    egressDriver: egressNginx?.driver ?? null,
+    observer,
+    integrity,
+    disk: diskSpace,
+  });
   const metricsRegistry = new Registry();
-  // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
-  let statusService: ReturnType<typeof createStatusService> | null = null;
-  let unroutedCounts: () => UnroutedCounts = () => ({ unknownHost: 0, tlsOnPlainPort: 0 });
   const metrics = createPrometheusMetrics({
     registry: metricsRegistry,
-    vhosts: async () => (statusService ? statusService.vhosts() : []),
-    unrouted: () => unroutedCounts(),
+    vhosts: () => statusService.vhosts(),
+    unrouted: () => {
+      const { unroutedRequests, tlsOnPlainRequests } = observer.stats().accessLog;
+      return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
+    },
     disk: () => diskSpace.current(),
   });
   const templates = readNginxTemplates();
@@ -241,105 +293,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     scheduler.nudge(`upstream of ${name} ${reachable ? 'back' : 'lost'}`);
   });
-  scheduler.start();
-  diskSpace.start();
-  const initial = await scheduler.trigger('startup', { immediate: true });
-  if (initial.outcome === 'rejected' || initial.outcome === 'failed') {
-    diskSpace.stop();
-    await scheduler.stop();
-    await referencedWatcher.stop();
-    await nginx.stop();
-    await runtime.stop();
-    await egressNginx?.controller.stop();
-    throw new StartupError(initial.message ?? 'initial apply failed');
-  }
-  health.start(async () => {
-    const instances = new Map((await runtime.list()).map((i) => [i.name, i]));
-    const applied = state.applied?.config;
-    return (applied?.registries ?? []).map((r) => ({
-      name: r.name,
-      upstream: r.upstream,
-      caFile: applied!.egress.caFile,
-      instance: instances.get(r.name) ?? null,
-    }));
-  });
-
-  warmSchedule.start();
-
-  const logRotation = startLogRotation({
-    appendDirs: [path.join(config.dataDir, 'logs')],
-    reopenDirs: [path.dirname(nginxDriver.paths.accessLog), ...(egressNginx ? [path.dirname(egressNginx.driver.paths.accessLog)] : [])],
-    reopen: async () => {
-      await nginxDriver.reopenLogs();
-      await egressNginx?.driver.reopenLogs();
-    },
-    clock,
-    logger,
-  });
-
   const reload = (reason = 'api reload') => scheduler.trigger(reason, { immediate: true });
-  const watcher = await watchConfigFile(opts.configPath, (event) => {
-    logger.debug({ event }, 'config file event');
-    scheduler.nudge(`file ${event}`);
-  });
-  // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
-  // when the daemon runs on the Docker host (else those numbers show as unknown).
-  const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(dockerApiFor(config, env).api);
-  // Only verified bytes in any cache, one copy on disk, cache.maxSize over everything (src/integrity/).
-  const layers = cacheLayers({ routerCacheDir: nginxDriver.paths.cache, egressCacheDir: egressNginx?.driver.paths.cache ?? null });
-  // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
-  // an in-memory blob descriptor cache that would outlive a deleted file, so its volume is left alone.
-  const storageRoot = async (name: string) => (runtime.kind === 'process' ? processStorageDir(config, name) : null);
-  const storageBound = createStorageBound({
-    registries: () => {
-      const applied = state.applied?.config;
-      return (applied?.registries ?? []).map((r) => ({ name: r.name, maxSizeBytes: effectiveCache(applied!.cache, r.cache).maxSizeBytes }));
-    },
-    storageRoot,
-    routerZone: layers.routerZone,
-    clock,
-    logger,
-    onEvicted: (name, blobs) =>
-      events.record({
-        kind: 'integrity',
-        level: 'info',
-        vhost: name,
-        message: `over cache.maxSize: evicted ${blobs.length} least recently used blob(s), ${blobs.reduce((n, b) => n + b.bytes, 0)} bytes`,
-      }),
-  });
-  const integrity = createIntegrityService({ layers, storageRoot, events, clock, logger, onCommitted: (name) => storageBound.soon(name) });
-  const observer = createVhostObserver({
-    onAccessEntry: (entry) => integrity.routerEntry(entry),
-    onEgressEntry: (entry) => integrity.egressEntry(entry),
-    accessLogPath: nginxDriver.paths.accessLog,
-    egressLogPath: egressNginx?.driver.paths.accessLog ?? null,
-    storage,
-    instances: () => runtime.list(),
-    vhostNames: () => [...new Set([...(state.applied?.config.registries.map((r) => r.name) ?? []), ...state.routed])],
-    // A refused or silent upstream in the egress log is news before the next 30 s probe.
-    onUpstreamFailure: (name) => health.recheckUpstream(name),
-    clock,
-    logger,
-    ...opts.observe,
-  });
-  observer.start();
-  unroutedCounts = () => {
-    const { unroutedRequests, tlsOnPlainRequests } = observer.stats().accessLog;
-    return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
-  };
-  integrity.start();
-  storageBound.start();
-  statusService = createStatusService({
-    state,
-    runtime,
-    health,
-    nginx,
-    nginxDriver,
-    egressDriver: egressNginx?.driver ?? null,
-    observer,
-    integrity,
-    disk: diskSpace,
-  });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;
@@ -366,36 +320,96 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     hosts: () => currentConfig().admin.hosts,
     guard: { token: () => currentConfig().admin.token, metricsPublic: () => currentConfig().admin.metricsPublic, clock },
   });
-  const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
-  const shutdown = async (listening: boolean) => {
-    await watcher.stop();
-    logRotation.stop();
-    warmSchedule.stop();
-    await warmJobs.stop();
-    await referencedWatcher.stop();
-    await scheduler.stop();
-    diskSpace.stop();
-    health.stop();
-    await observer.stop();
-    await integrity.stop();
-    await storageBound.stop();
-    if (listening) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-    // Stop routing first, then the caches behind it.
-    await nginx.stop();
-    await runtime.stop();
-    // Last: caches fetch through it until they stop.
-    await egressNginx?.controller.stop();
+  const healthTargets = async () => {
+    const instances = new Map((await runtime.list()).map((i) => [i.name, i]));
+    const applied = state.applied?.config;
+    return (applied?.registries ?? []).map((r) => ({
+      name: r.name,
+      upstream: r.upstream,
+      caFile: applied!.egress.caFile,
+      instance: instances.get(r.name) ?? null,
+    }));
   };
-  try {
-    await once(server, 'listening');
-  } catch (err) {
-    // Nothing of this start may outlive it (nginx, caches and the egress nginx are running by now).
-    await shutdown(false);
-    throw new StartupError(`admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${errorMessage(err)}`);
-  }
+  let server: Server | null = null;
+  let stopLogRotation = (): void => undefined;
+  let stopConfigWatcher = async (): Promise<void> => undefined;
+  // Started in this order, stopped newest first (on a failed start as on stop): the admin API and
+  // the observers go first, the scheduler before what its passes drive, then routing, then the caches
+  // behind it, and last the egress nginx (caches fetch through it until they stop).
+  const components: Component[] = [
+    { name: 'egress nginx', stop: () => egressNginx?.controller.stop() },
+    { name: 'cache runtime', stop: () => runtime.stop() },
+    { name: 'router nginx', stop: () => nginx.stop() },
+    { name: 'referenced-file watcher', stop: () => referencedWatcher.stop() },
+    { name: 'scheduler', start: () => scheduler.start(), stop: () => scheduler.stop() },
+    { name: 'disk space monitor', start: () => diskSpace.start(), stop: () => diskSpace.stop() },
+    {
+      name: 'first pass',
+      start: async () => {
+        const initial = await scheduler.trigger('startup', { immediate: true });
+        if (initial.outcome === 'rejected' || initial.outcome === 'failed') throw new StartupError(initial.message ?? 'initial apply failed');
+      },
+      stop: () => undefined,
+    },
+    { name: 'health monitor', start: () => health.start(healthTargets), stop: () => health.stop() },
+    {
+      name: 'warm',
+      start: () => warmSchedule.start(),
+      stop: async () => {
+        warmSchedule.stop();
+        await warmJobs.stop();
+      },
+    },
+    {
+      name: 'log rotation',
+      start: () => {
+        const rotation = startLogRotation({
+          appendDirs: [path.join(config.dataDir, 'logs')],
+          reopenDirs: [path.dirname(nginxDriver.paths.accessLog), ...(egressNginx ? [path.dirname(egressNginx.driver.paths.accessLog)] : [])],
+          reopen: async () => {
+            await nginxDriver.reopenLogs();
+            await egressNginx?.driver.reopenLogs();
+          },
+          clock,
+          logger,
+        });
+        stopLogRotation = () => rotation.stop();
+      },
+      stop: () => stopLogRotation(),
+    },
+    {
+      name: 'config watcher',
+      start: async () => {
+        const configWatcher = await watchConfigFile(opts.configPath, (event) => {
+          logger.debug({ event }, 'config file event');
+          scheduler.nudge(`file ${event}`);
+        });
+        stopConfigWatcher = () => configWatcher.stop();
+      },
+      stop: () => stopConfigWatcher(),
+    },
+    { name: 'vhost observer', start: () => observer.start(), stop: () => observer.stop() },
+    { name: 'integrity', start: () => integrity.start(), stop: () => integrity.stop() },
+    { name: 'storage bound', start: () => storageBound.start(), stop: () => storageBound.stop() },
+    {
+      name: 'admin API',
+      start: async () => {
+        const listening = app.listen(config.admin.listen.port, config.admin.listen.host);
+        try {
+          await once(listening, 'listening');
+        } catch (err) {
+          throw new StartupError(`admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${errorMessage(err)}`);
+        }
+        server = listening;
+      },
+      stop: async () => {
+        if (!server) return;
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+      },
+    },
+  ];
+  const stopComponents = await startComponents(components);
   const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;
   logger.info({ admin: adminUrl, generation: state.generation }, 'regcache is running');
 
@@ -403,7 +417,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     adminUrl,
     reload,
     async stop() {
-      await shutdown(true);
+      await stopComponents();
       logger.info('regcache stopped');
     },
   };
