@@ -108,9 +108,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const decision = await resolveWorkerUser((state?.applied?.config ?? config).nginx.user, nginxDir);
     return decision.kind === 'account' ? decision.account.gid : 0;
   };
-  const runtime = await selectRuntime({ config, env, clock, logger, ports, workerGroup });
+  // One Docker API client for everything that talks to the engine (runtime, nginx container, volumes).
+  const docker = dockerApiFor(config, env);
+  const runtime = await selectRuntime({ config, env, clock, logger, ports, workerGroup, docker });
   const events = createEventLog(clock);
-  const nginxDriver = createNginxDriver(config, env, clock, logger, (message) =>
+  const nginxDriver = createNginxDriver(config, env, docker.api, clock, logger, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
   );
   // The caches' egress: a second nginx child process, when nginx runs as one (see egress-view.ts).
@@ -142,7 +144,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const stall = currentConfigNow().cache.stallTimeoutSeconds;
       // The egress nginx's failed-fetch markers count for 2 s; old ones are only clutter.
       if (egressNginx) await removeOldFiles(egressFailedDir(egressNginx.driver.paths), 60_000, clock.now());
-      return removeStaleUploads(await cacheStorageRoots(config, runtime.kind, env), Math.max(2 * stall, 10) * 1000, clock.now());
+      return removeStaleUploads(await cacheStorageRoots(config, runtime.kind, docker.api), Math.max(2 * stall, 10) * 1000, clock.now());
     },
     // The first measurement comes before the first pass, which reads it anyway.
     onChange: (low) => triggerPass?.(low ? 'disk space low' : 'disk space back'),
@@ -155,7 +157,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await diskSpace.check();
   // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
   // when the daemon runs on the Docker host (else those numbers show as unknown).
-  const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(dockerApiFor(config, env).api);
+  const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(docker.api);
   // Only verified bytes in any cache, one copy on disk, cache.maxSize over everything (src/integrity/).
   const layers = cacheLayers({ routerCacheDir: nginxDriver.paths.cache, egressCacheDir: egressNginx?.driver.paths.cache ?? null });
   // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
@@ -428,12 +430,11 @@ function processStorageDir(config: RegcacheConfig, name: string): string {
 }
 
 /** Storage roots of the caches, for removing abandoned uploads: the process runtime's directories or the volumes' mountpoints. */
-async function cacheStorageRoots(config: RegcacheConfig, kind: 'process' | 'docker', env: DaemonOptions['env']): Promise<string[]> {
+async function cacheStorageRoots(config: RegcacheConfig, kind: 'process' | 'docker', api: DockerApi): Promise<string[]> {
   if (kind === 'process') {
     const dir = path.join(config.dataDir, 'caches');
     return (await readdir(dir).catch(() => [])).map((slug) => path.join(dir, slug));
   }
-  const { api } = dockerApiFor(config, env);
   const roots = await Promise.all(config.registries.map((r) => api.volumeMountpoint(volumeName(registrySlug(r.name))).catch(() => null)));
   return roots.filter((r): r is string => r !== null);
 }
@@ -450,12 +451,12 @@ function volumeStorage(api: DockerApi) {
 function createNginxDriver(
   config: RegcacheConfig,
   env: DaemonOptions['env'],
+  api: DockerApi,
   clock: Clock,
   logger: Logger,
   onCrash: (message: string) => void,
 ): NginxDriver {
   if (config.nginx.container) {
-    const { api } = dockerApiFor(config, env);
     return createContainerNginx({ api, container: config.nginx.container, dir: path.join(config.dataDir, 'nginx'), logger });
   }
   return createProcessNginx({ binary: requireNginxBinary(env), dataDir: config.dataDir, clock, logger, onCrash });
