@@ -21,13 +21,13 @@ import type { NginxRenderer } from './nginx/render.js';
 import { candidateBytes } from './nginx/candidate.js';
 import type { EgressController } from './egress/egress-controller.js';
 import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
-import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
-import type { ReconcileOutcome, ReconcileResult } from './reconcile-result.js';
+import { noReconcileMetrics, type ReconcileMetrics } from '../state/reconcile-metrics.js';
+import type { ReconcileOutcome, ReconcileResult } from '../state/reconcile-result.js';
 
 /** Exits of a replaced cache while it is awaited that fail its step before the timeout. */
 const CRASHES_BEFORE_FAILING = 3;
 
-export type { ReconcileOutcome, ReconcileResult } from './reconcile-result.js';
+export type { ReconcileOutcome, ReconcileResult } from '../state/reconcile-result.js';
 
 export interface ReconcilerDeps {
   loadConfig: () => Promise<Result<LoadedConfig>>;

@@ -1,4 +1,4 @@
-import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
+import type { CacheInstance } from '../state/cache-instance.js';
 import type { RegistryConfig } from '../config/model.js';
 import type { VhostHealth } from '../state/health-monitor.js';
 
