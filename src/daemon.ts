@@ -12,7 +12,7 @@ import { createProcessNginx } from './apply/nginx/process-nginx.js';
 import { resolveWorkerUser } from './apply/nginx/worker-user.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from './apply/nginx/render.js';
 import { createReconciler, type ReconcileResult } from './apply/reconciler.js';
-import { readEgressSystem } from './apply/nginx/egress-system.js';
+import { readEgressSystem } from './apply/egress/egress-system.js';
 import { sharesLoopback } from './desired/egress-routes.js';
 import { createPortBook, portBookFile, type PortBook } from './apply/runtime/port-book.js';
 import { processRuntimePaths } from './apply/runtime/process/process-runtime.js';
@@ -28,13 +28,14 @@ import { createAdminApp } from './http/admin-app.js';
 import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
-import { createDaemonState } from './status/daemon-state.js';
+import { createDaemonState } from './state/daemon-state.js';
 import { createDiskSpaceMonitor } from './status/disk/disk-space-monitor.js';
 import { removeOldFiles, removeStaleUploads } from './status/disk/stale-uploads.js';
-import { egressFailedDir } from './apply/nginx/egress-view.js';
-import { createEventLog } from './status/event-log.js';
-import { createHealthMonitor } from './status/health-monitor.js';
-import { createPrometheusMetrics, type UnroutedCounts } from './status/metrics/prometheus-metrics.js';
+import { egressFailedDir } from './apply/egress/egress-view.js';
+import { createEgressController } from './apply/egress/egress-controller.js';
+import { createEventLog } from './state/event-log.js';
+import { createHealthMonitor } from './state/health-monitor.js';
+import { createPrometheusMetrics } from './status/metrics/prometheus-metrics.js';
 import { generatedClientSnippets } from './status/page/client-snippets.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from './status/page/render-status-page.js';
 import { createStatusService } from './status/status-service.js';
@@ -48,6 +49,7 @@ import { createIntegrityService } from './integrity/integrity-service.js';
 import { createStorageBound } from './integrity/storage-bound.js';
 import { effectiveCache } from './config/sections/cache.js';
 import { sleep, type Clock } from './util/clock.js';
+import { startComponents, type Component } from './util/components.js';
 import { errorMessage } from './util/errors.js';
 import { findBinary } from './util/find-binary.js';
 import { createRouterClient } from './warm/router-client.js';
@@ -106,9 +108,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const decision = await resolveWorkerUser((state?.applied?.config ?? config).nginx.user, nginxDir);
     return decision.kind === 'account' ? decision.account.gid : 0;
   };
-  const runtime = await selectRuntime({ config, env, clock, logger, ports, workerGroup });
+  // One Docker API client for everything that talks to the engine (runtime, nginx container, volumes).
+  const docker = dockerApiFor(config, env);
+  const runtime = await selectRuntime({ config, env, clock, logger, ports, workerGroup, docker });
   const events = createEventLog(clock);
-  const nginxDriver = createNginxDriver(config, env, clock, logger, (message) =>
+  const nginxDriver = createNginxDriver(config, env, docker.api, clock, logger, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
   );
   // The caches' egress: a second nginx child process, when nginx runs as one (see egress-view.ts).
@@ -140,7 +144,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const stall = currentConfigNow().cache.stallTimeoutSeconds;
       // The egress nginx's failed-fetch markers count for 2 s; old ones are only clutter.
       if (egressNginx) await removeOldFiles(egressFailedDir(egressNginx.driver.paths), 60_000, clock.now());
-      return removeStaleUploads(await cacheStorageRoots(config, runtime.kind, env), Math.max(2 * stall, 10) * 1000, clock.now());
+      return removeStaleUploads(await cacheStorageRoots(config, runtime.kind, docker.api), Math.max(2 * stall, 10) * 1000, clock.now());
     },
     // The first measurement comes before the first pass, which reads it anyway.
     onChange: (low) => triggerPass?.(low ? 'disk space low' : 'disk space back'),
@@ -151,134 +155,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     cleanupEveryMs: opts.diskSpace?.cleanupMs,
   });
   await diskSpace.check();
-  const metricsRegistry = new Registry();
-  // Late-bound: the metrics read vhosts from the status service, which needs the observer built below.
-  let statusService: ReturnType<typeof createStatusService> | null = null;
-  let unroutedCounts: () => UnroutedCounts = () => ({ unknownHost: 0, tlsOnPlainPort: 0 });
-  const metrics = createPrometheusMetrics({
-    registry: metricsRegistry,
-    vhosts: async () => (statusService ? statusService.vhosts() : []),
-    unrouted: () => unroutedCounts(),
-    disk: () => diskSpace.current(),
-  });
-  const templates = readNginxTemplates();
-  const reconcile = createReconciler({
-    loadConfig,
-    // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
-    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : undefined,
-    runtime,
-    nginx,
-    nginxPaths: nginxDriver.paths,
-    nginxWorkerUser: (configured) => nginxDriver.workerUser(configured),
-    render: createNginxRenderer(templates),
-    nginxAccept: accept,
-    health,
-    state,
-    events,
-    clock,
-    logger,
-    metrics: metrics.reconcile,
-    listenCheck: config.nginx.container ? undefined : listenProblem,
-    egress: egressNginx
-      ? {
-          loopback: sharesLoopback(config, runtime.kind),
-          system: () => readEgressSystem(),
-          portFor: (name) => ports.egressPortFor(name),
-          nginx: egressNginx.controller,
-          paths: egressNginx.driver.paths,
-          render: createEgressNginxRenderer(templates),
-          controlPort: egressNginx.controlPort,
-          workerUser: (configured) => egressNginx.driver.workerUser(configured),
-        }
-      : undefined,
-    diskFull: () => diskSpace.lowMessage(),
-  });
-  // Certificates, htpasswd and password files: a renewal or rotation is a config change.
-  const referencedWatcher = watchReferencedFiles((event) => {
-    logger.debug({ event }, 'referenced file event');
-    scheduler.trigger(`referenced file ${event}`).catch(() => undefined);
-  });
-  // Warm fetches through the router as a client would; the listen address is read at start only.
-  const warmJobs = createWarmJobs({ client: createRouterClient(routerBaseUrl(config)), config: () => state.applied?.config ?? null, clock, logger });
-  const warmSchedule = createWarmSchedule({ jobs: warmJobs, clock, logger });
-  const scheduler = createScheduler({
-    run: async (reasons) => {
-      const result = await reconcile(reasons.join(', '));
-      await referencedWatcher.update(state.applied?.config.referencedFiles ?? []).catch(() => undefined);
-      if (state.applied) warmSchedule.update(state.applied.config.warm);
-      return result;
-    },
-    clock,
-    resyncMs: opts.resyncMs,
-  });
-  triggerPass = (reason) => void scheduler.trigger(reason).catch(() => undefined);
-  runtime.onEvent((e) => {
-    events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name || null, message: e.message });
-    // A cache came back (possibly at a new address) or went away: re-plan and re-route.
-    if (e.kind !== 'started') scheduler.trigger(`runtime ${e.kind} ${e.name}`).catch(() => undefined);
-  });
-
-  health.onCacheChange((name, ok, error) => {
-    events.record({
-      kind: 'probe',
-      level: ok ? 'info' : 'warn',
-      vhost: name,
-      message: ok ? 'cache answers /v2/ again' : `cache stopped answering /v2/: ${error}`,
-    });
-  });
-  health.onUpstreamChange((name, reachable) => {
-    events.record({
-      kind: 'probe',
-      level: reachable ? 'info' : 'warn',
-      vhost: name,
-      message: `upstream ${reachable ? 'reachable again' : 'unreachable'}`,
-    });
-    scheduler.trigger(`upstream of ${name} ${reachable ? 'back' : 'lost'}`).catch(() => undefined);
-  });
-  scheduler.start();
-  diskSpace.start();
-  const initial = await scheduler.trigger('startup', { immediate: true });
-  if (initial.outcome === 'rejected' || initial.outcome === 'failed') {
-    diskSpace.stop();
-    await scheduler.stop();
-    await referencedWatcher.close();
-    await nginx.stop();
-    await runtime.close();
-    await egressNginx?.controller.stop();
-    throw new StartupError(initial.message ?? 'initial apply failed');
-  }
-  health.start(async () => {
-    const instances = new Map((await runtime.list()).map((i) => [i.name, i]));
-    const applied = state.applied?.config;
-    return (applied?.registries ?? []).map((r) => ({
-      name: r.name,
-      upstream: r.upstream,
-      caFile: applied!.egress.caFile,
-      instance: instances.get(r.name) ?? null,
-    }));
-  });
-
-  warmSchedule.start();
-
-  const logRotation = startLogRotation({
-    appendDirs: [path.join(config.dataDir, 'logs')],
-    reopenDirs: [path.dirname(nginxDriver.paths.accessLog), ...(egressNginx ? [path.dirname(egressNginx.driver.paths.accessLog)] : [])],
-    reopen: async () => {
-      await nginxDriver.reopenLogs();
-      await egressNginx?.driver.reopenLogs();
-    },
-    clock,
-    logger,
-  });
-
-  const reload = (reason = 'api reload') => scheduler.trigger(reason, { immediate: true });
-  const watcher = await watchConfigFile(opts.configPath, (event) => {
-    logger.debug({ event }, 'config file event');
-    scheduler.trigger(`file ${event}`).catch(() => undefined);
-  });
   // Storage the daemon can see: the process runtime's directories, or the Docker volumes' mountpoints
   // when the daemon runs on the Docker host (else those numbers show as unknown).
-  const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(dockerApiFor(config, env).api);
+  const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(docker.api);
   // Only verified bytes in any cache, one copy on disk, cache.maxSize over everything (src/integrity/).
   const layers = cacheLayers({ routerCacheDir: nginxDriver.paths.cache, egressCacheDir: egressNginx?.driver.paths.cache ?? null });
   // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
@@ -316,14 +195,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
     ...opts.observe,
   });
-  observer.start();
-  unroutedCounts = () => {
-    const { unroutedRequests, tlsOnPlainRequests } = observer.stats().accessLog;
-    return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
-  };
-  integrity.start();
-  storageBound.start();
-  statusService = createStatusService({
+  const statusService = createStatusService({
     state,
     runtime,
     health,
@@ -334,6 +206,96 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     integrity,
     disk: diskSpace,
   });
+  const metricsRegistry = new Registry();
+  const metrics = createPrometheusMetrics({
+    registry: metricsRegistry,
+    vhosts: () => statusService.vhosts(),
+    unrouted: () => {
+      const { unroutedRequests, tlsOnPlainRequests } = observer.stats().accessLog;
+      return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
+    },
+    disk: () => diskSpace.current(),
+  });
+  const templates = readNginxTemplates();
+  const reconcile = createReconciler({
+    loadConfig,
+    // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
+    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : undefined,
+    runtime,
+    nginx,
+    nginxPaths: nginxDriver.paths,
+    nginxWorkerUser: (configured) => nginxDriver.workerUser(configured),
+    render: createNginxRenderer(templates),
+    nginxAccept: accept,
+    health,
+    state,
+    events,
+    clock,
+    logger,
+    metrics: metrics.reconcile,
+    listenCheck: config.nginx.container ? undefined : listenProblem,
+    egress: createEgressController({
+      egress: egressNginx
+        ? {
+            loopback: sharesLoopback(config, runtime.kind),
+            system: () => readEgressSystem(),
+            portFor: (name) => ports.egressPortFor(name),
+            nginx: egressNginx.controller,
+            paths: egressNginx.driver.paths,
+            render: createEgressNginxRenderer(templates),
+            controlPort: egressNginx.controlPort,
+            workerUser: (configured) => egressNginx.driver.workerUser(configured),
+          }
+        : null,
+      state,
+      events,
+      logger,
+    }),
+    diskFull: () => diskSpace.lowMessage(),
+  });
+  // Certificates, htpasswd and password files: a renewal or rotation is a config change.
+  const referencedWatcher = watchReferencedFiles((event) => {
+    logger.debug({ event }, 'referenced file event');
+    scheduler.nudge(`referenced file ${event}`);
+  });
+  // Warm fetches through the router as a client would; the listen address is read at start only.
+  const warmJobs = createWarmJobs({ client: createRouterClient(routerBaseUrl(config)), config: () => state.applied?.config ?? null, clock, logger });
+  const warmSchedule = createWarmSchedule({ jobs: warmJobs, clock, logger });
+  const scheduler = createScheduler({
+    run: async (reasons) => {
+      const result = await reconcile(reasons.join(', '));
+      await referencedWatcher.update(state.applied?.config.referencedFiles ?? []).catch(() => undefined);
+      if (state.applied) warmSchedule.update(state.applied.config.warm);
+      return result;
+    },
+    clock,
+    resyncMs: opts.resyncMs,
+  });
+  triggerPass = (reason) => scheduler.nudge(reason);
+  runtime.onEvent((e) => {
+    events.record({ kind: 'runtime', level: e.kind === 'exited' || e.kind === 'error' ? 'warn' : 'info', vhost: e.name || null, message: e.message });
+    // A cache came back (possibly at a new address) or went away: re-plan and re-route.
+    if (e.kind !== 'started') scheduler.nudge(`runtime ${e.kind} ${e.name}`);
+  });
+
+  health.onCacheChange((name, ok, error) => {
+    events.record({
+      kind: 'probe',
+      level: ok ? 'info' : 'warn',
+      vhost: name,
+      message: ok ? 'cache answers /v2/ again' : `cache stopped answering /v2/: ${error}`,
+    });
+  });
+  health.onUpstreamChange((name, reachable) => {
+    events.record({
+      kind: 'probe',
+      level: reachable ? 'info' : 'warn',
+      vhost: name,
+      message: `upstream ${reachable ? 'reachable again' : 'unreachable'}`,
+    });
+    scheduler.nudge(`upstream of ${name} ${reachable ? 'back' : 'lost'}`);
+  });
+  const reload = (reason = 'api reload') => scheduler.trigger(reason, { immediate: true });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;
@@ -360,36 +322,96 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     hosts: () => currentConfig().admin.hosts,
     guard: { token: () => currentConfig().admin.token, metricsPublic: () => currentConfig().admin.metricsPublic, clock },
   });
-  const server: Server = app.listen(config.admin.listen.port, config.admin.listen.host);
-  const shutdown = async (listening: boolean) => {
-    await watcher.close();
-    logRotation.stop();
-    warmSchedule.stop();
-    await warmJobs.stop();
-    await referencedWatcher.close();
-    await scheduler.stop();
-    diskSpace.stop();
-    health.stop();
-    await observer.stop();
-    await integrity.stop();
-    await storageBound.stop();
-    if (listening) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-    // Stop routing first, then the caches behind it.
-    await nginx.stop();
-    await runtime.close();
-    // Last: caches fetch through it until they stop.
-    await egressNginx?.controller.stop();
+  const healthTargets = async () => {
+    const instances = new Map((await runtime.list()).map((i) => [i.name, i]));
+    const applied = state.applied?.config;
+    return (applied?.registries ?? []).map((r) => ({
+      name: r.name,
+      upstream: r.upstream,
+      caFile: applied!.egress.caFile,
+      instance: instances.get(r.name) ?? null,
+    }));
   };
-  try {
-    await once(server, 'listening');
-  } catch (err) {
-    // Nothing of this start may outlive it (nginx, caches and the egress nginx are running by now).
-    await shutdown(false);
-    throw new StartupError(`admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${errorMessage(err)}`);
-  }
+  let server: Server | null = null;
+  let stopLogRotation = (): void => undefined;
+  let stopConfigWatcher = async (): Promise<void> => undefined;
+  // Started in this order, stopped newest first (on a failed start as on stop): the admin API and
+  // the observers go first, the scheduler before what its passes drive, then routing, then the caches
+  // behind it, and last the egress nginx (caches fetch through it until they stop).
+  const components: Component[] = [
+    { name: 'egress nginx', stop: () => egressNginx?.controller.stop() },
+    { name: 'cache runtime', stop: () => runtime.stop() },
+    { name: 'router nginx', stop: () => nginx.stop() },
+    { name: 'referenced-file watcher', stop: () => referencedWatcher.stop() },
+    { name: 'scheduler', start: () => scheduler.start(), stop: () => scheduler.stop() },
+    { name: 'disk space monitor', start: () => diskSpace.start(), stop: () => diskSpace.stop() },
+    {
+      name: 'first pass',
+      start: async () => {
+        const initial = await scheduler.trigger('startup', { immediate: true });
+        if (initial.outcome === 'rejected' || initial.outcome === 'failed') throw new StartupError(initial.message ?? 'initial apply failed');
+      },
+      stop: () => undefined,
+    },
+    { name: 'health monitor', start: () => health.start(healthTargets), stop: () => health.stop() },
+    {
+      name: 'warm',
+      start: () => warmSchedule.start(),
+      stop: async () => {
+        warmSchedule.stop();
+        await warmJobs.stop();
+      },
+    },
+    {
+      name: 'log rotation',
+      start: () => {
+        const rotation = startLogRotation({
+          appendDirs: [path.join(config.dataDir, 'logs')],
+          reopenDirs: [path.dirname(nginxDriver.paths.accessLog), ...(egressNginx ? [path.dirname(egressNginx.driver.paths.accessLog)] : [])],
+          reopen: async () => {
+            await nginxDriver.reopenLogs();
+            await egressNginx?.driver.reopenLogs();
+          },
+          clock,
+          logger,
+        });
+        stopLogRotation = () => rotation.stop();
+      },
+      stop: () => stopLogRotation(),
+    },
+    {
+      name: 'config watcher',
+      start: async () => {
+        const configWatcher = await watchConfigFile(opts.configPath, (event) => {
+          logger.debug({ event }, 'config file event');
+          scheduler.nudge(`file ${event}`);
+        });
+        stopConfigWatcher = () => configWatcher.stop();
+      },
+      stop: () => stopConfigWatcher(),
+    },
+    { name: 'vhost observer', start: () => observer.start(), stop: () => observer.stop() },
+    { name: 'integrity', start: () => integrity.start(), stop: () => integrity.stop() },
+    { name: 'storage bound', start: () => storageBound.start(), stop: () => storageBound.stop() },
+    {
+      name: 'admin API',
+      start: async () => {
+        const listening = app.listen(config.admin.listen.port, config.admin.listen.host);
+        try {
+          await once(listening, 'listening');
+        } catch (err) {
+          throw new StartupError(`admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${errorMessage(err)}`);
+        }
+        server = listening;
+      },
+      stop: async () => {
+        if (!server) return;
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+      },
+    },
+  ];
+  const stopComponents = await startComponents(components);
   const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;
   logger.info({ admin: adminUrl, generation: state.generation }, 'regcache is running');
 
@@ -397,7 +419,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     adminUrl,
     reload,
     async stop() {
-      await shutdown(true);
+      await stopComponents();
       logger.info('regcache stopped');
     },
   };
@@ -408,12 +430,11 @@ function processStorageDir(config: RegcacheConfig, name: string): string {
 }
 
 /** Storage roots of the caches, for removing abandoned uploads: the process runtime's directories or the volumes' mountpoints. */
-async function cacheStorageRoots(config: RegcacheConfig, kind: 'process' | 'docker', env: DaemonOptions['env']): Promise<string[]> {
+async function cacheStorageRoots(config: RegcacheConfig, kind: 'process' | 'docker', api: DockerApi): Promise<string[]> {
   if (kind === 'process') {
     const dir = path.join(config.dataDir, 'caches');
     return (await readdir(dir).catch(() => [])).map((slug) => path.join(dir, slug));
   }
-  const { api } = dockerApiFor(config, env);
   const roots = await Promise.all(config.registries.map((r) => api.volumeMountpoint(volumeName(registrySlug(r.name))).catch(() => null)));
   return roots.filter((r): r is string => r !== null);
 }
@@ -430,12 +451,12 @@ function volumeStorage(api: DockerApi) {
 function createNginxDriver(
   config: RegcacheConfig,
   env: DaemonOptions['env'],
+  api: DockerApi,
   clock: Clock,
   logger: Logger,
   onCrash: (message: string) => void,
 ): NginxDriver {
   if (config.nginx.container) {
-    const { api } = dockerApiFor(config, env);
     return createContainerNginx({ api, container: config.nginx.container, dir: path.join(config.dataDir, 'nginx'), logger });
   }
   return createProcessNginx({ binary: requireNginxBinary(env), dataDir: config.dataDir, clock, logger, onCrash });

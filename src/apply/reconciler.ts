@@ -4,30 +4,30 @@ import type { RegcacheConfig } from '../config/model.js';
 import type { ConfigProblem, Result } from '../config/problems.js';
 import { formatProblem } from '../config/problems.js';
 import { desiredState } from '../desired/desired-state.js';
-import { egressPlan, egressWanted, NO_EGRESS, type EgressPlan, type EgressSystem } from '../desired/egress-routes.js';
 import type { Logger } from '../log.js';
 import { isEmptyPlan, planCaches, type CachePlan } from '../plan/cache-plan.js';
 import type { CacheSpec } from '../desired/cache-spec.js';
-import type { HealthMonitor } from '../status/health-monitor.js';
-import type { DaemonState } from '../status/daemon-state.js';
-import type { EventLog } from '../status/event-log.js';
+import type { HealthMonitor } from '../state/health-monitor.js';
+import type { DaemonState } from '../state/daemon-state.js';
+import type { EventLog } from '../state/event-log.js';
 import type { Clock } from '../util/clock.js';
 import { isoTime, sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { NginxConfigRejected, type NginxController } from './nginx/nginx-controller.js';
-import { egressNginxView } from './nginx/egress-view.js';
 import type { AcceptSupport } from './nginx/nginx-features.js';
 import type { NginxPaths, NginxView } from './nginx/nginx-view.js';
 import { nginxView } from './nginx/nginx-view.js';
-import type { EgressNginxRenderer, NginxRenderer } from './nginx/render.js';
+import type { NginxRenderer } from './nginx/render.js';
+import { candidateBytes } from './nginx/candidate.js';
+import type { EgressController } from './egress/egress-controller.js';
 import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
-import { noReconcileMetrics, type ReconcileMetrics } from './reconcile-metrics.js';
-import type { ReconcileOutcome, ReconcileResult } from './reconcile-result.js';
+import { noReconcileMetrics, type ReconcileMetrics } from '../state/reconcile-metrics.js';
+import type { ReconcileOutcome, ReconcileResult } from '../state/reconcile-result.js';
 
 /** Exits of a replaced cache while it is awaited that fail its step before the timeout. */
 const CRASHES_BEFORE_FAILING = 3;
 
-export type { ReconcileOutcome, ReconcileResult } from './reconcile-result.js';
+export type { ReconcileOutcome, ReconcileResult } from '../state/reconcile-result.js';
 
 export interface ReconcilerDeps {
   loadConfig: () => Promise<Result<LoadedConfig>>;
@@ -48,29 +48,14 @@ export interface ReconcilerDeps {
   cacheReadyTimeoutMs?: number;
   /** Outcome and duration of every pass (regcache_config_reloads_total, regcache_reconcile_duration_seconds). */
   metrics?: ReconcileMetrics;
-  /** nginx as the caches' upstream; absent: caches reach their upstreams directly. */
-  egress?: EgressDeps;
+  /** nginx as the caches' upstream: plan, nginx -t, go live, roll back (see egress-controller.ts). */
+  egress: EgressController;
   /** Why nginx could not bind a new listen address (see listen-check.ts), null when it can; unchecked when absent. */
   listenCheck?: (address: ListenAddress) => Promise<string | null>;
   /** A cache's storage root nginx may serve verified blob files from (NginxRoute.blobRoot). */
   blobRoot?: (name: string) => string | null;
   /** Why pulls of uncached content are refused now (too little free space under dataDir); null: they are not. */
   diskFull?: () => string | null;
-}
-
-export interface EgressDeps {
-  /** Caches share the egress nginx's loopback (process runtime, or Docker with host networking). */
-  loopback: boolean;
-  /** The machine's nameservers and CA bundle, read at each pass. */
-  system: () => Promise<EgressSystem>;
-  /** A persisted loopback port per cache. */
-  portFor: (name: string) => Promise<number>;
-  /** The egress nginx (a second nginx process): controller, file paths, renderer, probe port, worker user. */
-  nginx: NginxController;
-  paths: NginxPaths;
-  render: EgressNginxRenderer;
-  controlPort: number;
-  workerUser?: (configured: string | null) => Promise<string | null>;
 }
 
 export type Reconciler = (reason: string) => Promise<ReconcileResult>;
@@ -85,10 +70,6 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const log = deps.logger.child({ component: 'reconciler' });
   /** Names of caches last started in offline mode. */
   const offline = new Set<string>();
-  let lastEgressNotes = '';
-  let egressGeneration = 0;
-  /** What the egress config applied last was made of (see applyEgress). */
-  let egressInputs = '';
   /** The specs of the last pass that went live: what a failed replace goes back to. */
   let lastGoodSpecs = new Map<string, CacheSpec>();
 
@@ -146,12 +127,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       state.nginxServing = true;
       events.record({ kind: 'runtime', level: 'info', vhost: null, message: `adopted the running nginx (generation ${router})` });
     }
-    const egress = deps.egress ? await deps.egress.nginx.adopt() : null;
-    if (egress !== null) {
-      egressGeneration = egress;
-      state.egressGeneration = egress;
-      events.record({ kind: 'runtime', level: 'info', vhost: null, message: `adopted the running egress nginx (generation ${egress})` });
-    }
+    await deps.egress.adopt();
   };
 
   /**
@@ -186,7 +162,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     let step = 'plan';
     try {
       if (!adoptChecked) await adoptRunning();
-      const egress = await planEgress(config);
+      const egress = await deps.egress.plan(config);
       const observed = await runtime.list();
       const running = new Set(observed.map((c) => c.name));
       // Caches adopted from an earlier daemon: which of them it started offline.
@@ -231,8 +207,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
       // 1. Every candidate is validated before any of them goes live.
       step = 'egress nginx -t';
-      const egressCandidate = await egressCandidateFor(config, egress);
-      if (egressCandidate?.bytes) await deps.egress!.nginx.test(egressCandidate.bytes);
+      const egressCandidate = await deps.egress.prepare(config, egress);
       step = 'router nginx -t';
       // Caches not started yet get a placeholder address: nginx -t checks the file, not the backends.
       const known = new Map(observed.map((c) => [c.name, c.address] as const));
@@ -252,7 +227,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const undo: Array<{ what: string; run: () => Promise<void> }> = [];
       try {
         step = 'egress reload';
-        if (egressCandidate) undo.push(...(await applyEgress(egressCandidate)));
+        if (egressCandidate) undo.push(await deps.egress.apply(egressCandidate));
         step = 'cache start';
         const startedNow = await startCaches(plan, undo);
         step = 'router reload';
@@ -381,89 +356,6 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return { changed };
   };
 
-  /**
-   * What the egress nginx should serve: null when nothing the egress config is made of changed since
-   * it was applied; `bytes` null when it should stop (no cache fetches through it).
-   */
-  const egressCandidateFor = async (config: RegcacheConfig, plan: EgressPlan): Promise<EgressCandidate | null> => {
-    const e = deps.egress;
-    if (!e) return null;
-    const serving = state.egressGeneration > 0;
-    // Most passes change the router only: skip resolving the worker user and rendering when nothing
-    // the egress config is made of changed since it was applied.
-    // The redirect policy reads the allow-list and regcache's own listeners (never a redirect target).
-    const ownListeners = [config.listen, config.admin.listen, config.tls?.listen ?? null];
-    const inputs = JSON.stringify([
-      [...plan.routes.values()],
-      plan.resolvers,
-      plan.caFile,
-      plan.caMaterial,
-      config.nginx,
-      config.cache,
-      config.egress.redirectAllow,
-      ownListeners,
-    ]);
-    if (serving && inputs === egressInputs) return null;
-    const user = e.workerUser ? await e.workerUser(config.nginx.user) : config.nginx.user;
-    const view = egressNginxView({ config, plan, paths: e.paths, generation: egressGeneration, controlPort: e.controlPort, user });
-    if (!view) return serving ? { inputs, bytes: null, generation: 0, caches: 0 } : null;
-    const bytes = candidateBytes(e.nginx, (generation) => e.render({ ...view, generation }), egressGeneration, serving);
-    if (!bytes) {
-      egressInputs = inputs;
-      return null;
-    }
-    return { inputs, bytes, generation: egressGeneration + 1, caches: view.servers.length };
-  };
-
-  /** The egress nginx serves the candidate (started, reloaded, or stopped); returns how to undo that. */
-  const applyEgress = async (c: EgressCandidate): Promise<Array<{ what: string; run: () => Promise<void> }>> => {
-    const e = deps.egress!;
-    const before = { bytes: e.nginx.applied(), generation: egressGeneration, serving: state.egressGeneration > 0, inputs: egressInputs };
-    const back = async () => {
-      egressInputs = before.inputs;
-      if (before.serving && before.bytes) {
-        await e.nginx.apply(before.bytes, before.generation);
-        egressGeneration = before.generation;
-        state.egressGeneration = before.generation;
-      } else {
-        await e.nginx.stop();
-        state.egressGeneration = 0;
-      }
-    };
-    if (!c.bytes) {
-      await e.nginx.stop();
-      state.egressGeneration = 0;
-      egressInputs = c.inputs;
-      events.record({ kind: 'reload', level: 'info', vhost: null, message: 'egress nginx stopped: no cache fetches through it' });
-      return [{ what: 'egress nginx started again', run: back }];
-    }
-    await e.nginx.apply(c.bytes, c.generation);
-    egressInputs = c.inputs;
-    // Kept apart from state.egressGeneration (0 while stopped) so a restarted egress nginx never reuses a number.
-    egressGeneration = c.generation;
-    state.egressGeneration = c.generation;
-    events.record({ kind: 'reload', level: 'info', vhost: null, message: `egress nginx serves generation ${c.generation} (${c.caches} caches)` });
-    return [{ what: 'egress nginx back on its last good config', run: back }];
-  };
-
-  /** Which caches fetch through nginx; reasons a wanted egress cannot be had are logged once per change. */
-  const planEgress = async (config: RegcacheConfig): Promise<EgressPlan> => {
-    if (!deps.egress) return NO_EGRESS;
-    const e = deps.egress;
-    const names = e.loopback ? egressWanted(config) : [];
-    const ports = new Map(await Promise.all(names.map(async (name) => [name, await e.portFor(name)] as const)));
-    const plan = egressPlan({ config, ports, system: await e.system(), loopback: e.loopback });
-    const notes = JSON.stringify(plan.notes);
-    if (notes !== lastEgressNotes) {
-      lastEgressNotes = notes;
-      for (const note of plan.notes) {
-        log.warn({ vhost: note.vhost }, note.message);
-        events.record({ kind: 'config', level: 'warn', vhost: note.vhost, message: note.message });
-      }
-    }
-    return plan;
-  };
-
   return timed;
 }
 
@@ -482,20 +374,6 @@ async function applyWhenChanged(
   const generation = current + 1;
   const { changed } = await controller.apply(bytes, generation);
   return { generation, changed };
-}
-
-/** The config for the next generation, or null when nginx already serves these bytes. */
-function candidateBytes(controller: NginxController, render: (generation: number) => string, current: number, serving: boolean): string | null {
-  if (serving && render(current) === controller.applied()) return null;
-  return render(current + 1);
-}
-
-/** A new egress config (bytes null: stop the egress nginx), made of `inputs`. */
-interface EgressCandidate {
-  inputs: string;
-  bytes: string | null;
-  generation: number;
-  caches: number;
 }
 
 /** Settings the running daemon cannot take live. */

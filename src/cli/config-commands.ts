@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { readEgressSystem } from '../apply/nginx/egress-system.js';
+import { readEgressSystem } from '../apply/egress/egress-system.js';
 import { detectAcceptSupport } from '../apply/nginx/nginx-features.js';
 import { findBinary } from '../util/find-binary.js';
 import { packageRoot } from '../util/package-root.js';
-import { egressNginxView } from '../apply/nginx/egress-view.js';
+import { egressNginxView } from '../apply/egress/egress-view.js';
 import { nginxView } from '../apply/nginx/nginx-view.js';
 import { egressPlan, egressWanted, sharesLoopback } from '../desired/egress-routes.js';
 import { processNginxPaths } from '../apply/nginx/process-nginx.js';

@@ -5,7 +5,7 @@ import { watch, type FSWatcher } from 'chokidar';
 export interface ReferencedFilesWatcher {
   /** Replaces the watched set (absolute paths). */
   update(files: readonly string[]): Promise<void>;
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /**
@@ -35,7 +35,7 @@ export function watchReferencedFiles(onChange: (event: string) => void): Referen
       await new Promise<void>((resolve) => w.once('ready', () => resolve()));
       watcher = w;
     },
-    async close() {
+    async stop() {
       await watcher?.close();
       watcher = null;
     },

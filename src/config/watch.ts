@@ -2,7 +2,7 @@ import path from 'node:path';
 import { watch } from 'chokidar';
 
 export interface ConfigWatcher {
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /**
@@ -24,5 +24,5 @@ export async function watchConfigFile(file: string, onChange: (event: string) =>
   watcher.on('all', (event, p) => onChange(`${event} ${path.basename(p)}`));
   // Until the initial scan is done, changes go unseen.
   await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  return { close: () => watcher.close() };
+  return { stop: () => watcher.close() };
 }

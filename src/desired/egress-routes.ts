@@ -95,9 +95,3 @@ export function egressPlan(input: {
   }
   return { routes, resolvers, caFile, caMaterial: config.egress.caFile ? config.egress.caMaterial : null, notes };
 }
-
-/** nginx `resolver` arguments: IPv6 servers in brackets; AAAA lookups only when a server is IPv6 (else ipv6=off). */
-export function resolverDirective(resolvers: readonly string[]): { servers: string[]; ipv6: boolean } | null {
-  if (resolvers.length === 0) return null;
-  return { servers: resolvers.map((r) => (net.isIPv6(r) ? `[${r}]` : r)), ipv6: resolvers.some((r) => net.isIPv6(r)) };
-}

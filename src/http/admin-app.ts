@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { ReconcileResult } from '../apply/reconciler.js';
 import type { Logger } from '../log.js';
-import type { EventLog } from '../status/event-log.js';
+import type { EventLog } from '../state/event-log.js';
 import type { PrometheusMetrics } from '../status/metrics/prometheus-metrics.js';
 import type { StatusService } from '../status/status-service.js';
 import type { RegcacheConfig } from '../config/model.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { AccessLogEntry } from '../status/access-log/access-log-entry.js';
 import type { EgressLogEntry } from '../status/access-log/egress-counters.js';
-import type { EventLog } from '../status/event-log.js';
+import type { EventLog } from '../state/event-log.js';
 import { blobDataPath } from '../status/storage/filesystem-storage.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';

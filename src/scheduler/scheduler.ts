@@ -15,6 +15,11 @@ export interface SchedulerOptions<R> {
 export interface Scheduler<R> {
   /** Asks for a pass; resolves with the result of the first pass that starts after this call. */
   trigger(reason: string, opts?: { immediate?: boolean }): Promise<R>;
+  /**
+   * Asks for a pass nobody waits for (file and runtime events, probes): never rejects, also not once
+   * stopped. The pass reports its own outcome (state, events, log).
+   */
+  nudge(reason: string): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -91,6 +96,10 @@ export function createScheduler<R>(opts: SchedulerOptions<R>): Scheduler<R> {
     trigger: (reason, o) => {
       if (stopped) return Promise.reject(new Error('scheduler stopped'));
       return schedule(reason, o?.immediate ?? false);
+    },
+    nudge: (reason) => {
+      // Nobody awaits a nudge: a pass that throws must not become an unhandled rejection (which ends Node).
+      if (!stopped) void schedule(reason, false).catch(() => undefined);
     },
     start() {
       stopped = false;

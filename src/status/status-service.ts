@@ -1,10 +1,9 @@
-import type { NginxController } from '../apply/nginx/nginx-controller.js';
-import type { NginxDriver, NginxProcessState } from '../apply/nginx/nginx-driver.js';
-import type { CacheRuntime } from '../apply/runtime/cache-runtime.js';
+import type { CacheInstance } from '../state/cache-instance.js';
+import type { NginxProcessState } from '../state/nginx-process-state.js';
 import { redactedConfig } from './config-view.js';
 import type { DiskSpace } from './disk/disk-space-monitor.js';
-import type { DaemonState, RejectedConfig, ReloadRecord } from './daemon-state.js';
-import type { HealthMonitor } from './health-monitor.js';
+import type { DaemonState, RejectedConfig, ReloadRecord } from '../state/daemon-state.js';
+import type { HealthMonitor } from '../state/health-monitor.js';
 import type { VhostCacheStats, VhostTraffic } from './vhost-numbers.js';
 import type { ObserverStats, VhostObserver } from './vhost-observer.js';
 import { vhostView, type VhostView } from './vhost-view.js';
@@ -18,6 +17,18 @@ export interface VhostIntegrity {
   digestMismatches: number;
 }
 
+/** What the status service reads of the cache runtime (a CacheRuntime). */
+export interface ObservedRuntime {
+  readonly kind: 'process' | 'docker';
+  list(): Promise<CacheInstance[]>;
+}
+
+/** What it reads of an nginx driver (an NginxDriver: child process or container). */
+export interface ObservedNginx {
+  readonly kind: 'process' | 'container';
+  state(): NginxProcessState;
+}
+
 /** GET /api/v1/status: the daemon as a whole. */
 export interface DaemonStatus {
   generation: number;
@@ -25,10 +36,10 @@ export interface DaemonStatus {
   config: { path: string; appliedAt: string | null; applied: ReturnType<typeof redactedConfig> | null };
   /** The last rejected config file, null once a file applied. */
   lastError: RejectedConfig | null;
-  nginx: { kind: NginxDriver['kind'] } & NginxProcessState & { lastReload: ReloadRecord | null };
+  nginx: { kind: ObservedNginx['kind'] } & NginxProcessState & { lastReload: ReloadRecord | null };
   /** The egress nginx the caches fetch their upstreams through; null when there is none. */
   egressNginx: (NginxProcessState & { generation: number; caches: number }) | null;
-  runtime: CacheRuntime['kind'];
+  runtime: ObservedRuntime['kind'];
   observer: ObserverStats;
   vhosts: ObservedVhost[];
   /** Free space under dataDir (null before the first measurement). */
@@ -46,11 +57,12 @@ export interface StatusService {
 
 export function createStatusService(deps: {
   state: DaemonState;
-  runtime: CacheRuntime;
+  runtime: ObservedRuntime;
   health: HealthMonitor;
-  nginx: NginxController;
-  nginxDriver: NginxDriver;
-  egressDriver?: NginxDriver | null;
+  /** The router's NginxController: the generation nginx answers with. */
+  nginx: { servedGeneration(): Promise<number | null> };
+  nginxDriver: ObservedNginx;
+  egressDriver?: ObservedNginx | null;
   observer: VhostObserver;
   integrity?: { mismatches(vhost: string): number; lastError(vhost: string): string | null };
   disk?: { current(): DiskSpace | null; lowMessage(): string | null };

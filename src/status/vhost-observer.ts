@@ -1,4 +1,4 @@
-import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
+import type { CacheInstance } from '../state/cache-instance.js';
 import type { Logger } from '../log.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';

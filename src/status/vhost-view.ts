@@ -1,6 +1,6 @@
-import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
+import type { CacheInstance } from '../state/cache-instance.js';
 import type { RegistryConfig } from '../config/model.js';
-import type { VhostHealth } from './health-monitor.js';
+import type { VhostHealth } from '../state/health-monitor.js';
 
 export type VhostStatus = 'up' | 'starting' | 'degraded' | 'down';
 

@@ -1,17 +1,13 @@
 import type { AcceptSupport } from './nginx-features.js';
 import type { NginxPaths } from './nginx-view.js';
+import type { NginxProcessState } from '../../state/nginx-process-state.js';
 
 export interface NginxTestResult {
   ok: boolean;
   output: string;
 }
 
-export interface NginxProcessState {
-  running: boolean;
-  pid: number | null;
-  restarts: number;
-  lastError: string | null;
-}
+export type { NginxProcessState } from '../../state/nginx-process-state.js';
 
 /** How regcache drives one nginx, wherever it runs (child process or container). */
 export interface NginxDriver {

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
 import { packageRoot } from '../../util/package-root.js';
-import type { EgressNginxView } from './egress-view.js';
+import type { EgressNginxView } from '../egress/egress-view.js';
 import type { NginxView } from './nginx-view.js';
 
 export type NginxRenderer = (view: NginxView) => string;

@@ -1,21 +1,7 @@
 import type { CacheSpec } from '../../desired/cache-spec.js';
+import type { CacheInstance } from '../../state/cache-instance.js';
 
-export type CacheState = 'starting' | 'running' | 'stopped' | 'crashed';
-
-/** A running (or failing) cache as a runtime sees it. Never carries credentials. */
-export interface CacheInstance {
-  name: string;
-  specHash: string;
-  /** host:port that nginx proxies to. */
-  address: string;
-  /** host:port of the registry's debug listener (/debug/health, /debug/vars), if any. */
-  debugAddress: string | null;
-  state: CacheState;
-  restarts: number;
-  lastError: string | null;
-  /** Runs offline (serves only what it holds), when the runtime knows; a restarted daemon learns it here. */
-  offline?: boolean;
-}
+export type { CacheInstance, CacheState } from '../../state/cache-instance.js';
 
 export interface RuntimeEvent {
   kind: 'started' | 'exited' | 'restarted' | 'error';
@@ -32,5 +18,5 @@ export interface CacheRuntime {
   remove(name: string): Promise<void>;
   onEvent(listener: (event: RuntimeEvent) => void): () => void;
   /** Daemon shutdown: release what this runtime owns (child processes stop; containers stay). */
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { RegcacheConfig } from '../../config/model.js';
 import type { Logger } from '../../log.js';
-import type { Clock } from '../../util/clock.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import { findBinary } from '../../util/find-binary.js';
 import type { CacheRuntime } from './cache-runtime.js';
@@ -22,21 +22,32 @@ export interface RuntimeContext {
   ports: PortBook;
   /** Group of nginx's workers when the daemon runs as root (process runtime: who may reach the cache sockets). */
   workerGroup?: () => Promise<number | null>;
+  /** The daemon's one Docker API client (see dockerApiFor); only asked when the runtime is docker or auto. */
+  docker: DockerClient;
+}
+
+export interface DockerClient {
+  api: DockerApi;
+  /** Where it talks to, for messages. */
+  endpoint: string;
 }
 
 /** The Docker API for this config (docker.socket, DOCKER_HOST, /var/run/docker.sock). */
-export function dockerApiFor(config: RegcacheConfig, env: RuntimeContext['env'], timeoutMs?: number): { api: DockerApi; endpoint: string } {
+export function dockerApiFor(config: RegcacheConfig, env: RuntimeContext['env']): DockerClient {
   const endpoint = dockerEndpoint(config.docker.socket, env);
-  return { api: createDockerodeApi(endpoint, { timeoutMs }), endpoint: describeEndpoint(endpoint) };
+  return { api: createDockerodeApi(endpoint), endpoint: describeEndpoint(endpoint) };
 }
 
 /** True when the Docker engine answers within a second. */
-export async function dockerAnswers(config: RegcacheConfig, env: RuntimeContext['env']): Promise<boolean> {
+async function dockerAnswers(api: DockerApi, clock: Clock): Promise<boolean> {
+  let timer: TimerHandle | null = null;
+  const late = new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), 1000)));
   try {
-    await dockerApiFor(config, env, 1000).api.ping();
-    return true;
+    return await Promise.race([api.ping().then(() => true as const), late]);
   } catch {
     return false;
+  } finally {
+    if (timer) clock.clearTimeout(timer);
   }
 }
 
@@ -45,11 +56,11 @@ export async function selectRuntime(ctx: RuntimeContext): Promise<CacheRuntime> 
   const { config } = ctx;
   let choice = config.runtime;
   if (choice === 'auto') {
-    choice = (await dockerAnswers(config, ctx.env)) ? 'docker' : 'process';
+    choice = (await dockerAnswers(ctx.docker.api, ctx.clock)) ? 'docker' : 'process';
     ctx.logger.info({ runtime: choice }, 'runtime: auto chose');
   }
   if (choice === 'docker') {
-    const { api, endpoint } = dockerApiFor(config, ctx.env);
+    const { api, endpoint } = ctx.docker;
     try {
       await api.ping();
     } catch (err) {

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { EventLog } from '../../status/event-log.js';
+import type { EventLog } from '../../state/event-log.js';
 import type { ClientSnippet } from '../../status/page/client-snippets.js';
 import type { StatusPageRenderer } from '../../status/page/render-status-page.js';
 import { statusPageView, type WarmJobSummary } from '../../status/page/status-page-view.js';

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { ReconcileResult } from '../../apply/reconciler.js';
 import { SHA256_DIGEST } from '../../integrity/cache-layers.js';
 import type { PurgeResult } from '../../integrity/integrity-service.js';
-import type { EventLog } from '../../status/event-log.js';
+import type { EventLog } from '../../state/event-log.js';
 import type { StatusService } from '../../status/status-service.js';
 
 /** /api/v1: vhosts, status, events, reload, purge. */

@@ -2,7 +2,7 @@ import { minFreeBytes, type FreeSpace } from '../../config/sections/cache.js';
 import type { Logger } from '../../log.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
-import type { EventLog } from '../event-log.js';
+import type { EventLog } from '../../state/event-log.js';
 import { formatBytes } from '../format.js';
 
 /** Free space under dataDir as last measured. */

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { ReconcileMetrics } from '../../apply/reconcile-metrics.js';
-import type { ReconcileOutcome } from '../../apply/reconciler.js';
+import type { ReconcileMetrics } from '../../state/reconcile-metrics.js';
+import type { ReconcileOutcome } from '../../state/reconcile-result.js';
 import { STATUS_CLASSES } from '../access-log/traffic-counters.js';
 import type { ObservedVhost } from '../status-service.js';
 

@@ -1,5 +1,5 @@
 import { isoTime } from '../../util/clock.js';
-import type { DaemonEvent } from '../event-log.js';
+import type { DaemonEvent } from '../../state/event-log.js';
 import { formatAgo, formatBytes, formatCount, formatRatio } from '../format.js';
 import type { DaemonStatus, ObservedVhost } from '../status-service.js';
 import type { HitMiss } from '../vhost-numbers.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortBook, portBookFile } from '../../../src/apply/runtime/port-book.js';
-import { selectRuntime } from '../../../src/apply/runtime/select-runtime.js';
+import { dockerApiFor, selectRuntime } from '../../../src/apply/runtime/select-runtime.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import { createLogger } from '../../../src/log.js';
 import { createSystemClock } from '../../../src/util/clock.js';
@@ -34,8 +34,9 @@ describe('selectRuntime', () => {
       clock: createSystemClock(),
       logger: createLogger({ level: 'silent' }),
       ports: createPortBook(portBookFile(dir)),
+      docker: dockerApiFor(parsed.value, env),
     });
-    await runtimeObj.close();
+    await runtimeObj.stop();
     return runtimeObj.kind;
   };
 

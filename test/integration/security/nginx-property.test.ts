@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { egressPlan } from '../../../src/desired/egress-routes.js';
-import { egressNginxView } from '../../../src/apply/nginx/egress-view.js';
+import { egressNginxView } from '../../../src/apply/egress/egress-view.js';
 import { detectAcceptSupport } from '../../../src/apply/nginx/nginx-features.js';
 import { packageRoot } from '../../../src/util/package-root.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { NginxApplyFailed, NginxConfigRejected, type NginxController } from '../../../src/apply/nginx/nginx-controller.js';
+import { createEgressController } from '../../../src/apply/egress/egress-controller.js';
 import { createReconciler } from '../../../src/apply/reconciler.js';
 import type { CacheInstance, CacheRuntime } from '../../../src/apply/runtime/cache-runtime.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import type { Result } from '../../../src/config/problems.js';
 import type { LoadedConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/log.js';
-import { createDaemonState } from '../../../src/status/daemon-state.js';
-import { createEventLog } from '../../../src/status/event-log.js';
-import type { HealthMonitor } from '../../../src/status/health-monitor.js';
+import { createDaemonState } from '../../../src/state/daemon-state.js';
+import { createEventLog } from '../../../src/state/event-log.js';
+import type { HealthMonitor } from '../../../src/state/health-monitor.js';
 import { createSystemClock } from '../../../src/util/clock.js';
 
 /** In-memory runtime: records what the reconciler asked for. */
@@ -40,7 +41,7 @@ function fakeRuntime(failEnsure?: (upstream: string) => boolean) {
       caches.delete(name);
     },
     onEvent: () => () => undefined,
-    close: async () => undefined,
+    stop: async () => undefined,
   };
   return { runtime, calls };
 }
@@ -117,6 +118,8 @@ function setup(
   let nextEgressPort = 41000;
   const egressPorts = new Map<string, number>();
   const state = createDaemonState('/srv/registries.yaml');
+  const events = createEventLog(createSystemClock());
+  const logger = createLogger({ level: 'silent' });
   const reconcile = createReconciler({
     loadConfig,
     runtime,
@@ -125,20 +128,26 @@ function setup(
     render: (view) => `generation ${view.generation}\n${view.routes.map((r) => `${r.name} ${r.address}`).join('\n')}`,
     health: healthyMonitor,
     state,
-    events: createEventLog(createSystemClock()),
+    events,
     clock: createSystemClock(),
-    logger: createLogger({ level: 'silent' }),
-    egress: opts.egress
-      ? {
-          loopback: true,
-          system: async () => ({ resolvers: ['10.0.0.2'], caFile: '/etc/ssl/certs/ca-certificates.crt' }),
-          portFor: async (name) => egressPorts.get(name) ?? (egressPorts.set(name, nextEgressPort++), egressPorts.get(name)!),
-          nginx: egressNginx.controller,
-          paths: { pid: '/ep', errorLog: '/ee', accessLog: '/ea', temp: '/et', cache: '/ec' },
-          render: (view) => `egress ${view.generation}\n${view.servers.map((s) => `${s.listen} ${s.origin}`).join('\n')}`,
-          controlPort: 40999,
-        }
-      : undefined,
+    logger,
+    egress: createEgressController({
+      egress: opts.egress
+        ? {
+            loopback: true,
+            system: async () => ({ resolvers: ['10.0.0.2'], caFile: '/etc/ssl/certs/ca-certificates.crt' }),
+            portFor: async (name) => egressPorts.get(name) ?? (egressPorts.set(name, nextEgressPort++), egressPorts.get(name)!),
+            nginx: egressNginx.controller,
+            paths: { pid: '/ep', errorLog: '/ee', accessLog: '/ea', temp: '/et', cache: '/ec' },
+            render: (view) => `egress ${view.generation}\n${view.servers.map((s) => `${s.listen} ${s.origin}`).join('\n')}`,
+            controlPort: 40999,
+            workerUser: async (configured) => configured,
+          }
+        : null,
+      state,
+      events,
+      logger,
+    }),
   });
   const write = (registries: Record<string, string>) => {
     text = `domain: example.com\nregistries:\n${Object.entries(registries)

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseResolvConf } from '../../../src/apply/nginx/egress-system.js';
-import { egressNginxView } from '../../../src/apply/nginx/egress-view.js';
+import { parseResolvConf } from '../../../src/apply/egress/egress-system.js';
+import { egressNginxView, resolverDirective } from '../../../src/apply/egress/egress-view.js';
 import { createEgressNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { desiredState } from '../../../src/desired/desired-state.js';
-import { egressPlan, resolverDirective } from '../../../src/desired/egress-routes.js';
+import { egressPlan } from '../../../src/desired/egress-routes.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import { configFrom } from '../../helpers/config.js';
 

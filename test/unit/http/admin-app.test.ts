@@ -9,7 +9,7 @@ import type { ReconcileResult } from '../../../src/apply/reconciler.js';
 import { createAdminApp } from '../../../src/http/admin-app.js';
 import { crossSite, hostAllowed } from '../../../src/http/request-origin.js';
 import { createLogger } from '../../../src/log.js';
-import { createEventLog } from '../../../src/status/event-log.js';
+import { createEventLog } from '../../../src/state/event-log.js';
 import { createPrometheusMetrics } from '../../../src/status/metrics/prometheus-metrics.js';
 import type { StatusService } from '../../../src/status/status-service.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';

@@ -3,7 +3,7 @@ import type { ReconcileResult } from '../../../src/apply/reconciler.js';
 import type { RegcacheConfig } from '../../../src/config/model.js';
 import { createAdminApp, type AdminAppDeps } from '../../../src/http/admin-app.js';
 import { createLogger } from '../../../src/log.js';
-import { createEventLog } from '../../../src/status/event-log.js';
+import { createEventLog } from '../../../src/state/event-log.js';
 import type { PrometheusMetrics } from '../../../src/status/metrics/prometheus-metrics.js';
 import type { StatusPageView } from '../../../src/status/page/status-page-view.js';
 import type { DaemonStatus, ObservedVhost, StatusService } from '../../../src/status/status-service.js';

@@ -9,7 +9,7 @@ import { cacheBodyOffset, cachedBodySha256, nginxCacheFile, sha256OfFile } from 
 import { pickEvictions, type StoredBlob } from '../../../src/integrity/storage-bound.js';
 import { createLogger } from '../../../src/log.js';
 import { parseEgressLogLine } from '../../../src/status/access-log/egress-counters.js';
-import { createEventLog } from '../../../src/status/event-log.js';
+import { createEventLog } from '../../../src/state/event-log.js';
 import { blobDataPath } from '../../../src/status/storage/filesystem-storage.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 

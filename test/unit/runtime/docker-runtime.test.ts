@@ -77,7 +77,7 @@ describe('docker runtime (fake engine, fake clock)', () => {
     api.goDown();
     await clock.advance(1000);
     expect(api.subscribeCalls).toBe(6);
-    await runtime.close();
+    await runtime.stop();
   });
 
   it('re-lists after a reconnect and recreates a cache removed while the engine was away', async () => {
@@ -97,7 +97,7 @@ describe('docker runtime (fake engine, fake clock)', () => {
     expect(creates()).toBe(2);
     expect(own()).toHaveLength(1);
     expect(own()[0]!.status).toBe('running');
-    await runtime.close();
+    await runtime.stop();
   });
 
   it('starts a cache container that died and that Docker did not restart, and counts the restart', async () => {
@@ -119,7 +119,7 @@ describe('docker runtime (fake engine, fake clock)', () => {
     expect(own()[0]).toMatchObject({ id, status: 'running' });
     expect(events.at(-1)).toMatchObject({ kind: 'restarted', name: 'docker.io' });
     expect((await runtime.list())[0]).toMatchObject({ state: 'running', restarts: 1, lastError: null });
-    await runtime.close();
+    await runtime.stop();
   });
 
   it('recreates a cache container removed outside regcache at once', async () => {
@@ -131,17 +131,17 @@ describe('docker runtime (fake engine, fake clock)', () => {
     expect(creates()).toBe(2);
     expect(own()).toHaveLength(1);
     expect((await runtime.list())[0]!.restarts).toBe(1);
-    await runtime.close();
+    await runtime.stop();
   });
 
-  it('close() cancels the recovery a die just before shutdown armed, and every other timer', async () => {
+  it('stop() cancels the recovery a die just before shutdown armed, and every other timer', async () => {
     const { clock, api, runtime, own, starts, creates } = setup();
     await clock.advance(0);
     await runtime.ensure(spec);
     const id = own()[0]!.id;
     const startsBefore = starts();
     api.exit(id);
-    await runtime.close();
+    await runtime.stop();
     expect(clock.pending()).toBe(0);
     await clock.advance(60_000);
     expect(starts()).toBe(startsBefore);
@@ -153,11 +153,11 @@ describe('docker runtime (fake engine, fake clock)', () => {
     expect(creates()).toBe(1);
   });
 
-  it('close() while reconnecting leaves no timer and no open event stream', async () => {
+  it('stop() while reconnecting leaves no timer and no open event stream', async () => {
     const { clock, api, runtime } = setup({ down: true });
     await clock.advance(0);
     expect(clock.pending()).toBeGreaterThan(0);
-    await runtime.close();
+    await runtime.stop();
     expect(clock.pending()).toBe(0);
     api.comeBack();
     await clock.advance(60_000);
@@ -165,7 +165,7 @@ describe('docker runtime (fake engine, fake clock)', () => {
     expect(api.streams()).toBe(0);
   });
 
-  it('close() during a subscribe that has not answered yet closes the stream when it arrives', async () => {
+  it('stop() during a subscribe that has not answered yet closes the stream when it arrives', async () => {
     const clockless = createFakeDockerApi();
     const release = clockless.holdNextSubscribe();
     const clock = createFakeClock();
@@ -178,7 +178,7 @@ describe('docker runtime (fake engine, fake clock)', () => {
       endpoint: 'fake',
     });
     await clock.advance(0);
-    const closing = runtime.close();
+    const closing = runtime.stop();
     release();
     await closing;
     await clock.advance(0);
@@ -187,7 +187,7 @@ describe('docker runtime (fake engine, fake clock)', () => {
     expect(clock.pending()).toBe(0);
   });
 
-  it('forgets the ids it stopped itself after a while, and close() cancels that too', async () => {
+  it('forgets the ids it stopped itself after a while, and stop() cancels that too', async () => {
     const { clock, api, runtime, own } = setup();
     await clock.advance(0);
     await runtime.ensure(spec);
@@ -195,7 +195,7 @@ describe('docker runtime (fake engine, fake clock)', () => {
     expect(own()).toHaveLength(0);
     // The expected-event timer (10 s) is pending; close must clear it.
     expect(clock.pending()).toBeGreaterThan(1);
-    await runtime.close();
+    await runtime.stop();
     expect(clock.pending()).toBe(0);
     expect(api.calls.filter((c) => c.startsWith('removeContainer'))).toHaveLength(1);
   });

@@ -101,6 +101,38 @@ describe('scheduler', () => {
     }
   });
 
+  it('nudge() asks for a pass like trigger() and never rejects: not when the pass throws, not once stopped', async () => {
+    const clock = createFakeClock();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const passes: string[][] = [];
+      const scheduler = createScheduler<number>({
+        clock,
+        debounceMs: 100,
+        resyncMs: 0,
+        run: async (reasons) => {
+          passes.push(reasons);
+          throw new Error('apply failed');
+        },
+      });
+      scheduler.start();
+      scheduler.nudge('file change');
+      scheduler.nudge('runtime exited docker.io');
+      await clock.advance(100);
+      expect(passes).toEqual([['file change', 'runtime exited docker.io']]);
+      await scheduler.stop();
+      scheduler.nudge('late event');
+      await clock.advance(1000);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(passes).toHaveLength(1);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('stop() during a pass arms no timer afterwards, even with triggers waiting for the next pass', async () => {
     const { clock, passes, scheduler } = setup({ passMs: 500, resyncMs: 1000 });
     const first = scheduler.trigger('one', { immediate: true });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
 import { createDiskSpaceMonitor } from '../../../src/status/disk/disk-space-monitor.js';
 import { removeOldFiles, removeStaleUploads } from '../../../src/status/disk/stale-uploads.js';
-import { createEventLog } from '../../../src/status/event-log.js';
+import { createEventLog } from '../../../src/state/event-log.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 const MIB = 1024 * 1024;

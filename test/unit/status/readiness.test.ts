@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NginxController } from '../../../src/apply/nginx/nginx-controller.js';
-import { createDaemonState } from '../../../src/status/daemon-state.js';
+import { createDaemonState } from '../../../src/state/daemon-state.js';
 import { createStatusService } from '../../../src/status/status-service.js';
 
 function readiness(served: number | null, generation: number) {

@@ -67,7 +67,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
   let reconnectAttempt = 0;
   let reconnectTimer: TimerHandle | null = null;
   let resyncTimer: TimerHandle | null = null;
-  /** One-shot timers (recovery after a die, forgetting an expected id); close() clears them all. */
+  /** One-shot timers (recovery after a die, forgetting an expected id); stop() clears them all. */
   const oneShots = new Set<TimerHandle>();
   const after = (ms: number, fn: () => void) => {
     const handle = clock.setTimeout(() => {
@@ -236,7 +236,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
   /** Brings one wanted cache back: recreate when gone, start when stopped. */
   const recover = (name: string, why: string) =>
     serial(name, async () => {
-      // A recovery queued before close() must not recreate a container after it.
+      // A recovery queued before stop() must not recreate a container after it.
       if (closed) return;
       const spec = wanted.get(name);
       const t = tracked.get(name);
@@ -323,7 +323,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
           dockerLost(err ?? new Error('event stream closed'));
         },
       );
-      // close() ran while subscribing: nobody else would close this stream.
+      // stop() ran while subscribing: nobody else would close this stream.
       if (closed) {
         sub.close();
         return;
@@ -402,7 +402,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): CacheRuntime {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    async close() {
+    async stop() {
       closed = true;
       subscription?.close();
       subscription = null;

@@ -236,7 +236,7 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    async close() {
+    async stop() {
       await Promise.all([...caches.values()].map(stopCache));
       caches.clear();
     },

@@ -1,4 +1,3 @@
-import type { CacheInstance } from '../apply/runtime/cache-runtime.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { probeCache, probeUpstream, type ProbeResult } from './probes.js';
 
@@ -14,7 +13,8 @@ export interface HealthTarget {
   upstream: string;
   /** CA bundle an https upstream is verified against (egress.caFile); null: the system's. */
   caFile: string | null;
-  instance: CacheInstance | null;
+  /** The running cache (a runtime's CacheInstance) when there is one; only its address is probed. */
+  instance: { address: string } | null;
 }
 
 export interface HealthMonitor {

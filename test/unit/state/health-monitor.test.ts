@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CacheInstance } from '../../../src/apply/runtime/cache-runtime.js';
-import { createHealthMonitor, type HealthTarget } from '../../../src/status/health-monitor.js';
-import type { ProbeResult } from '../../../src/status/probes.js';
+import { createHealthMonitor, type HealthTarget } from '../../../src/state/health-monitor.js';
+import type { ProbeResult } from '../../../src/state/probes.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 const ok: ProbeResult = { ok: true, status: 200, error: null };

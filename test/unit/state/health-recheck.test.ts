@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createHealthMonitor } from '../../../src/status/health-monitor.js';
+import { createHealthMonitor } from '../../../src/state/health-monitor.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 describe('health monitor: recheck on failed traffic', () => {

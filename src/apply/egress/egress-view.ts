@@ -1,7 +1,8 @@
+import net from 'node:net';
 import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
-import { resolverDirective, type EgressPlan } from '../../desired/egress-routes.js';
-import { ERROR_HOLD, sizeToken, type NginxCacheZone, type NginxPaths } from './nginx-view.js';
+import type { EgressPlan } from '../../desired/egress-routes.js';
+import { ERROR_HOLD, sizeToken, type NginxCacheZone, type NginxPaths } from '../nginx/nginx-view.js';
 import {
   CLASS_PATTERNS,
   LOCATION_HOST,
@@ -10,7 +11,7 @@ import {
   ownListenersPattern,
   redirectAllowPattern,
   type RedirectClass,
-} from './redirect-policy.js';
+} from '../nginx/redirect-policy.js';
 
 /**
  * What templates/egress-nginx.conf.ejs reads: the caches' egress, a second nginx beside the router.
@@ -110,4 +111,10 @@ export function egressNginxView(input: {
 /** Failed-fetch markers of the egress nginx (cleaned by the daemon, see disk-space-monitor). */
 export function egressFailedDir(paths: NginxPaths): string {
   return path.join(paths.temp, 'failed');
+}
+
+/** nginx `resolver` arguments: IPv6 servers in brackets; AAAA lookups only when a server is IPv6 (else ipv6=off). */
+export function resolverDirective(resolvers: readonly string[]): { servers: string[]; ipv6: boolean } | null {
+  if (resolvers.length === 0) return null;
+  return { servers: resolvers.map((r) => (net.isIPv6(r) ? `[${r}]` : r)), ipv6: resolvers.some((r) => net.isIPv6(r)) };
 }
