@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
+import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 
 /** What a command may touch: the environment and the two output streams. */
@@ -22,4 +23,16 @@ export function configPathFrom(values: Record<string, unknown>, env: NodeJS.Proc
 
 export function printProblems(stream: NodeJS.WritableStream, problems: Array<{ path: string; message: string }>): void {
   for (const p of problems) stream.write(`${formatProblem(p)}\n`);
+}
+
+/** The config named by --config (or REGCACHE_CONFIG), or null after its problems went to stderr. */
+export async function loadConfigOrReport(
+  values: Record<string, unknown>,
+  ctx: CommandContext,
+): Promise<{ file: string; loaded: LoadedConfig } | null> {
+  const file = configPathFrom(values, ctx.env);
+  const result = await loadConfigFile(file, ctx.env);
+  if (result.ok) return { file, loaded: result.value };
+  printProblems(ctx.stderr, result.problems);
+  return null;
 }

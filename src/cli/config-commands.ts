@@ -11,17 +11,13 @@ import { portBookFile, readPortBook } from '../apply/runtime/port-book.js';
 import { processRuntimePaths } from '../apply/runtime/process/process-runtime.js';
 import { registrySlug } from '../config/parse.js';
 import { createEgressNginxRenderer, createNginxRenderer, readNginxTemplates } from '../apply/nginx/render.js';
-import { loadConfigFile } from '../config/load.js';
-import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
+import { loadConfigOrReport, type CommandContext } from './command-context.js';
 
 export async function validateCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
-  const file = configPathFrom(values, ctx.env);
-  const result = await loadConfigFile(file, ctx.env);
-  if (!result.ok) {
-    printProblems(ctx.stderr, result.problems);
-    return 1;
-  }
-  ctx.stdout.write(`${file}: ok (${result.value.config.registries.length} registries)\n`);
+  const read = await loadConfigOrReport(values, ctx);
+  if (!read) return 1;
+  const { file } = read;
+  ctx.stdout.write(`${file}: ok (${read.loaded.config.registries.length} registries)\n`);
   return 0;
 }
 
@@ -32,13 +28,9 @@ export async function validateCommand(values: Record<string, unknown>, ctx: Comm
  * prints the egress nginx's config instead (nothing, with a comment, when no cache uses egress).
  */
 export async function renderCommand(values: Record<string, unknown>, ctx: CommandContext): Promise<number> {
-  const file = configPathFrom(values, ctx.env);
-  const result = await loadConfigFile(file, ctx.env);
-  if (!result.ok) {
-    printProblems(ctx.stderr, result.problems);
-    return 1;
-  }
-  const { config } = result.value;
+  const read = await loadConfigOrReport(values, ctx);
+  if (!read) return 1;
+  const { config } = read.loaded;
   const known = await readPortBook(portBookFile(config.dataDir));
   const placeholders = config.registries.filter((r) => !known[r.name]?.port).map((r) => r.name);
   const backends = new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${known[r.name]?.port || 15000 + i}`]));

@@ -1,8 +1,7 @@
-import { loadConfigFile } from '../config/load.js';
 import { SHA256_DIGEST } from '../integrity/cache-layers.js';
 import type { PurgeResult } from '../integrity/integrity-service.js';
 import { errorMessage } from '../util/errors.js';
-import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
+import { loadConfigOrReport, type CommandContext } from './command-context.js';
 
 /**
  * `regcache purge --config FILE <registry> <digest>`: asks the running daemon (admin.listen and
@@ -18,13 +17,10 @@ export async function purgeCommand(values: Record<string, unknown>, ctx: Command
     ctx.stderr.write(`regcache purge: digest must be sha256: followed by 64 lower-case hex digits (got ${JSON.stringify(digest)})\n`);
     return 2;
   }
-  const file = configPathFrom(values, ctx.env);
-  const loaded = await loadConfigFile(file, ctx.env);
-  if (!loaded.ok) {
-    printProblems(ctx.stderr, loaded.problems);
-    return 1;
-  }
-  const { admin, registries } = loaded.value.config;
+  const read = await loadConfigOrReport(values, ctx);
+  if (!read) return 1;
+  const { file } = read;
+  const { admin, registries } = read.loaded.config;
   if (!registries.some((r) => r.name === name)) {
     ctx.stderr.write(`regcache purge: ${file} has no registry named ${JSON.stringify(name)}\n`);
     return 2;

@@ -1,11 +1,10 @@
-import { loadConfigFile } from '../config/load.js';
 import { routerBaseUrl } from '../config/router-address.js';
 import { createLogger } from '../log.js';
 import { createSystemClock } from '../util/clock.js';
 import { createRouterClient } from '../warm/router-client.js';
 import type { WarmImageProgress } from '../warm/warm-image.js';
 import { createWarmJobs, type WarmJob } from '../warm/warm-jobs.js';
-import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
+import { loadConfigOrReport, type CommandContext } from './command-context.js';
 
 export const warmOptions = {
   config: { type: 'string', short: 'c' },
@@ -29,13 +28,9 @@ function line(p: WarmImageProgress): string {
  * Without images it warms the config's warm list once.
  */
 export async function warmCommand(values: Record<string, unknown>, ctx: CommandContext, positionals: string[] = []): Promise<number> {
-  const file = configPathFrom(values, ctx.env);
-  const result = await loadConfigFile(file, ctx.env);
-  if (!result.ok) {
-    printProblems(ctx.stderr, result.problems);
-    return 1;
-  }
-  const { config } = result.value;
+  const read = await loadConfigOrReport(values, ctx);
+  if (!read) return 1;
+  const { config } = read.loaded;
   let base = routerBaseUrl(config);
   if (typeof values.router === 'string') {
     try {

@@ -64,20 +64,18 @@ export const readSmallFile: ReadConfigFile = (absPath) => {
     if (buf.length > MAX_REFERENCED_FILE) return { ok: false, message: 'larger than 1 MiB' };
     return { ok: true, text: buf.toString('utf8') };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      ok: false,
-      message:
-        code === 'ENOENT'
-          ? 'file not found'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : code === 'EISDIR'
-              ? 'is a directory'
-              : (err as Error).message,
-    };
+    return { ok: false, message: readErrorMessage(err, (err as Error).message) };
   }
 };
+
+/** A failed read as a short message: the usual causes in words, anything else as `fallback`. */
+function readErrorMessage(err: unknown, fallback: string): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'file not found';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return fallback;
+}
 
 /**
  * A regular file of at most `max` bytes, read whole; anything else is a message. Never reads more
@@ -109,17 +107,6 @@ async function readBounded(file: string, max: number): Promise<{ ok: true; text:
       await handle.close();
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      ok: false,
-      message:
-        code === 'ENOENT'
-          ? 'file not found'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : code === 'EISDIR'
-              ? 'is a directory'
-              : (code ?? 'read error'),
-    };
+    return { ok: false, message: readErrorMessage(err, (err as NodeJS.ErrnoException).code ?? 'read error') };
   }
 }
