@@ -2,19 +2,16 @@
 // Docker socket) creates a registry:2 cache container per registry, nginx runs in a container of its own
 // from the same image, and a real client pulls through it. A second compose file adds the test's
 // upstream registry as a service on the same network.
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../helpers/binaries.js';
 import { inspectContainer } from '../../helpers/docker-daemon.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
-import { ensureRegcacheImage, REPO_ROOT } from './images.js';
-import { createContainerFixture, REGISTRY, upstreamService, type ContainerFixture } from './fixture.js';
+import { ensureRegcacheImage } from './images.js';
+import { composeRunner, createContainerFixture, REGISTRY, upstreamService, type ContainerFixture } from './fixture.js';
 
-const run = promisify(execFile);
 const CACHE_CONTAINER = `regcache-${REGISTRY.replace(/[^a-z0-9]+/g, '-')}`;
 
 describe('docker-compose with compose/docker-runtime.yml (caches as containers, nginx in its own)', () => {
@@ -60,15 +57,7 @@ describe('docker-compose with compose/docker-runtime.yml (caches as containers, 
       REGCACHE_NGINX_CONTAINER: nginxContainer,
       REGCACHE_DOCKER_NETWORK: network,
     };
-    compose = async (args) => {
-      const argv = ['-p', project, '-f', join(REPO_ROOT, 'compose/docker-runtime.yml'), '-f', override, ...args];
-      try {
-        return (await run(bin, argv, { env, timeout: 180_000, maxBuffer: 16 << 20 })).stdout;
-      } catch (err) {
-        const e = err as { stderr?: string; message: string };
-        throw new Error(`docker-compose ${args.join(' ')} failed: ${e.stderr || e.message}`);
-      }
-    };
+    compose = composeRunner({ bin, project, file: 'compose/docker-runtime.yml', override, env });
     fx.locateUpstream(async () => ({ upstream: await containerOf('upstream'), neighbour: await containerOf('regcache') }));
     await compose(['up', '-d', '--no-build']);
   }, 900_000);

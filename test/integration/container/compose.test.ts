@@ -2,18 +2,14 @@
 // the published port, `down` then `up` keeps the volume and with it the cache. The only addition is a
 // second compose file with the test's upstream registry as a service on the project's network; the
 // regcache service is the shipped one, with the variables .env.example documents.
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../helpers/binaries.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
-import { ensureRegcacheImage, REPO_ROOT } from './images.js';
-import { containerState, createContainerFixture, upstreamService, type ContainerFixture } from './fixture.js';
-
-const run = promisify(execFile);
+import { ensureRegcacheImage } from './images.js';
+import { composeRunner, containerState, createContainerFixture, upstreamService, type ContainerFixture } from './fixture.js';
 
 describe('docker-compose up/down with compose/docker-compose.yml', () => {
   let fx: ContainerFixture;
@@ -41,15 +37,7 @@ describe('docker-compose up/down with compose/docker-compose.yml', () => {
       REGCACHE_PORT: `127.0.0.1:${fx.routerPort}`,
       REGCACHE_ADMIN_PORT: String(fx.adminPort),
     };
-    compose = async (args) => {
-      const argv = ['-p', project, '-f', join(REPO_ROOT, 'compose/docker-compose.yml'), '-f', override, ...args];
-      try {
-        return (await run(bin, argv, { env, timeout: 180_000, maxBuffer: 16 << 20 })).stdout;
-      } catch (err) {
-        const e = err as { stderr?: string; message: string };
-        throw new Error(`docker-compose ${args.join(' ')} failed: ${e.stderr || e.message}`);
-      }
-    };
+    compose = composeRunner({ bin, project, file: 'compose/docker-compose.yml', override, env });
     fx.locateUpstream(async () => ({ upstream: await containerOf('upstream'), neighbour: await containerOf('regcache') }));
     await compose(['up', '-d', '--no-build']);
   }, 900_000);

@@ -8,15 +8,18 @@
 // - bridge: regcache runs on its own network as compose and Swarm put it, with published ports; the
 //   upstream is then a registry:2 container on that network (service `upstream`, at http://upstream:5000)
 //   serving a copy of the seeded storage, and its requests are read from its access log.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { findFreePort, waitFor } from '../../helpers/binaries.js';
 import { startContainerd, type Containerd } from '../../helpers/containerd.js';
 import { generateImage, type TestImage } from '../../helpers/image.js';
 import { docker, REGISTRY_IMAGE } from '../../helpers/registry-image.js';
+import { REPO_ROOT } from './images.js';
 import { parseAccessLogLine, seedUpstream, startUpstreamRegistry, upstreamDataDir, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
 /** The registry the tests cache; not resolvable, so a client's fallback to the upstream itself fails. */
@@ -266,4 +269,19 @@ export async function processUids(nameOrId: string): Promise<Array<{ uid: string
       const [, uid, ...rest] = line.trim().split(/\s+/);
       return { uid: uid!, command: rest.join(' ') };
     });
+}
+
+const runFile = promisify(execFile);
+
+/** Runs Debian's docker-compose on the shipped compose file plus the test's override, as one project. */
+export function composeRunner(opts: { bin: string; project: string; file: string; override: string; env: NodeJS.ProcessEnv }) {
+  return async (args: string[]): Promise<string> => {
+    const argv = ['-p', opts.project, '-f', join(REPO_ROOT, opts.file), '-f', opts.override, ...args];
+    try {
+      return (await runFile(opts.bin, argv, { env: opts.env, timeout: 180_000, maxBuffer: 16 << 20 })).stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`docker-compose ${args.join(' ')} failed: ${e.stderr || e.message}`);
+    }
+  };
 }
