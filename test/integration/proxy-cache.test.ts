@@ -1,44 +1,17 @@
 // nginx's cache in front of the registry caches, on real components: nginx, the daemon's registry
 // processes and a seeded local upstream. Counts what the upstream served; no timing assertions.
 import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routerGet as get } from '../helpers/router-get.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { createSystemClock } from '../../src/util/clock.js';
 import { findFreePort, waitFor } from '../helpers/binaries.js';
 import { generateImage, generateIndex, MediaTypes } from '../helpers/image.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../helpers/upstream-registry.js';
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-/** node:http so Host can be set and Accept sent as several lines, as Docker does. */
-function get(
-  port: number,
-  host: string,
-  urlPath: string,
-  opts: { method?: string; headers?: Record<string, string | string[]> } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: urlPath, method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const DOCKER_TYPES = `${MediaTypes.dockerManifest}, ${MediaTypes.dockerManifestList}`;
 const NO_LIST_TYPES = `${MediaTypes.dockerManifest}, ${MediaTypes.ociManifest}`;

@@ -2,9 +2,9 @@
 // local upstream registries (one redirecting blobs to a CDN, one behind TLS) and a CDN nginx.
 // Counts what each upstream served; no timing assertions.
 import { readFile, stat } from 'node:fs/promises';
-import { request } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routerGet as get } from '../../helpers/router-get.js';
 import { findFreePort, waitFor } from '../../helpers/binaries.js';
 import { makeCa, makeLeaf } from '../../helpers/certs.js';
 import { generateImage, type Blob } from '../../helpers/image.js';
@@ -12,19 +12,6 @@ import { startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 import { startStaticNginx, startTlsFront, type StaticNginx } from '../../helpers/static-nginx.js';
 import { seedUpstream, startUpstreamRegistry, upstreamDataDir, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 import { registrySlug } from '../../../src/config/parse.js';
-
-function get(port: number, host: string, urlPath: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('egress: caches fetch their upstreams through nginx', () => {
   const viaCdn = generateImage({ seed: 'egress-cdn', layers: [4 << 20] });

@@ -3,10 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { request } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routerGet as get } from '../../helpers/router-get.js';
 import { cacheFilesWithKey, nginxCacheFile } from '../../../src/integrity/nginx-cache-file.js';
 import { walkDiskUsage } from '../../../src/status/storage/filesystem-storage.js';
 import { waitFor } from '../../helpers/binaries.js';
@@ -17,25 +17,6 @@ import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/re
 
 const TOKEN = 'integrity-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-function get(port: number, host: string, urlPath: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function blob(size: number) {
   const data = randomBytes(size);
