@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processNginxPaths } from '../../../src/apply/nginx/process-nginx.js';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { egressPlan } from '../../../src/desired/egress-routes.js';
 import { egressNginxView } from '../../../src/apply/egress/egress-view.js';
@@ -58,13 +59,7 @@ describe('config → nginx -t (real nginx)', () => {
             backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${21000 + i}`])),
             generation: tested,
             accept,
-            paths: {
-              pid: path.join(prefix, 'nginx.pid'),
-              errorLog: path.join(prefix, 'logs/error.log'),
-              accessLog: path.join(prefix, 'logs/access.log'),
-              temp: path.join(prefix, 'temp'),
-              cache: path.join(prefix, 'cache'),
-            },
+            paths: processNginxPaths(prefix, ''),
           }),
         );
         // The egress nginx's config too, with every registry's egress on.

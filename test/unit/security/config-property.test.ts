@@ -5,6 +5,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { processNginxPaths } from '../../../src/apply/nginx/process-nginx.js';
 import { nginxView, type NginxView } from '../../../src/apply/nginx/nginx-view.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import type { ReadConfigFile } from '../../../src/config/config-files.js';
@@ -29,13 +30,7 @@ export function viewFor(config: Parameters<typeof nginxView>[0]['config']): Ngin
     config,
     backends: new Map(config.registries.map((r, i) => [r.name, `127.0.0.1:${20000 + i}`])),
     generation: 7,
-    paths: {
-      pid: path.join(prefix, 'nginx.pid'),
-      errorLog: path.join(prefix, 'logs/error.log'),
-      accessLog: path.join(prefix, 'logs/access.log'),
-      temp: path.join(prefix, 'temp'),
-      cache: path.join(prefix, 'cache'),
-    },
+    paths: processNginxPaths(prefix, ''),
   });
 }
 
