@@ -5,7 +5,8 @@ import type { AccessLogEntry } from '../status/access-log/access-log-entry.js';
 import type { EgressLogEntry } from '../status/access-log/egress-counters.js';
 import type { EventLog } from '../state/event-log.js';
 import { blobDataPath } from '../status/storage/filesystem-storage.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
+import { createRepeating } from '../util/repeat.js';
 import { errorMessage } from '../util/errors.js';
 import type { CacheLayers } from './cache-layers.js';
 import { cachedBodySha256, type StopHashing } from './nginx-cache-file.js';
@@ -81,7 +82,6 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
   const counts = new Map<string, number>();
   const errors = new Map<string, { digest: string; message: string }>();
   const touched = new Map<string, number>();
-  let timer: TimerHandle | null = null;
   let stopped = true;
   let running: Promise<void> | null = null;
 
@@ -207,10 +207,7 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
     return pass;
   };
 
-  const loop = async () => {
-    await check().catch(() => undefined);
-    if (!stopped) timer = opts.clock.setTimeout(() => void loop(), opts.tickMs ?? 250);
-  };
+  const ticks = createRepeating({ clock: opts.clock, intervalMs: opts.tickMs ?? 250, run: check });
 
   return {
     routerEntry(entry) {
@@ -256,13 +253,12 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
       return { vhost, digest, removed: { router, egress, storage }, storageReachable: data !== null };
     },
     start() {
-      if (!stopped) return;
       stopped = false;
-      void loop();
+      ticks.start();
     },
     async stop() {
       stopped = true;
-      if (timer) opts.clock.clearTimeout(timer);
+      await ticks.stop();
       await running?.catch(() => undefined);
     },
   };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { walkDiskUsage } from '../status/storage/filesystem-storage.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import { createRepeating } from '../util/repeat.js';
 import { errorMessage } from '../util/errors.js';
 
 export interface StoredBlob {
@@ -91,7 +92,6 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
   const lowWater = opts.lowWater ?? 0.9;
   const protectMs = opts.protectMs ?? 0;
   const due = new Set<string>();
-  let timer: TimerHandle | null = null;
   let soonTimer: TimerHandle | null = null;
   let lastSoon = Number.NEGATIVE_INFINITY;
   let stopped = true;
@@ -124,10 +124,7 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
     return chain;
   };
 
-  const loop = async () => {
-    await run(null);
-    if (!stopped) timer = opts.clock.setTimeout(() => void loop(), opts.intervalMs ?? 60_000);
-  };
+  const periodic = createRepeating({ clock: opts.clock, intervalMs: opts.intervalMs ?? 60_000, run: () => run(null) });
 
   return {
     soon(name) {
@@ -145,14 +142,13 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
     },
     enforce: () => run(null),
     start() {
-      if (!stopped) return;
       stopped = false;
-      void loop();
+      periodic.start();
     },
     async stop() {
       stopped = true;
-      if (timer) opts.clock.clearTimeout(timer);
       if (soonTimer) opts.clock.clearTimeout(soonTimer);
+      await periodic.stop();
       await chain.catch(() => undefined);
     },
   };
