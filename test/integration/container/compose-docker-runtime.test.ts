@@ -10,7 +10,7 @@ import { requireBinary } from '../../helpers/binaries.js';
 import { inspectContainer } from '../../helpers/docker-daemon.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { ensureRegcacheImage } from './images.js';
-import { composeRunner, createContainerFixture, REGISTRY, upstreamService, type ContainerFixture } from './fixture.js';
+import { composeContainerOf, composeRunner, createContainerFixture, REGISTRY, upstreamService, type ContainerFixture } from './fixture.js';
 
 const CACHE_CONTAINER = `regcache-${REGISTRY.replace(/[^a-z0-9]+/g, '-')}`;
 
@@ -19,11 +19,10 @@ describe('docker-compose with compose/docker-runtime.yml (caches as containers, 
   let project: string;
   let compose: (args: string[]) => Promise<string>;
 
-  const containerOf = async (service: string) => {
-    const id = (await compose(['ps', '-q', service])).trim();
-    if (!id) throw new Error(`no container for service ${service} in project ${project}`);
-    return id;
-  };
+  const containerOf = composeContainerOf(
+    (args) => compose(args),
+    () => project,
+  );
   const removeCache = async () => {
     await docker(['rm', '-f', CACHE_CONTAINER]).catch(() => undefined);
     await docker(['volume', 'rm', '-f', `${CACHE_CONTAINER}-data`]).catch(() => undefined);

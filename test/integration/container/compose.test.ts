@@ -9,18 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../helpers/binaries.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { ensureRegcacheImage } from './images.js';
-import { composeRunner, containerState, createContainerFixture, upstreamService, type ContainerFixture } from './fixture.js';
+import { composeContainerOf, composeRunner, containerState, createContainerFixture, upstreamService, type ContainerFixture } from './fixture.js';
 
 describe('docker-compose up/down with compose/docker-compose.yml', () => {
   let fx: ContainerFixture;
   let project: string;
   let compose: (args: string[]) => Promise<string>;
 
-  const containerOf = async (service: string) => {
-    const id = (await compose(['ps', '-q', service])).trim();
-    if (!id) throw new Error(`no container for service ${service} in project ${project}`);
-    return id;
-  };
+  const containerOf = composeContainerOf(
+    (args) => compose(args),
+    () => project,
+  );
 
   beforeAll(async () => {
     const bin = requireBinary(['docker-compose']);

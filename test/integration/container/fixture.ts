@@ -285,3 +285,12 @@ export function composeRunner(opts: { bin: string; project: string; file: string
     }
   };
 }
+
+/** The container id of a compose service, or an error naming it. */
+export function composeContainerOf(compose: (args: string[]) => Promise<string>, project: () => string) {
+  return async (service: string): Promise<string> => {
+    const id = (await compose(['ps', '-q', service])).trim();
+    if (!id) throw new Error(`no container for service ${service} in project ${project()}`);
+    return id;
+  };
+}
