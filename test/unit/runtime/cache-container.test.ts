@@ -12,20 +12,9 @@ import {
 import type { ContainerSummary } from '../../../src/apply/runtime/docker/docker-api.js';
 import { dockerEndpoint } from '../../../src/apply/runtime/docker/docker-api.js';
 import { isConnectionError } from '../../../src/apply/runtime/docker/docker-runtime.js';
-import { hashSpec, type CacheSpec } from '../../../src/desired/cache-spec.js';
+import { cacheSpec } from '../../helpers/cache-spec.js';
 
-const spec = (over: Partial<CacheSpec> = {}): CacheSpec => {
-  const base = {
-    name: 'docker.io',
-    slug: 'docker-io',
-    upstream: 'https://registry-1.docker.io',
-    remoteUrl: 'https://registry-1.docker.io',
-    credentials: null,
-    offline: false,
-    ...over,
-  };
-  return { ...base, specHash: over.specHash ?? hashSpec({ upstream: base.upstream, credentials: base.credentials, offline: base.offline }) };
-};
+const spec = cacheSpec;
 const bridge: DockerRuntimeSettings = { image: 'registry:2', network: 'registry-cache', addressing: 'name', instance: 'abc' };
 const host: DockerRuntimeSettings = { ...bridge, network: 'host', addressing: 'ip' };
 const ports = { port: 40001, debugPort: 40002 };

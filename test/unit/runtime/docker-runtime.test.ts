@@ -3,21 +3,13 @@ import { LABEL, type DockerRuntimeSettings } from '../../../src/apply/runtime/do
 import { createDockerRuntime } from '../../../src/apply/runtime/docker/docker-runtime.js';
 import type { RuntimeEvent } from '../../../src/apply/runtime/cache-runtime.js';
 import type { PortBook } from '../../../src/apply/runtime/port-book.js';
-import { hashSpec, type CacheSpec } from '../../../src/desired/cache-spec.js';
+import { cacheSpec } from '../../helpers/cache-spec.js';
 import { createLogger } from '../../../src/log.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 import { createFakeDockerApi } from '../../helpers/fake-docker-api.js';
 
 const settings: DockerRuntimeSettings = { image: 'registry:2', network: 'registry-cache', addressing: 'name', instance: 'unit' };
-const spec: CacheSpec = {
-  name: 'docker.io',
-  slug: 'docker-io',
-  upstream: 'https://registry-1.docker.io',
-  remoteUrl: 'https://registry-1.docker.io',
-  credentials: null,
-  offline: false,
-  specHash: hashSpec({ upstream: 'https://registry-1.docker.io' }),
-};
+const spec = cacheSpec();
 const noPorts: PortBook = {
   portsFor: () => Promise.reject(new Error('bridge networking needs no ports')),
   egressPortFor: () => Promise.reject(new Error('bridge networking needs no ports')),
