@@ -109,6 +109,10 @@ export function createFakeDockerApi(): FakeDockerApi {
     async signalContainer(id, signal) {
       await reachable(`signalContainer ${id} ${signal}`);
     },
+    async processes(id) {
+      await reachable(`processes ${id}`);
+      return [];
+    },
     async exec(id) {
       await reachable(`exec ${id}`);
       return { exitCode: 0, output: '' };

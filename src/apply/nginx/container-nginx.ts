@@ -113,5 +113,12 @@ export function createContainerNginx(opts: ContainerNginxOptions): NginxDriver {
       void refresh();
       return known;
     },
+    async workers() {
+      try {
+        return (await api.processes(container)).map((p) => ({ pid: p.pid, title: p.command }));
+      } catch {
+        return null;
+      }
+    },
   };
 }

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { Clock } from '../../util/clock.js';
 import { sleep } from '../../util/clock.js';
 import type { NginxDriver } from './nginx-driver.js';
+import { stillAccepting, type NginxWorker } from './nginx-workers.js';
 
 export class NginxConfigRejected extends Error {
   constructor(readonly output: string) {
@@ -110,6 +111,23 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
     }
   };
 
+  // nginx keeps the previous workers accepting for a while (≥100 ms) after the new ones answer: a
+  // new connection may still get the old config until each old worker has closed its listeners.
+  const waitRetired = async (before: NginxWorker[] | null) => {
+    if (!before || before.length === 0) return;
+    const pids = before.map((w) => w.pid);
+    const deadline = opts.clock.now() + (opts.probeTimeoutMs ?? 10_000);
+    for (;;) {
+      const now = await driver.workers();
+      if (now === null || stillAccepting(pids, now).length === 0) return;
+      if (opts.clock.now() > deadline) {
+        opts.logger.warn({ pids: stillAccepting(pids, now) }, 'workers of the previous nginx config still accept connections');
+        return;
+      }
+      await sleep(opts.clock, 10);
+    }
+  };
+
   return {
     test,
     async adopt() {
@@ -137,11 +155,13 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       const previous = appliedBytes;
       const wasRunning = driver.state().running;
       const logOffset = await driver.errorLogSize();
+      const workersBefore = wasRunning ? await driver.workers() : [];
       await rename(driver.candidateFile, driver.configFile);
       try {
         await driver.startOrReload();
         const t2 = opts.clock.now();
         await waitServed(generation, logOffset);
+        await waitRetired(workersBefore);
         appliedBytes = config;
         wasLive = true;
         const t3 = opts.clock.now();

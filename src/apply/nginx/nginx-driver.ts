@@ -1,5 +1,6 @@
 import type { AcceptSupport } from './nginx-features.js';
 import type { NginxPaths } from './nginx-view.js';
+import type { NginxWorker } from './nginx-workers.js';
 import type { NginxProcessState } from '../../state/nginx-process-state.js';
 
 export interface NginxTestResult {
@@ -40,4 +41,9 @@ export interface NginxDriver {
   /** Makes nginx reopen its log files (after they were renamed for rotation). */
   reopenLogs(): Promise<void>;
   state(): NginxProcessState;
+  /**
+   * nginx's worker processes now, so an apply can tell when the previous generation's workers stopped
+   * taking connections; null when this driver cannot see them.
+   */
+  workers(): Promise<NginxWorker[] | null>;
 }

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../../log.js';
 import type { Clock } from '../../util/clock.js';
 import { findRecordedProcess, writeProcessRecord } from '../runtime/process/process-record.js';
+import { procChildren } from './nginx-workers.js';
 import { reapStaleProcess } from '../runtime/process/stale-process.js';
 import { createSupervisedProcess, type SupervisedProcess } from '../runtime/process/supervisor.js';
 import { packageRoot } from '../../util/package-root.js';
@@ -123,6 +124,10 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
     errorLogSince: (offset) => readFrom(errorLog, offset),
     async reopenLogs() {
       supervised?.signal('SIGUSR1');
+    },
+    async workers() {
+      const master = supervised?.pid;
+      return master ? procChildren(master) : [];
     },
     async stop() {
       // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for long blob downloads.

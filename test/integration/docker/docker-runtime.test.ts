@@ -47,12 +47,18 @@ describe('docker runtime', () => {
     expect(b.status).toBe(200);
     expect(b.body.equals(img.layers[img.layers.length - 1]!.data)).toBe(true);
   };
-  /** Health probes run every few seconds; a restarted cache is serving once a pull through nginx works. */
+  /**
+   * Health probes run every few seconds; a restarted cache is serving once a pull through nginx works.
+   * The blob too: the router may answer the manifest from its own cache while the registry is still starting.
+   */
   const waitServing = (name: string) =>
     waitFor(
-      async () =>
-        (await getManifest(`http://127.0.0.1:${env.nginxPort}`, 'library/app', 'v1', undefined, { headers: { host: `${name}.${env.domain}` } }))
-          .status === 200,
+      async () => {
+        const base = `http://127.0.0.1:${env.nginxPort}`;
+        const headers = { host: `${name}.${env.domain}` };
+        if ((await getManifest(base, 'library/app', 'v1', undefined, { headers })).status !== 200) return false;
+        return (await getBlob(base, 'library/app', image.layers[image.layers.length - 1]!.digest, { headers })).status === 200;
+      },
       { timeoutMs: 30_000, what: `${name} serving through nginx` },
     );
   const reload = async () => {

@@ -12,6 +12,7 @@ import { createDockerTestEnv, type DockerTestEnv } from '../../helpers/docker-da
 import { generateImage } from '../../helpers/image.js';
 import { ensureNginxImage, nginxContainerCommand } from '../../helpers/nginx-image.js';
 import { getManifest } from '../../helpers/push.js';
+import { routerGet } from '../../helpers/router-get.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
@@ -25,7 +26,8 @@ describe('nginx as a container', () => {
   let env: DockerTestEnv;
 
   const started = async () => (await docker(['inspect', '--format', '{{.State.StartedAt}}', nginxName])).trim();
-  const generation = async () => (await (await fetch(`http://127.0.0.1:${env.nginxPort}/__regcache/generation`)).text()).trim();
+  // A fresh connection each time (routerGet): a pooled one may belong to a worker of the previous generation.
+  const generation = async () => (await routerGet(env.nginxPort, '127.0.0.1', '/__regcache/generation')).body.toString().trim();
   const pullStatus = async (host: string) =>
     (await getManifest(`http://127.0.0.1:${env.nginxPort}`, 'library/app', 'v1', undefined, { headers: { host } })).status;
 

@@ -133,7 +133,8 @@ describe('egress: caches fetch their upstreams through nginx', () => {
         const s = await status();
         return s.running && s.restarts > before.restarts && s.pid !== before.pid ? true : undefined;
       },
-      { timeoutMs: 15_000, what: 'the egress nginx restarted' },
+      // A restart that fails (its killed workers still hold the port) backs off 0.5, 1, 2, 4 s …
+      { timeoutMs: 30_000, what: 'the egress nginx restarted' },
     );
     const events = ((await (await fetch(`${rc.adminUrl}/api/v1/events?limit=100`)).json()).events as Array<{ message: string }>).map(
       (e) => e.message,

@@ -45,8 +45,15 @@ describe('hot reload while requests run', () => {
     await waitFor(async () => (await addedRoutes()) || undefined, { timeoutMs: 5000, what: 'quay.io vhost to route' });
     const addMs = Date.now() - t0;
 
-    // Break: the old config keeps serving and the error is visible.
-    const generationBefore = (await adminJson(rc, '/api/v1/status')).body.generation;
+    // Break: the old config keeps serving and the error is visible. (The pass that added quay.io is
+    // finished, and counted in the status, once the previous nginx workers stopped taking connections.)
+    const generationBefore = await waitFor(
+      async () => {
+        const s = (await adminJson(rc, '/api/v1/status')).body;
+        return s.generation >= 2 ? (s.generation as number) : undefined;
+      },
+      { timeoutMs: 5000, what: 'the pass that added quay.io to finish' },
+    );
     await rc.writeConfig('domain: registry.test\nregistries:\n  quay.io:\n    upstream: "not a url"\n');
     const rejected = await waitFor(
       async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NginxApplyFailed, NginxConfigRejected, createNginxController } from '../../../src/apply/nginx/nginx-controller.js';
+import { mayAccept, stillAccepting, type NginxWorker } from '../../../src/apply/nginx/nginx-workers.js';
 import type { NginxDriver } from '../../../src/apply/nginx/nginx-driver.js';
 import { FIRST_ACCEPT_LINE_ONLY } from '../../../src/apply/nginx/nginx-features.js';
 import { createLogger } from '../../../src/log.js';
@@ -14,6 +15,11 @@ import { createSystemClock } from '../../../src/util/clock.js';
  * in the error log (the old config keeps serving), "bad" fails nginx -t, anything else serves its generation.
  */
 function fakeDriver(dir: string, serve: { generation: number | null }) {
+  /** Workers as listed: each reload starts a new one and tells the old ones to shut down two listings later. */
+  let workers: NginxWorker[] = [];
+  let nextPid = 100;
+  let retireIn = 0;
+  const workerListings: NginxWorker[][] = [];
   const configFile = path.join(dir, 'nginx.conf');
   const errorLog = path.join(dir, 'error.log');
   let running = false;
@@ -31,6 +37,8 @@ function fakeDriver(dir: string, serve: { generation: number | null }) {
     },
     startOrReload: async () => {
       running = true;
+      workers = [...workers, { pid: nextPid++, title: 'nginx: worker process' }];
+      retireIn = 2;
       const text = await readFile(configFile, 'utf8');
       reloads.push(text);
       if (text.includes('busy-port')) await appendFile(errorLog, 'nginx: [emerg] bind() to 127.0.0.1:80 failed (98: Address already in use)\n');
@@ -44,8 +52,16 @@ function fakeDriver(dir: string, serve: { generation: number | null }) {
     errorLogSince: async (offset) => (await readFile(errorLog, 'utf8').catch(() => '')).slice(offset),
     reopenLogs: async () => undefined,
     state: () => ({ running, pid: running ? 1 : null, restarts: 0, lastError: null }),
+    workers: async () => {
+      if (retireIn > 0 && --retireIn === 0) {
+        const newest = workers.at(-1)!.pid;
+        workers = workers.map((w) => (w.pid === newest ? w : { ...w, title: 'nginx: worker process is shutting down' }));
+      }
+      workerListings.push(workers);
+      return workers;
+    },
   };
-  return { driver, reloads };
+  return { driver, reloads, workerListings };
 }
 
 describe('nginx controller', () => {
@@ -92,5 +108,34 @@ describe('nginx controller', () => {
     expect(await readFile(driver.configFile, 'utf8')).toBe('generation 1\n');
     expect(await nginx.apply('generation 2\n', 2)).toEqual({ changed: true });
     expect(serve.generation).toBe(2);
+  });
+
+  it('returns from a reload only once the previous workers stopped taking connections', async () => {
+    const { driver, workerListings } = fakeDriver(dir, serve);
+    const port = (server.address() as { port: number }).port;
+    const nginx = createNginxController({
+      driver,
+      probeBase: `http://127.0.0.1:${port}`,
+      clock: createSystemClock(),
+      logger: createLogger({ level: 'silent' }),
+    });
+    await nginx.apply('generation 1\n', 1);
+    await nginx.apply('generation 2\n', 2);
+    const last = workerListings.at(-1)!;
+    expect(last.map((w) => w.title)).toEqual(['nginx: worker process is shutting down', 'nginx: worker process']);
+    expect(stillAccepting([last[0]!.pid], last)).toEqual([]);
+  });
+});
+
+describe('nginx workers', () => {
+  it('counts a worker as accepting until it retitles itself as shutting down; cache processes never accept', () => {
+    const now: NginxWorker[] = [
+      { pid: 1, title: 'nginx: worker process' },
+      { pid: 2, title: 'nginx: worker process is shutting down' },
+      { pid: 3, title: 'nginx: cache manager process' },
+      { pid: 4, title: 'nginx: worker process' },
+    ];
+    expect(stillAccepting([1, 2, 3, 9], now)).toEqual([1]);
+    expect(now.filter(mayAccept).map((w) => w.pid)).toEqual([1, 4]);
   });
 });

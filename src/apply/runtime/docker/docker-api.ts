@@ -67,6 +67,8 @@ export interface DockerApi {
   removeContainer(id: string): Promise<void>;
   signalContainer(id: string, signal: string): Promise<void>;
   exec(id: string, command: string[]): Promise<ExecResult>;
+  /** The container's processes as the host sees them (pid and full command line). */
+  processes(id: string): Promise<Array<{ pid: number; command: string }>>;
   imageExists(ref: string): Promise<boolean>;
   /** Pulls an image, reporting progress lines (one per status change, not per byte). */
   pullImage(ref: string, onProgress: (line: string) => void): Promise<void>;

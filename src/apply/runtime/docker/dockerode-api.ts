@@ -87,6 +87,13 @@ export function createDockerodeApi(endpoint: DockerEndpoint, opts: { timeoutMs?:
     async signalContainer(id, signal) {
       await docker.getContainer(id).kill({ signal });
     },
+    async processes(id) {
+      const top = (await docker.getContainer(id).top({ ps_args: '-o pid,args' })) as { Titles: string[]; Processes: string[][] };
+      const pidAt = top.Titles.findIndex((t) => t.trim() === 'PID');
+      const commandAt = top.Titles.findIndex((t) => /^(COMMAND|CMD|ARGS)$/.test(t.trim()));
+      if (pidAt < 0 || commandAt < 0) return [];
+      return top.Processes.map((p) => ({ pid: Number(p[pidAt]), command: p[commandAt] ?? '' }));
+    },
     async exec(id, command) {
       const exec = await docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
       const stream = await exec.start({ hijack: true, stdin: false });

@@ -51,6 +51,8 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
   let restartTimer: TimerHandle | null = null;
   let adopted: { pid: number; start: string } | null = null;
   let pollTimer: TimerHandle | null = null;
+  /** The process group of the last child (its pid), killed when the child exits. */
+  let lastGroup: number | undefined;
   const stableAfterMs = opts.stableAfterMs ?? 30_000;
 
   /** What follows an exit we did not ask for: count it, restart with backoff. */
@@ -61,11 +63,21 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
       if (opts.clock.now() - startedAt >= stableAfterMs) attempt = 0;
       const delay = backoffDelay(attempt++, 500);
       opts.logger.warn({ process: opts.name, code, signal, restartInMs: delay }, 'process exited; restarting');
-      restartTimer = opts.clock.setTimeout(() => {
+      const group = lastGroup;
+      const relaunchAt = opts.clock.now() + delay;
+      // A killed group's members may still hold its ports for a moment: a launch before they are gone
+      // would fail to bind and grow the backoff, so wait for them (bounded) after the delay.
+      const relaunch = () => {
+        restartTimer = null;
         if (stopping) return;
+        if (groupAlive(group) && opts.clock.now() < relaunchAt + 5000) {
+          restartTimer = opts.clock.setTimeout(relaunch, 50);
+          return;
+        }
         restarts++;
         launch();
-      }, delay);
+      };
+      restartTimer = opts.clock.setTimeout(relaunch, delay);
     }
     opts.onExit?.({ code, signal, willRestart });
   };
@@ -80,6 +92,7 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     }
     adopted = null;
     // Its orphaned workers (nginx) would keep the listening socket.
+    lastGroup = a.pid;
     killGroup(a.pid);
     exitedOnItsOwn(null, null);
   };
@@ -108,6 +121,7 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     });
     proc.once('exit', (code, signal) => {
       if (child === proc) child = null;
+      lastGroup = proc.pid;
       killGroup(proc.pid);
       exitedOnItsOwn(code, signal);
     });
@@ -182,6 +196,16 @@ async function stopAdopted(a: { pid: number; start: string }, graceMs: number): 
   while (isSameProcess(a) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   killGroup(a.pid);
   for (let i = 0; i < 100 && isSameProcess(a); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+function groupAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function killGroup(pid: number | undefined): void {

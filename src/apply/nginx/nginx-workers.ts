@@ -1,0 +1,37 @@
+import { readFile, readdir } from 'node:fs/promises';
+
+/** One nginx worker as the OS lists it: its pid and process title. */
+export interface NginxWorker {
+  pid: number;
+  title: string;
+}
+
+/**
+ * Whether a worker may still take new connections. A worker told to shut down (after a reload)
+ * closes its listening sockets and then retitles itself; until then it accepts like a new one.
+ */
+export function mayAccept(worker: NginxWorker): boolean {
+  return /nginx: worker process/.test(worker.title) && !/is shutting down/.test(worker.title);
+}
+
+/** The pids among `before` that may still accept connections, given the workers listed now. */
+export function stillAccepting(before: readonly number[], now: readonly NginxWorker[]): number[] {
+  const old = new Set(before);
+  return now.filter((w) => old.has(w.pid) && mayAccept(w)).map((w) => w.pid);
+}
+
+/** The children of `masterPid` from /proc (Linux), with their titles; [] when it has none or is gone. */
+export async function procChildren(masterPid: number): Promise<NginxWorker[]> {
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  const found: NginxWorker[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => null);
+    // The command in parentheses may hold spaces; the fields after the last ')' are fixed.
+    const ppid = stat === null ? NaN : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid !== masterPid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    found.push({ pid: Number(entry), title: cmdline.replace(/\0+$/, '').replace(/\0/g, ' ') });
+  }
+  return found;
+}
