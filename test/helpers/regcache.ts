@@ -7,7 +7,8 @@ import { stringify } from 'yaml';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { createSystemClock } from '../../src/util/clock.js';
-import { findFreePort, requireBinary } from './binaries.js';
+import { findFreePort, requireBinary, waitFor } from './binaries.js';
+import { routerGet } from './router-get.js';
 
 export interface RegistryEntry {
   upstream: string;
@@ -127,4 +128,18 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
 export async function adminJson<T = any>(rc: RunningRegcache, route: string, init?: RequestInit): Promise<{ status: number; body: T }> {
   const res = await fetch(`${rc.adminUrl}${route}`, init);
   return { status: res.status, body: (await res.json()) as T };
+}
+
+/**
+ * Waits until the pass whose config nginx serves has finished and is counted in the status: a change seen
+ * on one connection can precede that, while the previous workers still take connections.
+ */
+export async function waitSettled(rc: RunningRegcache): Promise<void> {
+  await waitFor(
+    async () => {
+      const served = Number((await routerGet(rc.routerPort, '127.0.0.1', '/__regcache/generation')).body.toString().trim());
+      return (await adminJson<{ generation: number }>(rc, '/api/v1/status')).body.generation === served ? true : undefined;
+    },
+    { what: 'the pass nginx serves to finish' },
+  );
 }

@@ -9,7 +9,7 @@ import { requireBinary, waitFor } from '../../helpers/binaries.js';
 import { bcryptEntry } from '../../helpers/htpasswd.js';
 import { generateImage } from '../../helpers/image.js';
 import { basicAuthHeader, getBlob, getManifest, rawRequest } from '../../helpers/push.js';
-import { adminJson, startRegcache, type RegcacheConfigInput, type RunningRegcache } from '../../helpers/regcache.js';
+import { adminJson, waitSettled, startRegcache, type RegcacheConfigInput, type RunningRegcache } from '../../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
 describe('access control at the router', () => {
@@ -154,6 +154,7 @@ describe('access control at the router', () => {
     (next.registries['ghcr.io']!.access as Record<string, unknown>).allow = ['127.0.0.0/8'];
     await rc.writeConfig(next);
     await waitFor(async () => (await get('ghcr.io')).status === 200, { what: 'ghcr.io allowed from loopback', timeoutMs: 20_000 });
+    await waitSettled(rc);
     const status = await adminJson(rc, '/api/v1/status');
     const ghcr = status.body.config.applied.registries.find((r: { name: string }) => r.name === 'ghcr.io');
     expect(ghcr.access).toEqual({ htpasswd: null, allow: ['127.0.0.0/8'] });

@@ -11,7 +11,7 @@ import { findFreePort, requireBinary, waitFor } from '../../helpers/binaries.js'
 import { makeCa, makeLeaf, type CertFiles } from '../../helpers/certs.js';
 import { generateImage, sha256Digest } from '../../helpers/image.js';
 import { rawRequest } from '../../helpers/push.js';
-import { adminJson, startRegcache, type RegcacheConfigInput, type RunningRegcache } from '../../helpers/regcache.js';
+import { adminJson, startRegcache, waitSettled, type RegcacheConfigInput, type RunningRegcache } from '../../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
 interface TlsResponse {
@@ -163,6 +163,7 @@ describe('TLS', () => {
     });
     stop = true;
     await load;
+    await waitSettled(rc);
     expect(download.status).toBe(200);
     expect(sha256Digest(download.body)).toBe(big.digest);
     expect((await manifest(`docker.io.${rc.domain}`)).peer!.fingerprint256).toBe(new X509Certificate(await readFile(renewed.cert)).fingerprint256);
