@@ -17,6 +17,8 @@ export interface FaultUpstream {
   mode: FaultMode;
   /** Location sent for blob GETs in 'redirect' mode. */
   redirectTo: string;
+  /** In 'slow' mode, the pause between two of the 16 parts of a blob (default 400 ms). */
+  slowStepMs: number;
   /** GETs of each blob digest the upstream received (any mode). */
   blobGets(digest: string): number;
   addBlob(size: number): FaultBlob;
@@ -70,7 +72,7 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         at += step;
         if (at >= blob.data.length) return void res.end(chunk);
         res.write(chunk);
-        setTimeout(next, 400);
+        setTimeout(next, upstream.slowStepMs);
       };
       return next();
     }
@@ -92,6 +94,7 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     port,
     mode: 'healthy',
     redirectTo: '',
+    slowStepMs: 400,
     blobGets: (digest) => gets.get(digest) ?? 0,
     addBlob(size) {
       const blob = makeBlob(size);

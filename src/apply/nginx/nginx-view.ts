@@ -74,6 +74,13 @@ export interface NginxView {
   accept: AcceptSupport;
   /** Read/send timeout towards a cache: cache.stallTimeout plus a margin, so the egress gives up first. */
   cacheReadTimeout: string;
+  /**
+   * The same for a blob miss, which may wait on the egress lock for another request's whole download:
+   * cache.lockTimeout (how long the egress lets it wait) plus the above.
+   */
+  blobMissReadTimeout: string;
+  /** Set by an include that overrides cacheReadTimeout. */
+  readTimeout?: string;
   /** How long a failed digest fetch is answered from memory, so every waiter on its lock gets the error at once. */
   errorHold: string;
   /** Routes (upstream ids) whose upstream is unreachable: what they do not hold is answered 503 UNAVAILABLE. */
@@ -186,6 +193,7 @@ export function nginxView(input: {
     cacheLockTimeout: `${config.cache.lockTimeoutSeconds}s`,
     accept: input.accept ?? FIRST_ACCEPT_LINE_ONLY,
     cacheReadTimeout: `${config.cache.stallTimeoutSeconds + ROUTER_STALL_MARGIN_SECONDS}s`,
+    blobMissReadTimeout: `${config.cache.lockTimeoutSeconds + config.cache.stallTimeoutSeconds + ROUTER_STALL_MARGIN_SECONDS}s`,
     errorHold: ERROR_HOLD,
     upstreamDown: routes.filter((r) => input.upstreamDown?.has(r.name)).map((r) => r.upstreamId),
     diskFull: input.diskFull ? { socket: path.join(input.paths.temp, 'disk-full.sock'), message: jsonString(input.diskFull) } : null,

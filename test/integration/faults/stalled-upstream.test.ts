@@ -73,6 +73,9 @@ describe('stalled and hanging upstreams', () => {
   it('a healthy upstream that is slow but keeps sending is not cut, and concurrent clients cause one upstream download', async () => {
     const blob = upstream.addBlob(1024 * 1024);
     upstream.mode = 'slow';
+    // 16 s in all, longer than any stall bound (3 s + the router's 10 s margin): the clients waiting on the
+    // egress lock get no bytes until the one download completes, and must not be cut meanwhile.
+    upstream.slowStepMs = 1000;
     const before = upstream.blobGets(blob.digest);
     const results = await Promise.all([0, 1, 2].map(() => fetchBlob(rc.routerUrl, HOST, 'library/slow', blob.digest)));
     for (const r of results) expect(r.body.equals(blob.data)).toBe(true);
