@@ -29,6 +29,8 @@ const entry = z.union([
       platforms: z.array(platform).min(1).max(32).optional(),
       /** Re-resolve and fetch again this often; default: warm.every, else once. */
       every: every.optional(),
+      /** Never evict this image's content (cache.maxSize LRU, distribution's proxy expiry); see src/pin/. */
+      pin: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
     })
     .strict(),
 ]);
@@ -52,6 +54,8 @@ export interface WarmEntry {
   platforms: string[] | null;
   /** null: once (after start or when the entry appears). */
   everySeconds: number | null;
+  /** Pinned: the resolved content is exempt from eviction and expiry. */
+  pin: boolean;
 }
 
 export interface WarmConfig {
@@ -66,8 +70,8 @@ export function toWarmConfig(raw: RawWarm): WarmConfig {
     platforms: raw.platforms ?? null,
     entries: raw.images.map((e) =>
       typeof e === 'string'
-        ? { image: e, platforms: null, everySeconds: raw.every ?? null }
-        : { image: e.image, platforms: e.platforms ?? null, everySeconds: e.every ?? raw.every ?? null },
+        ? { image: e, platforms: null, everySeconds: raw.every ?? null, pin: false }
+        : { image: e.image, platforms: e.platforms ?? null, everySeconds: e.every ?? raw.every ?? null, pin: e.pin ?? false },
     ),
   };
 }
