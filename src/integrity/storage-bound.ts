@@ -143,7 +143,10 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
     for (const b of picked) await rm(b.dir, { recursive: true, force: true });
     const freed = picked.reduce((sum, b) => sum + b.bytes, 0);
     if (picked.length > 0) {
-      log.info({ vhost: name, used, maxSizeBytes, evicted: picked.length, freed }, 'cache over maxSize: evicted least recently used blobs');
+      log.info(
+        { vhost: name, used, maxSizeBytes, evicted: picked.length, freed, digests: picked.slice(0, 100).map((b) => b.digest) },
+        'cache over maxSize: evicted least recently used blobs',
+      );
       opts.onEvicted?.(name, picked);
     }
   };

@@ -10,7 +10,8 @@ export function pinRoutes(deps: { pins: Pins; pinnedOver?: () => ReadonlyMap<str
   router.get('/pins', (_req, res) => {
     res.json({ pins: deps.pins.list(), totals: deps.pins.totals(), overMaxSize: Object.fromEntries(deps.pinnedOver?.() ?? []) });
   });
-  router.post('/pins', express.json({ limit: '16kb', type: () => true }), (req, res) => {
+  // Writes answer once the pins file has them: a pin acknowledged survives a restart.
+  router.post('/pins', express.json({ limit: '16kb', type: () => true }), async (req, res) => {
     const body = req.body as unknown;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       res.status(400).json({ error: 'body must be a JSON object: {"image": "docker.io/library/alpine:3.19", "platforms": ["linux/amd64"]}' });
@@ -28,6 +29,7 @@ export function pinRoutes(deps: { pins: Pins; pinnedOver?: () => ReadonlyMap<str
       res.status(p.path === '' ? 503 : 400).json({ error: p.path ? `${p.path}: ${p.message}` : p.message, problems: added.problems });
       return;
     }
+    await deps.pins.flush();
     res.status(202).location(`/api/v1/pins/${added.pin.id}`).json(added);
   });
   router.get('/pins/:id', (req, res) => {
@@ -35,8 +37,9 @@ export function pinRoutes(deps: { pins: Pins; pinnedOver?: () => ReadonlyMap<str
     if (!pin) res.status(404).json({ error: `no pin ${req.params.id}` });
     else res.json(pin);
   });
-  router.delete('/pins/:id', (req, res) => {
+  router.delete('/pins/:id', async (req, res) => {
     const result = deps.pins.remove(req.params.id);
+    await deps.pins.flush();
     if (result === 'unknown') res.status(404).json({ error: `no pin ${req.params.id}` });
     else if (result === 'config') res.status(409).json({ error: `pin ${req.params.id} comes from the config: remove pin: true from its warm.images entry` });
     else res.json({ removed: req.params.id });
