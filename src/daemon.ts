@@ -353,6 +353,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     purge: async (name, digest) => {
       // Read what the logs say first, so an entry being verified right now is not left half-known.
       await observer.refresh();
+      // A purged pinned digest stays gone (until a pull fetches it again) instead of being put back.
+      await pinKeeper.forget(name, digest);
       return integrity.purge(name, digest);
     },
     logger,

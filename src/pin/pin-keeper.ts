@@ -16,6 +16,8 @@ export interface KeptEntry {
 export interface PinKeeper {
   /** One pass over every cache now. */
   keep(): Promise<{ kept: number; restored: number; released: number }>;
+  /** Drops the kept copy of a digest (a purge), so the next pass does not put it back. */
+  forget(cache: string, digest: string): Promise<void>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -49,7 +51,11 @@ export function createPinKeeper(deps: {
   intervalMs?: number;
 }): PinKeeper {
   const log = deps.logger.child({ component: 'pin-keeper' });
-  const exists = (p: string) => lstat(p).then((s) => s, () => null);
+  const exists = (p: string) =>
+    lstat(p).then(
+      (s) => s,
+      () => null,
+    );
   let chain: Promise<unknown> = Promise.resolve();
 
   const keepCache = async (cache: string) => {
@@ -120,6 +126,11 @@ export function createPinKeeper(deps: {
   const periodic = createRepeating({ clock: deps.clock, intervalMs: deps.intervalMs ?? 60_000, run: keep });
   return {
     keep,
+    async forget(cache, digest) {
+      // After any pass in flight, which might otherwise link the file again.
+      await chain;
+      await unlink(path.join(deps.keepDir, registrySlug(cache), digest.slice('sha256:'.length))).catch(() => undefined);
+    },
     start: () => periodic.start(),
     async stop() {
       await periodic.stop();

@@ -106,7 +106,8 @@ export function pinnedEntries(pins: readonly Pin[], cache: string): Array<{ dige
     if (pin.cache !== cache) continue;
     for (const content of [pin.content, pin.pending]) {
       if (!content) continue;
-      for (const m of content.manifests) out.set(`${content.repository}|${m.digest}`, { digest: m.digest, repository: content.repository, kind: 'manifest' });
+      for (const m of content.manifests)
+        out.set(`${content.repository}|${m.digest}`, { digest: m.digest, repository: content.repository, kind: 'manifest' });
       for (const b of content.blobs) out.set(`${content.repository}|${b.digest}`, { digest: b.digest, repository: content.repository, kind: 'blob' });
     }
   }

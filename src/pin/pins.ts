@@ -204,7 +204,8 @@ export function createPins(deps: {
     refreshApiPins() {
       // One job per platform set; each re-resolves (fetching nothing when the reference still has its digest).
       const groups = new Map<string, string[]>();
-      for (const p of pins) if (p.source === 'api') groups.set(JSON.stringify(p.platforms), [...(groups.get(JSON.stringify(p.platforms)) ?? []), p.image]);
+      for (const p of pins)
+        if (p.source === 'api') groups.set(JSON.stringify(p.platforms), [...(groups.get(JSON.stringify(p.platforms)) ?? []), p.image]);
       for (const [platforms, images] of groups) {
         for (let i = 0; i < images.length; i += 100) {
           const started = deps.warm.start({ images: images.slice(i, i + 100), platforms: JSON.parse(platforms) as string[], pin: true }, 'pin');

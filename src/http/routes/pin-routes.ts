@@ -41,7 +41,8 @@ export function pinRoutes(deps: { pins: Pins; pinnedOver?: () => ReadonlyMap<str
     const result = deps.pins.remove(req.params.id);
     await deps.pins.flush();
     if (result === 'unknown') res.status(404).json({ error: `no pin ${req.params.id}` });
-    else if (result === 'config') res.status(409).json({ error: `pin ${req.params.id} comes from the config: remove pin: true from its warm.images entry` });
+    else if (result === 'config')
+      res.status(409).json({ error: `pin ${req.params.id} comes from the config: remove pin: true from its warm.images entry` });
     else res.json({ removed: req.params.id });
   });
   const bodyErrors: ErrorRequestHandler = (err: { type?: string }, _req, res, next) => {

@@ -93,7 +93,10 @@ describe('pin: the maxSize LRU skips pinned images; API pins persist', () => {
     const post = (body: unknown, headers: Record<string, string> = auth) =>
       adminJson(rc, '/api/v1/pins', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
     expect((await post({ image: 'keep:1' }, {})).status).toBe(401);
-    expect(await post({ image: 'quay.io/x/y:1' })).toMatchObject({ status: 400, body: { error: expect.stringContaining('image: no cache mirrors quay.io') } });
+    expect(await post({ image: 'quay.io/x/y:1' })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining('image: no cache mirrors quay.io') },
+    });
     expect(await post({ image: 'keep:1', every: '1h' })).toMatchObject({ status: 400, body: { error: 'every: unknown key' } });
     const res = await fetch(`${rc.adminUrl}/api/v1/pins`, {
       method: 'POST',
@@ -231,14 +234,19 @@ describe("pin: distribution's 7-day proxy expiry deletes cached content; pinned 
     await waitFor(
       async () => {
         const events = (await adminJson(rc, '/api/v1/events?limit=100')).body.events as Array<{ kind: string; message: string }>;
-        return events.some((e) => e.kind === 'pin' && e.message.includes("proxy expiry deleted"));
+        return events.some((e) => e.kind === 'pin' && e.message.includes('proxy expiry deleted'));
       },
       { what: 'the keeper to put pinned files back', timeoutMs: 30_000 },
     );
     await waitFor(async () => (await Promise.all(blobsOf(keep).map((d) => exists(dataFile(rc, d))))).every(Boolean), {
       what: 'every pinned blob back',
     });
-    const layerLink = path.join(storageOf(rc), 'docker/registry/v2/repositories/library/keep/_layers/sha256', keep.layers[0]!.digest.slice(7), 'link');
+    const layerLink = path.join(
+      storageOf(rc),
+      'docker/registry/v2/repositories/library/keep/_layers/sha256',
+      keep.layers[0]!.digest.slice(7),
+      'link',
+    );
     await waitFor(() => exists(layerLink), { what: 'the repository link back' });
     expect(await exists(dataFile(rc, drop.layers[0]!.digest))).toBe(false);
 

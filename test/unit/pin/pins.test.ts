@@ -12,7 +12,7 @@ import { createPins } from '../../../src/pin/pins.js';
 import { blobDataPath } from '../../../src/status/storage/filesystem-storage.js';
 import type { RouterClient } from '../../../src/warm/router-client.js';
 import { pendingImage, warmImage, type ImageContent } from '../../../src/warm/warm-image.js';
-import type { WarmJob, WarmRequest } from '../../../src/warm/warm-jobs.js';
+import { createWarmJobs, type WarmJob, type WarmJobs, type WarmRequest } from '../../../src/warm/warm-jobs.js';
 import { resolveWarmTarget, type WarmTarget } from '../../../src/warm/warm-target.js';
 import { configFrom } from '../../helpers/config.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
@@ -269,10 +269,56 @@ describe('pin resolution', () => {
     expect(JSON.parse(await readFile(file, 'utf8')).pins).toEqual([]);
   });
 
+  it('a config pin follows its tag through the warm jobs: a moved tag is a new set, an unmoved one fetches nothing', async () => {
+    const v1 = image('v1', 2);
+    const v2 = image('v2', 1);
+    const content = new Map(
+      [v1, v2].flatMap((i) => [
+        [i.digest, { body: i.manifest, type: 'application/vnd.oci.image.manifest.v1+json' }] as const,
+        ...i.blobs.map((b) => [sha(b), { body: b }] as const),
+      ]),
+    );
+    const tags: Record<string, string> = { '1': v1.digest };
+    const { client, asked } = fakeClient(content, tags);
+    const clock = createFakeClock(Date.UTC(2026, 0, 1));
+    let jobs: WarmJobs | null = null;
+    const pins = createPins({ file: path.join(dir, 'pins.json'), warm: { start: (r, o) => jobs!.start(r, o) }, config: () => config, clock, logger });
+    jobs = createWarmJobs({ client, config: () => config, clock, logger, pins: pins.sink });
+    pins.update(config);
+    const run = async () => {
+      const started = jobs!.start({ images: ['org/app:1'], pin: true }, 'config');
+      if ('problems' in started) throw new Error('not started');
+      return (await jobs!.finished(started.job.id))!;
+    };
+    expect((await run()).state).toBe('done');
+    const id = pins.list()[0]!.id;
+    expect(pins.get(id)).toMatchObject({ source: 'config', state: 'pinned', digest: v1.digest, digests: 4 });
+    expect(pins.pinned('docker.io')).toEqual(new Set([v1.digest, ...v1.blobs.map(sha)]));
+
+    asked.length = 0;
+    expect((await run()).images[0]).toMatchObject({ state: 'done', unchanged: true });
+    expect(asked).toEqual(['manifest 1']);
+
+    tags['1'] = v2.digest;
+    expect((await run()).images[0]).toMatchObject({ state: 'done', unchanged: false, digest: v2.digest });
+    expect(pins.get(id)).toMatchObject({ state: 'pinned', digest: v2.digest, digests: 3 });
+    expect(pins.pinned('docker.io')).toEqual(new Set([v2.digest, ...v2.blobs.map(sha)]));
+    // A warm of the same image without pin: true does not touch the pin.
+    tags['1'] = v1.digest;
+    const plain = jobs.start({ images: ['org/app:1'] }, 'api');
+    if ('problems' in plain) throw new Error('not started');
+    await jobs.finished(plain.job.id);
+    expect(pins.get(id)).toMatchObject({ digest: v2.digest });
+    await jobs.stop();
+    await pins.flush();
+  });
+
   it('refuses a bad request naming the field, and pins nothing', () => {
     const { pins, started } = pinsWith(path.join(dir, 'pins.json'));
     expect(pins.add({})).toEqual({ problems: [{ path: 'image', message: 'must be an image reference' }] });
-    expect(pins.add({ image: 'quay.io/x/y:1' })).toEqual({ problems: [{ path: 'image', message: expect.stringContaining('no cache mirrors quay.io') }] });
+    expect(pins.add({ image: 'quay.io/x/y:1' })).toEqual({
+      problems: [{ path: 'image', message: expect.stringContaining('no cache mirrors quay.io') }],
+    });
     expect(pins.add({ image: 'alpine', platforms: ['amd64'] })).toEqual({
       problems: [{ path: 'platforms', message: expect.stringContaining('"amd64" must be os/arch') }],
     });
@@ -324,5 +370,11 @@ describe('pin keeper', () => {
     pinned = [entries[0]!];
     expect(await keeper.keep()).toEqual({ kept: 1, restored: 0, released: 1 });
     expect(await readdir(path.join(keepDir, 'docker-io'))).toEqual([d('a').slice(7)]);
+    // A purge drops the kept copy first: the deleted file is not put back.
+    const purged = registryPaths(root, entries[0]!);
+    await keeper.forget('docker.io', entries[0]!.digest);
+    await rm(path.dirname(purged.data), { recursive: true });
+    expect(await keeper.keep()).toEqual({ kept: 0, restored: 0, released: 0 });
+    expect(await readdir(path.join(keepDir, 'docker-io'))).toEqual([]);
   });
 });
