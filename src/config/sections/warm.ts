@@ -30,7 +30,13 @@ const entry = z.union([
       /** Re-resolve and fetch again this often; default: warm.every, else once. */
       every: every.optional(),
       /** Never evict this image's content (cache.maxSize LRU, distribution's proxy expiry); see src/pin/. */
-      pin: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
+      // A refinement, not z.boolean(): inside the union a type error would only say "Invalid input".
+      pin: z
+        .any()
+        .superRefine((v, ctx) => {
+          if (typeof v !== 'boolean') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be true or false' });
+        })
+        .optional() as z.ZodOptional<z.ZodType<boolean>>,
     })
     .strict(),
 ]);

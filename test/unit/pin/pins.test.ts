@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/parse.js';
 import { parsePlatform } from '../../../src/config/platform.js';
 import { createStorageBound, pickEvictions, pinnedBytes, type StoredBlob } from '../../../src/integrity/storage-bound.js';
 import { createLogger } from '../../../src/log.js';
@@ -145,6 +146,17 @@ warm:
 registries:
   docker.io: { upstream: "https://registry-1.docker.io" }
 `);
+
+describe('pin in the config', () => {
+  it('reads pin: true of warm entries and names a bad value by path', () => {
+    expect(config.warm.entries.map((e) => e.pin)).toEqual([true, false]);
+    const bad = parseConfig(
+      'domain: registry.example.com\nwarm: { images: [{ image: alpine, pin: "yes" }] }\nregistries:\n  docker.io: { upstream: "https://registry-1.docker.io" }\n',
+      { source: '/etc/regcache/registries.yaml', env: {} },
+    );
+    expect(bad.ok ? [] : bad.problems).toEqual([{ path: 'warm.images.0.pin', message: 'must be true or false' }]);
+  });
+});
 
 describe('pin resolution', () => {
   it('a warm resolves an index to the index, the chosen platform manifests and their blobs, known before any blob is fetched', async () => {
