@@ -68,6 +68,8 @@ describe('pin: the maxSize LRU skips pinned images; API pins persist', () => {
   // 3 × 250 KiB pinned, 2 × 300 KiB not: together over a 1 MiB bound, the pinned image alone under it.
   const keep = generateImage({ seed: 'pin-keep', layers: [250_000, 250_000, 250_000] });
   const drop = generateImage({ seed: 'pin-drop', layers: [300_000, 300_000] });
+  // Pinned later beside keep: together over the bound.
+  const more = generateImage({ seed: 'pin-more', layers: [200_000, 200_000] });
   const config: RegcacheConfigInput = {
     registries: { 'docker.io': { upstream: '', aliases: ['127.0.0.1'], cache: { maxSize: '1m' } } },
     warm: { platforms: ['linux/amd64'] },
@@ -78,6 +80,7 @@ describe('pin: the maxSize LRU skips pinned images; API pins persist', () => {
     await seedUpstream(upstream, [
       { repository: 'library/keep', tag: '1', image: keep },
       { repository: 'library/drop', tag: '1', image: drop },
+      { repository: 'library/more', tag: '1', image: more },
     ]);
     config.registries['docker.io']!.upstream = upstream.url;
     rc = await startRegcache(config, { env: { REGCACHE_ADMIN_TOKEN: TOKEN } });
@@ -145,6 +148,29 @@ describe('pin: the maxSize LRU skips pinned images; API pins persist', () => {
     for (const d of [keep.manifestDigest, ...blobsOf(keep)]) expect(await exists(dataFile(rc, d))).toBe(true);
     const events = (await adminJson(rc, '/api/v1/events?limit=100', { headers: auth })).body.events as Array<{ vhost: string; message: string }>;
     expect(events.some((e) => e.vhost === 'docker.io' && e.message.includes('evicted'))).toBe(true);
+
+    // Pinning another image too puts the pinned bytes over maxSize: both are kept, and that is reported.
+    const second = await adminJson(rc, '/api/v1/pins', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ image: 'more:1' }),
+    });
+    expect(second.status).toBe(202);
+    expect((await waitForJob(rc, second.body.job.id)).state).toBe('done');
+    await waitFor(async () => 'docker.io' in (await adminJson(rc, '/api/v1/pins', { headers: auth })).body.overMaxSize, {
+      what: 'pinned bytes over maxSize to be reported',
+      timeoutMs: 60_000,
+    });
+    const warned = (await adminJson(rc, '/api/v1/events?limit=100', { headers: auth })).body.events as Array<{
+      kind: string;
+      level: string;
+      message: string;
+    }>;
+    expect(warned.some((e) => e.kind === 'pin' && e.level === 'warn' && e.message.includes('more than cache.maxSize'))).toBe(true);
+    expect(await (await fetch(`${rc.adminUrl}/`)).text()).toContain('more than cache.maxSize');
+    for (const d of [keep.manifestDigest, ...blobsOf(keep), more.manifestDigest, ...blobsOf(more)])
+      expect(await exists(dataFile(rc, d)), d).toBe(true);
+    expect((await adminJson(rc, `/api/v1/pins/${second.body.pin.id}`, { method: 'DELETE', headers: auth })).status).toBe(200);
 
     await upstream.kill();
     await pullWithSkopeo(rc, 'library/keep:1', keep, scratch);
