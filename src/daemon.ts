@@ -55,6 +55,9 @@ import { findBinary } from './util/find-binary.js';
 import { createRouterClient } from './warm/router-client.js';
 import { createWarmJobs } from './warm/warm-jobs.js';
 import { createWarmSchedule } from './warm/warm-schedule.js';
+import { createPins } from './pin/pins.js';
+import { createPinKeeper } from './pin/pin-keeper.js';
+import { pinnedEntries } from './pin/pin-model.js';
 
 export class ConfigInvalidError extends Error {
   constructor(readonly problems: ConfigProblem[]) {
@@ -75,6 +78,8 @@ export interface DaemonOptions {
   observe?: { accessLogPollMs?: number; registryVarsPollMs?: number; diskSampleMs?: number };
   /** How often free space under dataDir is measured (5 s) and abandoned uploads are removed (60 s). */
   diskSpace?: { checkMs?: number; cleanupMs?: number };
+  /** How often pinned files deleted by the registry's proxy expiry are put back (60 s). */
+  pins?: { keepMs?: number };
 }
 
 export interface Daemon {
@@ -163,6 +168,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
   // an in-memory blob descriptor cache that would outlive a deleted file, so its volume is left alone.
   const storageRoot = async (name: string) => (runtime.kind === 'process' ? processStorageDir(config, name) : null);
+  // Pinned images (src/pin/): their set is recorded by the warm jobs that fetch them (warmJobs, below).
+  const pins = createPins({
+    file: path.join(config.dataDir, 'pins', 'pins.json'),
+    warm: { start: (request, origin) => warmJobs.start(request, origin) },
+    config: () => state.applied?.config ?? null,
+    clock,
+    logger,
+    events,
+  });
+  await pins.load();
   const storageBound = createStorageBound({
     registries: () => {
       const applied = state.applied?.config;
@@ -172,6 +187,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     routerZone: layers.routerZone,
     clock,
     logger,
+    pinned: (name) => pins.pinned(name),
+    onPinnedOverBound: (name, over, bytes, max) =>
+      events.record({
+        kind: 'pin',
+        level: over ? 'warn' : 'info',
+        vhost: name,
+        message: over
+          ? `pinned images hold ${bytes} bytes, more than cache.maxSize (${max}): they are kept, everything else is evicted`
+          : 'pinned images fit in cache.maxSize again',
+      }),
     onEvicted: (name, blobs) =>
       events.record({
         kind: 'integrity',
@@ -179,6 +204,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         vhost: name,
         message: `over cache.maxSize: evicted ${blobs.length} least recently used blob(s), ${blobs.reduce((n, b) => n + b.bytes, 0)} bytes`,
       }),
+  });
+  const pinKeeper = createPinKeeper({
+    caches: () => state.applied?.config.registries.map((r) => r.name) ?? [],
+    entries: (name) => pinnedEntries(pins.all(), name),
+    storageRoot,
+    keepDir: path.join(config.dataDir, 'pins', 'keep'),
+    clock,
+    logger,
+    intervalMs: opts.pins?.keepMs,
+    onRestored: (name, restored) =>
+      events.record({ kind: 'pin', level: 'info', vhost: name, message: `put back ${restored} pinned file(s) the registry's proxy expiry deleted` }),
   });
   const integrity = createIntegrityService({ layers, storageRoot, events, clock, logger, onCommitted: (name) => storageBound.soon(name) });
   const observer = createVhostObserver({
@@ -215,6 +251,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
     },
     disk: () => diskSpace.current(),
+    pinnedBytes: () => pins.totals().caches,
   });
   const templates = readNginxTemplates();
   const reconcile = createReconciler({
@@ -259,13 +296,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     scheduler.nudge(`referenced file ${event}`);
   });
   // Warm fetches through the router as a client would; the listen address is read at start only.
-  const warmJobs = createWarmJobs({ client: createRouterClient(routerBaseUrl(config)), config: () => state.applied?.config ?? null, clock, logger });
+  const warmJobs = createWarmJobs({
+    client: createRouterClient(routerBaseUrl(config)),
+    config: () => state.applied?.config ?? null,
+    clock,
+    logger,
+    pins: pins.sink,
+  });
   const warmSchedule = createWarmSchedule({ jobs: warmJobs, clock, logger });
   const scheduler = createScheduler({
     run: async (reasons) => {
       const result = await reconcile(reasons.join(', '));
       await referencedWatcher.update(state.applied?.config.referencedFiles ?? []).catch(() => undefined);
-      if (state.applied) warmSchedule.update(state.applied.config.warm);
+      if (state.applied) {
+        // Pins first: the warm entries they come from report to them.
+        pins.update(state.applied.config);
+        warmSchedule.update(state.applied.config.warm);
+      }
       return result;
     },
     clock,
@@ -306,17 +353,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     purge: async (name, digest) => {
       // Read what the logs say first, so an entry being verified right now is not left half-known.
       await observer.refresh();
+      // A purged pinned digest stays gone (until a pull fetches it again) instead of being put back.
+      await pinKeeper.forget(name, digest);
       return integrity.purge(name, digest);
     },
     logger,
     appliedConfig: () => state.applied?.config ?? null,
     metrics,
     warm: warmJobs,
+    pins: { pins, pinnedOver: () => storageBound.pinnedOver() },
     page: {
       render: renderPage,
       snippets: () => (state.applied ? generatedClientSnippets(state.applied.config) : []),
       now: () => clock.now(),
       warmJobs: () => warmJobs.list(),
+      pins: () => ({ pins: pins.list(), totals: pins.totals(), overMaxSize: Object.fromEntries(storageBound.pinnedOver()) }),
     },
     inlineScriptHashes: inlineScriptHashes(pageTemplate),
     hosts: () => currentConfig().admin.hosts,
@@ -356,12 +407,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     { name: 'health monitor', start: () => health.start(healthTargets), stop: () => health.stop() },
     {
       name: 'warm',
-      start: () => warmSchedule.start(),
+      start: () => {
+        warmSchedule.start();
+        pins.refreshApiPins();
+      },
       stop: async () => {
         warmSchedule.stop();
         await warmJobs.stop();
+        await pins.flush();
       },
     },
+    { name: 'pin keeper', start: () => pinKeeper.start(), stop: () => pinKeeper.stop() },
     {
       name: 'log rotation',
       start: () => {

@@ -15,6 +15,8 @@ import { vhostRoutes } from './routes/vhost-routes.js';
 import type { PurgeResult } from '../integrity/integrity-service.js';
 import { warmRoutes } from './routes/warm-routes.js';
 import type { WarmJobs } from '../warm/warm-jobs.js';
+import type { Pins } from '../pin/pins.js';
+import { pinRoutes } from './routes/pin-routes.js';
 
 export interface AdminAppDeps {
   status: StatusService;
@@ -28,6 +30,8 @@ export interface AdminAppDeps {
   metrics: PrometheusMetrics;
   /** Warm jobs (POST/GET /api/v1/warm); absent: those routes answer 404. */
   warm?: WarmJobs;
+  /** Pinned images (/api/v1/pins) and the registries whose pinned bytes alone exceed maxSize; absent: 404. */
+  pins?: { pins: Pins; pinnedOver?: () => ReadonlyMap<string, number> };
   page: Omit<StatusPageDeps, 'status' | 'events'>;
   /** Bearer token and lockout for /api/ (and /metrics); without it the API is open. */
   guard?: AdminGuardOptions;
@@ -51,6 +55,7 @@ export function createAdminApp(deps: AdminAppDeps): Express {
   app.use('/api/v1', vhostRoutes(deps));
   app.use('/api/v1', clientRoutes(deps));
   if (deps.warm) app.use('/api/v1', warmRoutes({ warm: deps.warm }));
+  if (deps.pins) app.use('/api/v1', pinRoutes(deps.pins));
   app.use(metricsRoutes(deps.metrics));
   app.use(pageRoutes({ ...deps.page, status: deps.status, events: deps.events }));
 

@@ -18,18 +18,32 @@ export interface StoredBlob {
 
 /**
  * Least recently used first, until `used` is at or below `target`. Pure: which blobs to delete.
- * Blobs used within `protectMs` of `now` stay (a pull in progress reads them next).
+ * Blobs used within `protectMs` of `now` stay (a pull in progress reads them next); pinned blobs
+ * (src/pin/) are never picked, even when what is left stays over the target.
  */
-export function pickEvictions(blobs: StoredBlob[], used: number, target: number, now: number, protectMs: number): StoredBlob[] {
+export function pickEvictions(
+  blobs: StoredBlob[],
+  used: number,
+  target: number,
+  now: number,
+  protectMs: number,
+  pinned: ReadonlySet<string> = new Set(),
+): StoredBlob[] {
   if (used <= target) return [];
   const picked: StoredBlob[] = [];
   for (const b of [...blobs].sort((x, y) => x.lastUseMs - y.lastUseMs)) {
     if (used <= target) break;
     if (now - b.lastUseMs < protectMs) break;
+    if (pinned.has(b.digest)) continue;
     picked.push(b);
     used -= b.bytes;
   }
   return picked;
+}
+
+/** Bytes of the stored blobs that are pinned. Pure. */
+export function pinnedBytes(blobs: StoredBlob[], pinned: ReadonlySet<string>): number {
+  return blobs.reduce((n, b) => (pinned.has(b.digest) ? n + b.bytes : n), 0);
 }
 
 /** Every blob in a distribution filesystem storage root (blobs/sha256/<2>/<hex>/data), bounded. */
@@ -64,6 +78,10 @@ export interface StorageBoundOptions {
   clock: Clock;
   logger: Logger;
   onEvicted?: (name: string, blobs: StoredBlob[]) => void;
+  /** Digests of a registry that must never be evicted (pinned images); none when absent. */
+  pinned?: (name: string) => ReadonlySet<string>;
+  /** Pinned content alone is over maxSize (true) or no longer (false): reported on each change. */
+  onPinnedOverBound?: (name: string, over: boolean, pinnedBytes: number, maxSizeBytes: number) => void;
   /** Full check interval (60 s); `soon()` checks one registry after a commit. */
   intervalMs?: number;
   /** Evict down to this share of maxSize, so one new blob does not trigger a walk each time. */
@@ -83,6 +101,8 @@ export interface StorageBound {
   soon(name: string): void;
   /** Checks every registry now. */
   enforce(): Promise<void>;
+  /** Registries whose pinned content alone is over maxSize, with its stored bytes (as of their last check over the bound). */
+  pinnedOver(): ReadonlyMap<string, number>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -96,6 +116,13 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
   let lastSoon = Number.NEGATIVE_INFINITY;
   let stopped = true;
   let chain: Promise<void> = Promise.resolve();
+  const pinnedOver = new Map<string, number>();
+  const setPinnedOver = (name: string, bytes: number | null, maxSizeBytes: number) => {
+    const was = pinnedOver.has(name);
+    if (bytes === null) pinnedOver.delete(name);
+    else pinnedOver.set(name, bytes);
+    if (was !== (bytes !== null)) opts.onPinnedOverBound?.(name, bytes !== null, bytes ?? 0, maxSizeBytes);
+  };
 
   const enforceOne = async (name: string, maxSizeBytes: number) => {
     const root = await opts.storageRoot(name).catch(() => null);
@@ -103,13 +130,23 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
     const storage = await walkDiskUsage(root, 1_000_000);
     const zone = await walkDiskUsage(opts.routerZone(name), 1_000_000);
     const used = (storage?.bytes ?? 0) + (zone?.bytes ?? 0);
-    if (used <= maxSizeBytes) return;
+    if (used <= maxSizeBytes) {
+      setPinnedOver(name, null, maxSizeBytes);
+      return;
+    }
     const blobs = await listStoredBlobs(root);
-    const picked = pickEvictions(blobs, used, Math.floor(maxSizeBytes * lowWater), opts.clock.now(), protectMs);
+    const pinned = opts.pinned?.(name) ?? new Set<string>();
+    const held = pinnedBytes(blobs, pinned);
+    if (held > maxSizeBytes) log.warn({ vhost: name, pinnedBytes: held, maxSizeBytes }, 'pinned images alone are over cache.maxSize: they are kept');
+    setPinnedOver(name, held > maxSizeBytes ? held : null, maxSizeBytes);
+    const picked = pickEvictions(blobs, used, Math.floor(maxSizeBytes * lowWater), opts.clock.now(), protectMs, pinned);
     for (const b of picked) await rm(b.dir, { recursive: true, force: true });
     const freed = picked.reduce((sum, b) => sum + b.bytes, 0);
     if (picked.length > 0) {
-      log.info({ vhost: name, used, maxSizeBytes, evicted: picked.length, freed }, 'cache over maxSize: evicted least recently used blobs');
+      log.info(
+        { vhost: name, used, maxSizeBytes, evicted: picked.length, freed, digests: picked.slice(0, 100).map((b) => b.digest) },
+        'cache over maxSize: evicted least recently used blobs',
+      );
       opts.onEvicted?.(name, picked);
     }
   };
@@ -141,6 +178,7 @@ export function createStorageBound(opts: StorageBoundOptions): StorageBound {
       }, delay);
     },
     enforce: () => run(null),
+    pinnedOver: () => pinnedOver,
     start() {
       stopped = false;
       periodic.start();

@@ -1,6 +1,6 @@
 import { isoTime, type Clock } from '../util/clock.js';
 
-export type EventKind = 'reconcile' | 'reload' | 'config' | 'runtime' | 'probe' | 'integrity';
+export type EventKind = 'reconcile' | 'reload' | 'config' | 'runtime' | 'probe' | 'integrity' | 'pin';
 
 export interface DaemonEvent {
   time: string;

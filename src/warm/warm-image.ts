@@ -38,20 +38,33 @@ export function pendingImage(image: string, cache: string | null): WarmImageProg
   };
 }
 
+/** What an image resolved to: every manifest and blob a pull of the chosen platforms reads (what a pin keeps). */
+export interface ImageContent {
+  repository: string;
+  /** The reference's digest: the index, or the image manifest. */
+  digest: string;
+  /** The index (if any) and the chosen platforms' manifests; size is the body's length. */
+  manifests: Array<{ digest: string; size: number }>;
+  /** Configs and layers, sizes as the manifests declare them. */
+  blobs: Array<{ digest: string; size: number }>;
+}
+
 const BLOB_CONCURRENCY = 4;
 
 /**
  * Pulls one image through the router as a client would: the reference, then (for an index) the chosen
  * platforms' manifests by digest, then every config and layer blob once, digests checked. Each request
  * passes the router's caches and the registry cache, so all of them fill. Updates `progress` in place.
+ * Resolves with the image's content once every blob is fetched; null when it failed or was unchanged.
+ * `onPlanned` hears the content as soon as the manifests are read, before the blobs are fetched.
  */
 export async function warmImage(
   target: WarmTarget,
   platforms: Platform[],
   client: RouterClient,
   progress: WarmImageProgress,
-  opts: { onChange?: () => void; unchangedIf?: string } = {},
-): Promise<void> {
+  opts: { onChange?: () => void; unchangedIf?: string; onPlanned?: (content: ImageContent) => void } = {},
+): Promise<ImageContent | null> {
   const onChange = opts.onChange ?? (() => {});
   const { host, ref } = target;
   progress.state = 'running';
@@ -65,7 +78,7 @@ export async function warmImage(
       progress.unchanged = true;
       progress.state = 'done';
       onChange();
-      return;
+      return null;
     }
     // containerd resolves a tag, then GETs the manifest by digest: that fills the router's digest cache too.
     if (!ref.digest) {
@@ -75,6 +88,7 @@ export async function warmImage(
     const content = readManifest(top.body, top.contentType);
     if ('error' in content) throw new Error(`${reference}: ${content.error}`);
     const images: Array<{ digest: string; body: Buffer; contentType: string | null }> = [];
+    const manifests = [{ digest: top.digest, size: top.body.length }];
     if (content.kind === 'index') {
       const { chosen, missing } = selectPlatforms(content.entries, platforms);
       progress.missingPlatforms = missing.map(formatPlatform);
@@ -87,6 +101,7 @@ export async function warmImage(
         progress.manifests++;
         progress.platforms.push(formatPlatform(c.platform));
         images.push({ digest: c.digest, body: m.body, contentType: m.contentType });
+        manifests.push({ digest: c.digest, size: m.body.length });
         onChange();
       }
     } else {
@@ -100,6 +115,13 @@ export async function warmImage(
     }
     progress.blobs.total = blobs.size;
     onChange();
+    const resolved: ImageContent = {
+      repository: ref.repository,
+      digest: top.digest,
+      manifests,
+      blobs: [...blobs].map(([digest, size]) => ({ digest, size })),
+    };
+    opts.onPlanned?.(resolved);
     const queue = [...blobs.keys()];
     const worker = async () => {
       for (let digest = queue.shift(); digest; digest = queue.shift()) {
@@ -117,9 +139,12 @@ export async function warmImage(
     };
     await Promise.all(Array.from({ length: Math.min(BLOB_CONCURRENCY, queue.length) }, worker));
     progress.state = 'done';
+    onChange();
+    return resolved;
   } catch (err) {
     progress.state = 'failed';
     progress.error = (err as Error).message;
   }
   onChange();
+  return null;
 }

@@ -4,10 +4,11 @@ import { hostPlatform, parsePlatform, formatPlatform, type Platform } from '../c
 import type { Logger } from '../log.js';
 import type { Clock } from '../util/clock.js';
 import type { RouterClient } from './router-client.js';
-import { pendingImage, warmImage, type WarmImageProgress } from './warm-image.js';
+import { pendingImage, warmImage, type ImageContent, type WarmImageProgress } from './warm-image.js';
 import { resolveWarmTarget } from './warm-target.js';
 
-export type WarmOrigin = 'api' | 'config' | 'cli';
+/** Who asked: the API, the config's warm list, the CLI, or the daemon re-resolving API pins at start. */
+export type WarmOrigin = 'api' | 'config' | 'cli' | 'pin';
 
 /** One warm request and its progress; plain data (the API returns it as is). */
 export interface WarmJob {
@@ -18,6 +19,8 @@ export interface WarmJob {
   startedAt: string | null;
   finishedAt: string | null;
   platforms: string[];
+  /** The images are pinned: what they resolve to is handed to the pins (WarmPinSink). */
+  pin: boolean;
   images: WarmImageProgress[];
   totals: { images: number; done: number; failed: number; blobs: number; bytes: number };
 }
@@ -26,6 +29,19 @@ export interface WarmRequest {
   images: string[];
   /** null or absent: warm.platforms of the config, else the host's. */
   platforms?: string[] | null;
+  /** Pin the images: their content is recorded as pinned once resolved (src/pin/). */
+  pin?: boolean;
+}
+
+/** Hears what pinned warms resolve to; src/pin/ implements it. Image is canonical, platforms formatted. */
+export interface WarmPinSink {
+  /** The digest the pin's current set was resolved from for these platforms, if any: a run finding it again fetches nothing. */
+  currentDigest(image: string, cache: string, platforms: string[]): string | null;
+  /** The manifests are read: this content is about to be fetched (pin it now, beside the current set). */
+  planned(image: string, cache: string, platforms: string[], content: ImageContent): void;
+  /** Every blob fetched: this is the pin's set now. */
+  resolved(image: string, cache: string, platforms: string[], content: ImageContent): void;
+  failed(image: string, cache: string, error: string): void;
 }
 
 export interface WarmJobs {
@@ -63,6 +79,7 @@ export function createWarmJobs(deps: {
   clock: Clock;
   logger: Logger;
   keep?: number;
+  pins?: WarmPinSink;
 }): WarmJobs {
   const keep = deps.keep ?? 50;
   const jobs: WarmJob[] = [];
@@ -92,9 +109,22 @@ export function createWarmJobs(deps: {
       const target = resolveWarmTarget(progress.image, config);
       if ('error' in target) continue;
       const key = JSON.stringify([progress.image, job.platforms]);
-      const unchangedIf = job.origin === 'config' ? lastDigest.get(key) : undefined;
-      await warmImage(target, platforms, deps.client, progress, { onChange: () => total(job), unchangedIf });
+      const sink = job.pin ? deps.pins : undefined;
+      // A pin is unchanged only if its own set came from this digest (it may have been added since the last run).
+      const unchangedIf =
+        job.origin === 'api' || job.origin === 'cli'
+          ? undefined
+          : sink
+            ? (sink.currentDigest(target.image, target.cache, job.platforms) ?? undefined)
+            : lastDigest.get(key);
+      const content = await warmImage(target, platforms, deps.client, progress, {
+        onChange: () => total(job),
+        unchangedIf,
+        onPlanned: sink ? (c) => sink.planned(target.image, target.cache, job.platforms, c) : undefined,
+      });
       if (progress.state === 'done' && progress.digest) lastDigest.set(key, progress.digest);
+      if (sink && content) sink.resolved(target.image, target.cache, job.platforms, content);
+      else if (sink && progress.error !== null) sink.failed(target.image, target.cache, progress.error);
       const log = progress.state === 'done' ? deps.logger.info.bind(deps.logger) : deps.logger.warn.bind(deps.logger);
       log(
         {
@@ -141,6 +171,7 @@ export function createWarmJobs(deps: {
         startedAt: null,
         finishedAt: null,
         platforms: platforms.map(formatPlatform),
+        pin: request.pin === true,
         images,
         totals: { images: 0, done: 0, failed: 0, blobs: 0, bytes: 0 },
       };

@@ -24,9 +24,9 @@ export function planWarm(
   return { due, nextAtMs };
 }
 
-/** An entry is the same entry while image, platforms and interval are. */
+/** An entry is the same entry while image, platforms, interval and pin are (pinning an entry runs it now). */
 export function warmEntryKey(e: WarmEntry): string {
-  return JSON.stringify([e.image, e.platforms, e.everySeconds]);
+  return JSON.stringify(e.pin ? [e.image, e.platforms, e.everySeconds, 'pin'] : [e.image, e.platforms, e.everySeconds]);
 }
 
 export interface WarmSchedule {
@@ -56,7 +56,7 @@ export function createWarmSchedule(deps: { jobs: WarmJobs; clock: Clock; logger:
     const { due, nextAtMs } = planWarm(entries, lastRun, now);
     for (const entry of due) {
       lastRun.set(warmEntryKey(entry), now);
-      const started = deps.jobs.start({ images: [entry.image], platforms: entry.platforms ?? defaults }, 'config');
+      const started = deps.jobs.start({ images: [entry.image], platforms: entry.platforms ?? defaults, pin: entry.pin }, 'config');
       if ('problems' in started) deps.logger.warn({ image: entry.image, problems: started.problems }, 'warm entry not started');
     }
     if (nextAtMs !== null) timer = deps.clock.setTimeout(tick, Math.max(0, nextAtMs - now));

@@ -50,6 +50,8 @@ export interface StartRegcacheOptions {
   upstreamProbeMs?: number;
   /** How often the daemon measures free space under dataDir and removes abandoned uploads. */
   diskSpace?: { checkMs?: number; cleanupMs?: number };
+  /** How often pinned files the registry's expiry deleted are put back. */
+  pins?: { keepMs?: number };
   /** Reuse a directory (and its dataDir) from an earlier run, e.g. to restart the daemon. */
   dir?: string;
   /** Reuse ports from an earlier run. */
@@ -102,6 +104,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
     resyncMs: opts.resyncMs,
     upstreamProbeMs: opts.upstreamProbeMs,
     diskSpace: opts.diskSpace,
+    pins: opts.pins,
   });
   let stopped = false;
   return {

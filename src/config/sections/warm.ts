@@ -29,6 +29,14 @@ const entry = z.union([
       platforms: z.array(platform).min(1).max(32).optional(),
       /** Re-resolve and fetch again this often; default: warm.every, else once. */
       every: every.optional(),
+      /** Never evict this image's content (cache.maxSize LRU, distribution's proxy expiry); see src/pin/. */
+      // A refinement, not z.boolean(): inside the union a type error would only say "Invalid input".
+      pin: z
+        .any()
+        .superRefine((v, ctx) => {
+          if (typeof v !== 'boolean') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be true or false' });
+        })
+        .optional() as z.ZodOptional<z.ZodType<boolean>>,
     })
     .strict(),
 ]);
@@ -52,6 +60,8 @@ export interface WarmEntry {
   platforms: string[] | null;
   /** null: once (after start or when the entry appears). */
   everySeconds: number | null;
+  /** Pinned: the resolved content is exempt from eviction and expiry. */
+  pin: boolean;
 }
 
 export interface WarmConfig {
@@ -66,8 +76,8 @@ export function toWarmConfig(raw: RawWarm): WarmConfig {
     platforms: raw.platforms ?? null,
     entries: raw.images.map((e) =>
       typeof e === 'string'
-        ? { image: e, platforms: null, everySeconds: raw.every ?? null }
-        : { image: e.image, platforms: e.platforms ?? null, everySeconds: e.every ?? raw.every ?? null },
+        ? { image: e, platforms: null, everySeconds: raw.every ?? null, pin: false }
+        : { image: e.image, platforms: e.platforms ?? null, everySeconds: e.every ?? raw.every ?? null, pin: e.pin ?? false },
     ),
   };
 }

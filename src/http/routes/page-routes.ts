@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { EventLog } from '../../state/event-log.js';
 import type { ClientSnippet } from '../../status/page/client-snippets.js';
 import type { StatusPageRenderer } from '../../status/page/render-status-page.js';
-import { statusPageView, type WarmJobSummary } from '../../status/page/status-page-view.js';
+import { statusPageView, type PinsSummary, type WarmJobSummary } from '../../status/page/status-page-view.js';
 import type { StatusService } from '../../status/status-service.js';
 
 export interface StatusPageDeps {
@@ -15,6 +15,8 @@ export interface StatusPageDeps {
   refreshSeconds?: number;
   /** Recent warm jobs, newest first. */
   warmJobs?: () => WarmJobSummary[];
+  /** Pinned images and their totals. */
+  pins?: () => PinsSummary;
 }
 
 /** GET / : the HTML status page. */
@@ -28,6 +30,7 @@ export function pageRoutes(deps: StatusPageDeps): Router {
       nowMs: deps.now(),
       refreshSeconds: deps.refreshSeconds ?? 5,
       warmJobs: deps.warmJobs?.() ?? [],
+      pins: deps.pins?.(),
     });
     res.set('Cache-Control', 'no-store').type('html').send(deps.render(view));
   });

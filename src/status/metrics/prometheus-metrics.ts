@@ -30,6 +30,8 @@ export function createPrometheusMetrics(deps: {
   unrouted?: () => UnroutedCounts;
   /** Free space under dataDir and its floor (cache.minFreeSpace); null before the first measurement. */
   disk?: () => { freeBytes: number; minFreeBytes: number } | null;
+  /** Bytes of pinned images per cache (src/pin/); no series when absent. */
+  pinnedBytes?: () => Record<string, number>;
   defaultMetrics?: boolean;
 }): PrometheusMetrics {
   const registers = [deps.registry];
@@ -158,7 +160,15 @@ export function createPrometheusMetrics(deps: {
     registers,
   });
 
+  const pinned = new Gauge({
+    name: 'regcache_pinned_bytes',
+    help: 'Bytes of the pinned images of the vhost (as their manifests declare them), never evicted',
+    labelNames: ['vhost'],
+    registers,
+  });
+
   const perVhost = [
+    pinned,
     up,
     upstreamReachable,
     requests,
@@ -184,6 +194,7 @@ export function createPrometheusMetrics(deps: {
     }
     // Rebuilt from the observer's monotonic totals on every scrape; a removed vhost's series disappear.
     for (const m of perVhost) m.reset();
+    for (const [vhost, bytes] of Object.entries(deps.pinnedBytes?.() ?? {})) pinned.set({ vhost }, bytes);
     const counts = deps.unrouted?.();
     if (counts) {
       unrouted.reset();

@@ -65,7 +65,21 @@ export interface StatusPageView {
     images: string[];
     failures: string[];
   }>;
+  /** Pinned images, their totals per cache and overall, and caches whose pinned bytes alone exceed maxSize. */
+  pins: {
+    rows: Array<{ id: string; image: string; cache: string; source: string; state: string; digests: number; bytes: string; error: string | null }>;
+    totals: string[];
+    total: string;
+    warnings: string[];
+  };
   snippets: ClientSnippet[];
+}
+
+/** What the page needs of the pins (src/pin/pins.ts, storage bound). */
+export interface PinsSummary {
+  pins: Array<{ id: string; image: string; cache: string; source: string; state: string; digests: number; bytes: number; error: string | null }>;
+  totals: { caches: Record<string, number>; bytes: number };
+  overMaxSize: Record<string, number>;
 }
 
 /** What the page needs of a warm job (src/warm/warm-jobs.ts WarmJob). */
@@ -137,6 +151,7 @@ export function statusPageView(input: {
   nowMs: number;
   refreshSeconds: number;
   warmJobs?: WarmJobSummary[];
+  pins?: PinsSummary;
 }): StatusPageView {
   const { status, nowMs } = input;
   const vhosts = status.vhosts;
@@ -202,7 +217,20 @@ export function statusPageView(input: {
       images: j.images.map((i) => `${i.image} (${i.state}${i.blobs.total ? `, ${i.blobs.done}/${i.blobs.total} blobs` : ''})`),
       failures: j.images.filter((i) => i.error).map((i) => `${i.image}: ${i.error}`),
     })),
+    pins: pinsView(input.pins),
     snippets: input.snippets,
+  };
+}
+
+function pinsView(pins: PinsSummary | undefined): StatusPageView['pins'] {
+  if (!pins) return { rows: [], totals: [], total: formatBytes(0), warnings: [] };
+  return {
+    rows: pins.pins.map((p) => ({ ...p, bytes: formatBytes(p.bytes) })),
+    totals: Object.entries(pins.totals.caches).map(([cache, bytes]) => `${cache}: ${formatBytes(bytes)}`),
+    total: formatBytes(pins.totals.bytes),
+    warnings: Object.entries(pins.overMaxSize).map(
+      ([cache, bytes]) => `${cache}: pinned images hold ${formatBytes(bytes)}, more than cache.maxSize; they are kept, nothing else fits`,
+    ),
   };
 }
 

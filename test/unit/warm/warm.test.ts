@@ -119,8 +119,8 @@ registries:
     expect(config.warm).toEqual({
       platforms: ['linux/amd64', 'linux/arm64'],
       entries: [
-        { image: 'alpine:3.19', platforms: null, everySeconds: 3600 },
-        { image: 'registry.k8s.io/pause:3.9', platforms: ['linux/arm64'], everySeconds: 600 },
+        { image: 'alpine:3.19', platforms: null, everySeconds: 3600, pin: false },
+        { image: 'registry.k8s.io/pause:3.9', platforms: ['linux/arm64'], everySeconds: 600, pin: false },
       ],
     });
   });
@@ -154,7 +154,7 @@ registries:
 });
 
 describe('warm schedule', () => {
-  const entry = (image: string, everySeconds: number | null) => ({ image, platforms: null, everySeconds });
+  const entry = (image: string, everySeconds: number | null) => ({ image, platforms: null, everySeconds, pin: false });
 
   it('plans new entries now, interval entries every interval, one-off entries once', () => {
     const a = entry('a', 60);
