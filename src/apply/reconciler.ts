@@ -158,7 +158,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
     // A private upstream CA given for nginx's egress applies to the reachability probe too.
-    await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream, config.egress.caFile)));
+    await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstreams, config.egress.caFile)));
     let step = 'plan';
     try {
       if (!adoptChecked) await adoptRunning();
@@ -236,6 +236,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const applied = await applyNginx(view, reason);
         state.routed = new Set(view.routes.map((r) => r.name));
         state.egress = egressAddresses;
+        state.mirrors = new Map(
+          [...egressAddresses.keys()].flatMap((name) => {
+            const mirrors = egress.routes.get(name)!.mirrors;
+            return mirrors.length > 0 ? [[name, mirrors.map((m) => ({ origin: m.origin, hop: m.listen }))] as const] : [];
+          }),
+        );
         lastGoodSpecs = new Map(desired.caches.map((c) => [c.name, c] as const));
 
         for (const name of plan.remove) {
