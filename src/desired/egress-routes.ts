@@ -92,7 +92,8 @@ export function egressPlan(input: {
   // Failover between mirrors lives in the egress nginx: without it a cache uses its first mirror only.
   const firstMirrorOnly = (why: string) => {
     for (const r of config.registries) {
-      if (wanted.has(r.name) && r.upstreams.length > 1) notes.push({ vhost: r.name, message: `${why}: the cache uses its first mirror ${r.upstream} only, without failover` });
+      if (wanted.has(r.name) && r.upstreams.length > 1)
+        notes.push({ vhost: r.name, message: `${why}: the cache uses its first mirror ${r.upstream} only, without failover` });
     }
   };
   if (!input.loopback) {

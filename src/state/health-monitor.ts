@@ -67,7 +67,8 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
   const probedTarget = new Map<string, string>();
   const probedArgs = new Map<string, { upstream: UpstreamTarget; caFile: string | null }>();
   const rechecking = new Set<string>();
-  const targetKey = (upstream: UpstreamTarget, caFile: string | null) => `${typeof upstream === 'string' ? upstream : upstream.join(' ')}|${caFile ?? ''}`;
+  const targetKey = (upstream: UpstreamTarget, caFile: string | null) =>
+    `${typeof upstream === 'string' ? upstream : upstream.join(' ')}|${caFile ?? ''}`;
   const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, upstream: UpstreamTarget, caFile: string | null) => {
     const key = targetKey(upstream, caFile);
     const sameUpstream = probedTarget.get(name) === key;

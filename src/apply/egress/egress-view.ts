@@ -131,7 +131,8 @@ export function egressNginxView(input: {
 
 function serverView(r: EgressRoute): EgressServerView {
   const port = Number(r.listen.split(':').pop());
-  if (r.mirrors.length === 0) return { name: r.name, listen: r.listen, port, origin: r.origin, originClass: originClass(r.origin), group: null, mirrors: [] };
+  if (r.mirrors.length === 0)
+    return { name: r.name, listen: r.listen, port, origin: r.origin, originClass: originClass(r.origin), group: null, mirrors: [] };
   // A redirect may lead to hosts of the mirrors' own class only when they all share it; else public hosts only.
   const classes = new Set(r.mirrors.map((m) => originClass(m.origin)));
   const group = mirrorGroupName(r.name);

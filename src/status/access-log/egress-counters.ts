@@ -75,8 +75,14 @@ export function parseEgressLogLine(line: string): EgressLogEntry | null {
 /** The first group of $upstream_addr / $upstream_status (before " : ", which separates internal redirects), paired. */
 function firstAttempts(addr: unknown, status: unknown): EgressLogEntry['attempts'] {
   if (typeof addr !== 'string' || typeof status !== 'string' || addr.trim() === '') return [];
-  const addresses = addr.split(' : ')[0]!.split(',').map((v) => v.trim());
-  const statuses = status.split(' : ')[0]!.split(',').map((v) => v.trim());
+  const addresses = addr
+    .split(' : ')[0]!
+    .split(',')
+    .map((v) => v.trim());
+  const statuses = status
+    .split(' : ')[0]!
+    .split(',')
+    .map((v) => v.trim());
   return addresses.map((address, i) => {
     const code = Number(statuses[i]);
     return { address, status: Number.isInteger(code) && code > 0 ? code : null };

@@ -20,7 +20,10 @@ const problems = (registry: string, extra = '') => {
 describe('upstream mirror lists: validation', () => {
   it('accepts one URL or a list, keeping the order and the first as upstream', () => {
     const one = parse('    upstream: https://registry-1.docker.io/\n');
-    expect(one.ok && one.value.registries[0]).toMatchObject({ upstream: 'https://registry-1.docker.io', upstreams: ['https://registry-1.docker.io'] });
+    expect(one.ok && one.value.registries[0]).toMatchObject({
+      upstream: 'https://registry-1.docker.io',
+      upstreams: ['https://registry-1.docker.io'],
+    });
     const two = parse('    upstream: [https://registry-1.docker.io, https://mirror.gcr.io]\n');
     expect(two.ok && two.value.registries[0]).toMatchObject({
       upstream: 'https://registry-1.docker.io',
@@ -33,8 +36,12 @@ describe('upstream mirror lists: validation', () => {
       { path: 'registries.docker.io.upstream.1', message: expect.stringMatching(/http or https/) },
       { path: 'registries.docker.io.upstream.2', message: expect.stringMatching(/no path/) },
     ]);
-    expect(problems('    upstream: [https://a.example, 5]\n')).toEqual([{ path: 'registries.docker.io.upstream.1', message: 'must be a URL string' }]);
-    expect(problems('    upstream: ftp://a.example\n')).toEqual([{ path: 'registries.docker.io.upstream', message: expect.stringMatching(/http or https/) }]);
+    expect(problems('    upstream: [https://a.example, 5]\n')).toEqual([
+      { path: 'registries.docker.io.upstream.1', message: 'must be a URL string' },
+    ]);
+    expect(problems('    upstream: ftp://a.example\n')).toEqual([
+      { path: 'registries.docker.io.upstream', message: expect.stringMatching(/http or https/) },
+    ]);
     expect(problems('    upstream: { url: x }\n')[0]!.message).toMatch(/a URL .* or a list of mirror URLs/);
     expect(problems('    aliases: []\n')).toEqual([{ path: 'registries.docker.io.upstream', message: 'is required' }]);
   });
@@ -103,7 +110,13 @@ describe('upstream mirror lists: egress plan and render', () => {
   const render = () => {
     const c = configFrom(text);
     const plan = egressPlan({ config: c, ports, system, loopback: true });
-    const paths = { pid: '/d/e/nginx.pid', errorLog: '/d/e/logs/error.log', accessLog: '/d/e/logs/access.log', temp: '/d/e/temp', cache: '/d/e/cache' };
+    const paths = {
+      pid: '/d/e/nginx.pid',
+      errorLog: '/d/e/logs/error.log',
+      accessLog: '/d/e/logs/access.log',
+      temp: '/d/e/temp',
+      cache: '/d/e/cache',
+    };
     return createEgressNginxRenderer(readNginxTemplates())(egressNginxView({ config: c, plan, paths, generation: 2, controlPort: 41000 })!);
   };
 
@@ -142,10 +155,16 @@ describe('upstream mirror lists: egress plan and render', () => {
 
   it('renders a config the real nginx -t accepts', () => {
     const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
-    for (const sub of ['logs', 'cache', 'temp/failed', 'temp/proxy', 'temp/client_body', 'temp/uwsgi', 'temp/scgi']) mkdirSync(path.join(tmp, sub), { recursive: true });
+    for (const sub of ['logs', 'cache', 'temp/failed', 'temp/proxy', 'temp/client_body', 'temp/uwsgi', 'temp/scgi'])
+      mkdirSync(path.join(tmp, sub), { recursive: true });
     const conf = path.join(tmp, 'egress.conf');
     // Resolvable names for nginx -t (the resolver is asked only at request time), paths under tmp.
-    writeFileSync(conf, render().replaceAll('/d/e', tmp).replace(/^user .*$/m, ''));
+    writeFileSync(
+      conf,
+      render()
+        .replaceAll('/d/e', tmp)
+        .replace(/^user .*$/m, ''),
+    );
     try {
       execFileSync(nginx, ['-t', '-q', '-p', tmp, '-e', path.join(tmp, 'logs/error.log'), '-c', conf], { stdio: 'pipe' });
     } catch (err) {
