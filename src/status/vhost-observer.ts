@@ -67,12 +67,15 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
   const timers: { tail: TimerHandle | null; vars: TimerHandle | null } = { tail: null, vars: null };
   let stopped = true;
 
+  const configureMirrors = () => {
+    const mirrors = opts.mirrorLists?.();
+    if (mirrors) mirrorCounters.configure(mirrors.lists, mirrors.backoffMs);
+  };
   const syncNames = () => {
     const names = opts.vhostNames();
     counters.retain(names);
     egressCounters.retain(names);
-    const mirrors = opts.mirrorLists?.();
-    if (mirrors) mirrorCounters.configure(mirrors.lists, mirrors.backoffMs);
+    configureMirrors();
     totals.retain(names);
     return names;
   };
@@ -105,6 +108,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
         clock: opts.clock,
         fs: opts.tailFs,
         onLines: async (lines) => {
+          configureMirrors();
           for (const line of lines) {
             const entry = parseEgressLogLine(line);
             if (!entry) continue;

@@ -10,7 +10,8 @@ import { createSystemClock } from '../../src/util/clock.js';
 import { findFreePort, requireBinary } from './binaries.js';
 
 export interface RegistryEntry {
-  upstream: string;
+  /** One URL, or a list of upstream mirrors. */
+  upstream: string | string[];
   username?: string;
   password?: string;
   aliases?: string[];

@@ -98,7 +98,8 @@ export function createMirrorCounters(): MirrorCounters {
       return (lists.get(vhost) ?? []).map((m) => {
         const t = tallies.get(key(vhost, m.origin));
         const failedLast = t?.lastErrorMs != null && (t.lastServedMs === null || t.lastErrorMs >= t.lastServedMs);
-        const backingOff = failedLast && nowMs - t!.lastErrorMs! < backoffMs;
+        // As nginx counts fail_timeout: in whole seconds, skipped while now - failed <= fail_timeout.
+        const backingOff = failedLast && Math.floor(nowMs / 1000) - Math.floor(t!.lastErrorMs! / 1000) <= backoffMs / 1000;
         return {
           address: m.origin,
           state: backingOff ? 'backing-off' : 'up',

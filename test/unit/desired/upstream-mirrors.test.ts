@@ -125,6 +125,8 @@ describe('upstream mirror lists: egress plan and render', () => {
     expect(out).toContain(
       [
         '    upstream regcache_mirrors_docker_io {',
+        '        # Shared by every worker, so a mirror one worker saw fail is skipped by all of them.',
+        '        zone regcache_mirrors_docker_io 64k;',
         '        server 127.0.0.1:41011 max_fails=1 fail_timeout=7s;',
         '        server 127.0.0.1:41012 max_fails=1 fail_timeout=7s backup;',
         '        server 127.0.0.1:41013 max_fails=1 fail_timeout=7s backup;',

@@ -58,10 +58,12 @@ describe('mirror counters', () => {
     expect(a).toMatchObject({ state: 'backing-off', requests: 1, failures: 1, codes: { '502': 1 }, lastErrorAt: new Date(T0).toISOString() });
     expect(a!.lastError).toMatch(/^HTTP 502/);
     expect(b).toMatchObject({ state: 'up', requests: 2, failures: 0, codes: { '200': 2 }, lastError: null });
-    expect(c.get('docker.io', T0 + 5000)[0]!.state).toBe('up');
+    // nginx counts fail_timeout in whole seconds: skipped while now - failed <= 5 s.
+    expect(c.get('docker.io', T0 + 5999)[0]!.state).toBe('backing-off');
+    expect(c.get('docker.io', T0 + 6000)[0]!.state).toBe('up');
     // Served again after its backoff: up, the failure stays counted.
-    c.record(line({ upstream_addr: '127.0.0.1:41011', upstream_status: '200', msec: (T0 + 6000) / 1000 }), T0);
-    expect(c.get('docker.io', T0 + 6000)[0]).toMatchObject({ state: 'up', requests: 2, failures: 1 });
+    c.record(line({ upstream_addr: '127.0.0.1:41011', upstream_status: '200', msec: (T0 + 6500) / 1000 }), T0);
+    expect(c.get('docker.io', T0 + 6500)[0]).toMatchObject({ state: 'up', requests: 2, failures: 1 });
     // 429 fails over and counts; 404 and 401 do not.
     c.record(line({ upstream_addr: '127.0.0.1:41011, 127.0.0.1:41012', upstream_status: '429, 404', msec: (T0 + 7000) / 1000 }), T0);
     expect(c.get('docker.io', T0 + 7000).map((m) => [m.state, m.failures, m.codes])).toEqual([
