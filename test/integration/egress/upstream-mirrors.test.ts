@@ -57,7 +57,8 @@ describe('upstream mirror lists', () => {
   });
 
   it('fails over from a closed, 429 and 503 first mirror to the second, counts it per mirror, and uses the first again after its backoff', async () => {
-    const images = ['down', 'rate', 'busy', 'back'].map((seed) => generateImage({ seed: `mirrors-${seed}`, layers: [40_000, 25_000] }));
+    const images = ['down', 'rate', 'busy', 'back', 'gone'].map((seed) => generateImage({ seed: `mirrors-${seed}`, layers: [40_000, 25_000] }));
+    // The fifth (tag v4) is never pulled while a mirror is up.
     const [down, rate, busy, back] = images as [TestImage, TestImage, TestImage, TestImage];
     [first, second] = await Promise.all([startUpstreamRegistry(), startUpstreamRegistry()]);
     const seed = images.map((image, i) => ({ repository: 'library/app', tag: `v${i}`, image }));
@@ -65,6 +66,7 @@ describe('upstream mirror lists', () => {
     const port = await findFreePort();
     proxy = faultyMirror(port, first);
     const mirror1 = `http://127.0.0.1:${port}`;
+    const mirror2 = second.url;
     // Mirror 1 is closed: nothing listens on its port.
     rc = await startRegcache({
       cache: { tagTTL: 0 },
@@ -136,9 +138,30 @@ describe('upstream mirror lists', () => {
     expect(proxy.seen.filter((r) => r.status === 200 && r.path.includes('/blobs/')).length - passedBefore).toBeGreaterThanOrEqual(3);
     expect(m1!.state).toBe('up');
 
+    // 5. Every mirror down: only now is the upstream unreachable, and what is not cached gets 503.
+    proxy.closeIdle();
+    await proxy.stop();
+    await second.stop();
+    second = undefined;
+    const tag = await waitFor(
+      async () => {
+        const r = await getManifest(rc!.routerUrl, 'library/app', 'v4', undefined, opts);
+        return r.status === 503 ? r : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'an uncached tag to be answered 503 once both mirrors are down' },
+    );
+    expect(JSON.parse(tag.body.toString()).errors[0].code).toBe('UNAVAILABLE');
+    expect((await adminJson(rc, '/api/v1/vhosts/docker.io')).body).toMatchObject({
+      upstreamReachable: false,
+      lastError: expect.stringMatching(/upstream mirrors not reachable: all 2 mirrors unreachable/),
+    });
+    // What was pulled through either mirror still pulls.
+    await pull(back, 'v3');
+    await pull(down, 'v0');
+
     // The status page lists the mirrors.
     const page = await (await fetch(`${rc.adminUrl}/`)).text();
     expect(page).toContain(mirror1);
-    expect(page).toContain(second.url);
+    expect(page).toContain(mirror2);
   }, 180_000);
 });
