@@ -2,7 +2,9 @@
 // mirror and fails over on no connection, 5xx and 429, skipping a failed mirror for
 // egress.mirrorBackoff. Real nginx, registry caches and two real upstream registries; the first
 // mirror is a small proxy in front of one of them that can be closed or answer 429/503 on blobs.
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findFreePort, waitFor } from '../../helpers/binaries.js';
@@ -11,14 +13,25 @@ import { getBlob, getManifest } from '../../helpers/push.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
-type Mode = 'pass' | 'blobs429' | 'blobs503';
+type Mode = 'pass' | 'blobs429' | 'blobs503' | 'redirect';
 
-/** Mirror 1: proxies to a real registry, or answers blob GETs with `mode`'s status. Closed until started. */
+/**
+ * Mirror 1: proxies to a real registry, or answers blob GETs with `mode`'s status, or (redirect) sends
+ * them to its own `/__cdn` path with a relative Location, as a registry in front of a CDN may. Closed until started.
+ */
 function faultyMirror(port: number, target: UpstreamRegistry) {
   let mode: Mode = 'pass';
   const seen: Array<{ path: string; status: number }> = [];
   const server = http.createServer((req, res) => {
-    const blob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
+    const asked = req.url!;
+    const blob = req.method === 'GET' && /^\/v2\/.*\/blobs\/sha256:/.test(req.url ?? '');
+    if (blob && mode === 'redirect') {
+      seen.push({ path: req.url!, status: 307 });
+      res.writeHead(307, { location: `/__cdn${req.url}` });
+      res.end();
+      return;
+    }
+    if (req.url?.startsWith('/__cdn/')) req.url = req.url.slice('/__cdn'.length);
     if (blob && mode !== 'pass') {
       const status = mode === 'blobs429' ? 429 : 503;
       seen.push({ path: req.url!, status });
@@ -27,7 +40,7 @@ function faultyMirror(port: number, target: UpstreamRegistry) {
       return;
     }
     const up = http.request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      seen.push({ path: req.url!, status: r.statusCode ?? 0 });
+      seen.push({ path: asked, status: r.statusCode ?? 0 });
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
     });
@@ -57,9 +70,11 @@ describe('upstream mirror lists', () => {
   });
 
   it('fails over from a closed, 429 and 503 first mirror to the second, counts it per mirror, and uses the first again after its backoff', async () => {
-    const images = ['down', 'rate', 'busy', 'back', 'gone'].map((seed) => generateImage({ seed: `mirrors-${seed}`, layers: [40_000, 25_000] }));
+    const images = ['down', 'rate', 'busy', 'back', 'gone', 'hop'].map((seed) =>
+      generateImage({ seed: `mirrors-${seed}`, layers: [40_000, 25_000] }),
+    );
     // The fifth (tag v4) is never pulled while a mirror is up.
-    const [down, rate, busy, back] = images as [TestImage, TestImage, TestImage, TestImage];
+    const [down, rate, busy, back, , hop] = images as TestImage[] as [TestImage, TestImage, TestImage, TestImage, TestImage, TestImage];
     [first, second] = await Promise.all([startUpstreamRegistry(), startUpstreamRegistry()]);
     const seed = images.map((image, i) => ({ repository: 'library/app', tag: `v${i}`, image }));
     await Promise.all([seedUpstream(first, seed), seedUpstream(second, seed)]);
@@ -86,7 +101,11 @@ describe('upstream mirror lists', () => {
     };
     const mirrors = async () => (await adminJson(rc!, '/api/v1/vhosts/docker.io')).body.mirrors as Array<Record<string, any>>;
     const waitUp = () =>
-      waitFor(async () => ((await mirrors())[0]!.state === 'up' ? true : undefined), { timeoutMs: 15_000, intervalMs: 250, what: 'mirror 1 back from its backoff' });
+      waitFor(async () => ((await mirrors())[0]!.state === 'up' ? true : undefined), {
+        timeoutMs: 15_000,
+        intervalMs: 250,
+        what: 'mirror 1 back from its backoff',
+      });
 
     // 1. First mirror down: pulls succeed from the second. The cache's /v2/ ping at start already failed
     // over, before the observer follows the egress log (it does not replay history); once that backoff
@@ -137,6 +156,20 @@ describe('upstream mirror lists', () => {
     expect(m1!.codes['200'] - before).toBeGreaterThanOrEqual(3);
     expect(proxy.seen.filter((r) => r.status === 200 && r.path.includes('/blobs/')).length - passedBefore).toBeGreaterThanOrEqual(3);
     expect(m1!.state).toBe('up');
+
+    // 4b. The first mirror redirects blobs with a relative Location: made absolute by its hop and followed
+    // (to that mirror, under the same lock), bytes intact.
+    proxy.setMode('redirect');
+    const redirectsBefore = proxy.seen.filter((r) => r.status === 307).length;
+    await pull(hop, 'v5');
+    expect(proxy.seen.filter((r) => r.status === 307).length - redirectsBefore).toBeGreaterThanOrEqual(3);
+    expect(proxy.seen.filter((r) => r.path.startsWith('/__cdn/')).length).toBeGreaterThanOrEqual(3);
+    // The redirect went to the mirror that sent it (its address after " : "), not back through the group.
+    const egressLog = (await readFile(path.join(rc.dir, 'data/egress-nginx/logs/access.log'), 'utf8')).split('\n');
+    const followed = egressLog.filter((l) => hop.layers.some((b) => l.includes(b.digest)) && l.includes('"method":"GET"') && l.includes('307 : 200'));
+    expect(followed.length).toBeGreaterThanOrEqual(1);
+    for (const l of followed) expect(JSON.parse(l).upstream_addr).toMatch(new RegExp(` : 127\\.0\\.0\\.1:${port}$`));
+    proxy.setMode('pass');
 
     // 5. Every mirror down: only now is the upstream unreachable, and what is not cached gets 503.
     proxy.closeIdle();
