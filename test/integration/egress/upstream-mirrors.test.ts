@@ -13,7 +13,7 @@ import { getBlob, getManifest } from '../../helpers/push.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
-type Mode = 'pass' | 'blobs429' | 'blobs503' | 'redirect';
+type Mode = 'pass' | 'blobs429' | 'blobs503' | 'hang' | 'redirect';
 
 /**
  * Mirror 1: proxies to a real registry, or answers blob GETs with `mode`'s status, or (redirect) sends
@@ -29,6 +29,11 @@ function faultyMirror(port: number, target: UpstreamRegistry) {
       seen.push({ path: req.url!, status: 307 });
       res.writeHead(307, { location: `/__cdn${req.url}` });
       res.end();
+      return;
+    }
+    if (blob && mode === 'hang') {
+      // Accepts and never answers.
+      seen.push({ path: req.url!, status: 0 });
       return;
     }
     if (req.url?.startsWith('/__cdn/')) req.url = req.url.slice('/__cdn'.length);
@@ -70,11 +75,11 @@ describe('upstream mirror lists', () => {
   });
 
   it('fails over from a closed, 429 and 503 first mirror to the second, counts it per mirror, and uses the first again after its backoff', async () => {
-    const images = ['down', 'rate', 'busy', 'back', 'gone', 'hop'].map((seed) =>
+    const images = ['down', 'rate', 'busy', 'back', 'gone', 'hop', 'hang'].map((seed) =>
       generateImage({ seed: `mirrors-${seed}`, layers: [40_000, 25_000] }),
     );
     // The fifth (tag v4) is never pulled while a mirror is up.
-    const [down, rate, busy, back, , hop] = images as TestImage[] as [TestImage, TestImage, TestImage, TestImage, TestImage, TestImage];
+    const [down, rate, busy, back, , hop, hang] = images as [TestImage, TestImage, TestImage, TestImage, TestImage, TestImage, TestImage];
     [first, second] = await Promise.all([startUpstreamRegistry(), startUpstreamRegistry()]);
     const seed = images.map((image, i) => ({ repository: 'library/app', tag: `v${i}`, image }));
     await Promise.all([seedUpstream(first, seed), seedUpstream(second, seed)]);
@@ -84,7 +89,7 @@ describe('upstream mirror lists', () => {
     const mirror2 = second.url;
     // Mirror 1 is closed: nothing listens on its port.
     rc = await startRegcache({
-      cache: { tagTTL: 0 },
+      cache: { tagTTL: 0, stallTimeout: '3s' },
       egress: { mirrorBackoff: '3s' },
       registries: { 'docker.io': { upstream: [mirror1, second.url] } },
     });
@@ -145,6 +150,15 @@ describe('upstream mirror lists', () => {
     expect(proxy.seen.filter((r) => r.status === 503).length).toBeGreaterThanOrEqual(1);
     [m1] = await mirrors();
     expect(m1!.codes['503']).toBeGreaterThanOrEqual(1);
+
+    // 3b. ... and silent on blobs: after cache.stallTimeout the fetch goes to the second.
+    proxy.setMode('hang');
+    await waitUp();
+    await pull(hang, 'v6');
+    expect(proxy.seen.filter((r) => r.status === 0).length).toBeGreaterThanOrEqual(1);
+    [m1] = await mirrors();
+    expect(m1!.codes['504']).toBeGreaterThanOrEqual(1);
+    proxy.closeIdle();
 
     // 4. First mirror healthy again: after its backoff it serves again, blobs included.
     proxy.setMode('pass');
