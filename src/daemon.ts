@@ -227,6 +227,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     vhostNames: () => [...new Set([...(state.applied?.config.registries.map((r) => r.name) ?? []), ...state.routed])],
     // A refused or silent upstream in the egress log is news before the next 30 s probe.
     onUpstreamFailure: (name) => health.recheckUpstream(name),
+    mirrorLists: () => ({ lists: state.mirrors, backoffMs: (state.applied?.config.egress.mirrorBackoffSeconds ?? 30) * 1000 }),
     clock,
     logger,
     ...opts.observe,
@@ -378,7 +379,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const applied = state.applied?.config;
     return (applied?.registries ?? []).map((r) => ({
       name: r.name,
-      upstream: r.upstream,
+      upstream: r.upstreams,
       caFile: applied!.egress.caFile,
       instance: instances.get(r.name) ?? null,
     }));

@@ -158,7 +158,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
     // A private upstream CA given for nginx's egress applies to the reachability probe too.
-    await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream, config.egress.caFile)));
+    await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstreams, config.egress.caFile)));
     let step = 'plan';
     try {
       if (!adoptChecked) await adoptRunning();
@@ -228,6 +228,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       try {
         step = 'egress reload';
         if (egressCandidate) undo.push(await deps.egress.apply(egressCandidate));
+        // Which hop listener is which mirror, before the caches start: a cache's first request (its
+        // /v2/ ping at start) may already fail over, and the observer counts it by these.
+        state.mirrors = new Map(
+          [...egress.routes.values()].flatMap((r) =>
+            r.mirrors.length > 0 ? [[r.name, r.mirrors.map((m) => ({ origin: m.origin, hop: m.listen }))] as const] : [],
+          ),
+        );
         step = 'cache start';
         const startedNow = await startCaches(plan, undo);
         step = 'router reload';
@@ -236,6 +243,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const applied = await applyNginx(view, reason);
         state.routed = new Set(view.routes.map((r) => r.name));
         state.egress = egressAddresses;
+
         lastGoodSpecs = new Map(desired.caches.map((c) => [c.name, c] as const));
 
         for (const name of plan.remove) {

@@ -5,7 +5,7 @@ import { findBinary } from '../util/find-binary.js';
 import { packageRoot } from '../util/package-root.js';
 import { egressNginxView } from '../apply/egress/egress-view.js';
 import { nginxView } from '../apply/nginx/nginx-view.js';
-import { egressPlan, egressWanted, sharesLoopback } from '../desired/egress-routes.js';
+import { egressPlan, egressWanted, mirrorPortKeys, sharesLoopback } from '../desired/egress-routes.js';
 import { processNginxPaths } from '../apply/nginx/process-nginx.js';
 import { portBookFile, readPortBook } from '../apply/runtime/port-book.js';
 import { processRuntimePaths } from '../apply/runtime/process/process-runtime.js';
@@ -37,7 +37,10 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   if (values.egress) {
     const wantEgress = new Set(egressWanted(config));
     const egressPorts = new Map(
-      config.registries.filter((r) => wantEgress.has(r.name)).map((r, i) => [r.name, known[r.name]?.egressPort ?? 16000 + i]),
+      config.registries
+        .filter((r) => wantEgress.has(r.name))
+        .flatMap((r) => [r.name, ...mirrorPortKeys(r)])
+        .map((key, i) => [key, known[key]?.egressPort ?? 16000 + i]),
     );
     // `auto` is shown as the process runtime would run it.
     const loopback = sharesLoopback(config, config.runtime === 'docker' ? 'docker' : 'process');

@@ -67,7 +67,10 @@ export interface RegistryConfig {
   mirrorOf: string;
   /** Position among the caches of the same mirrorOf (1 = first); null when it is the only one. */
   mirrorOrder: number | null;
+  /** The upstream, or with a mirror list its first mirror (what probes and a direct cache use). */
   upstream: string;
+  /** Every upstream mirror in order, `upstream` first; one item unless `upstream:` is a list. */
+  upstreams: string[];
   credentials: UpstreamCredentials | null;
   /** `<name>.<domain>` (or `<slug>.<domain>` with hostStyle dashed) first, then aliases. */
   hosts: string[];

@@ -111,6 +111,12 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
     if (hasUser !== hasPassword) {
       problems.push({ path: at(hasUser ? 'password' : 'username'), message: 'username and password go together; set both or neither' });
     }
+    if (registry.upstream.length > 1 && !(registry.egress ?? raw.egress.enabled)) {
+      problems.push({
+        path: at('upstream'),
+        message: `a list of mirrors needs the egress nginx (failover happens there); remove egress: false${registry.egress === false ? '' : ' (egress.enabled is false)'} or give one upstream URL`,
+      });
+    }
     if (registry.tls && !raw.tls) problems.push({ path: at('tls'), message: 'needs the global tls section (its listener serves this certificate)' });
     for (const host of [`${vhostLabel(name, raw.hostStyle)}.${raw.domain}`, ...registry.aliases]) {
       const owner = hostOwner.get(host);
@@ -195,7 +201,8 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
       name,
       mirrorOf: r.mirrorOf ?? name,
       mirrorOrder: r.mirrorOrder ?? null,
-      upstream: r.upstream.replace(/\/+$/, ''),
+      upstream: r.upstream[0]!.replace(/\/+$/, ''),
+      upstreams: r.upstream.map((u) => u.replace(/\/+$/, '')),
       credentials: credentials(name, r, sections),
       hosts: [`${vhostLabel(name, raw.hostStyle)}.${raw.domain}`, ...r.aliases],
       cache: toRegistryCacheConfig(r.cache),

@@ -27,28 +27,63 @@ const listen = (defaultHost: string) =>
 // credentials, control characters, or `http:host` without slashes.
 const UPSTREAM_URL = /^https?:\/\/([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/*$/i;
 
-const upstreamUrl = z.string().superRefine((value, ctx) => {
-  const fail = (message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, message });
-  if (/[\s\p{Cc}"'`;{}\\$<>|]/u.test(value)) return fail('must not contain whitespace, control characters, quotes, semicolons, braces or $');
-  if (!/^https?:/i.test(value)) return fail('must use http or https (e.g. https://registry-1.docker.io)');
-  if (/@/.test(value)) return fail('must not contain credentials; use username/password');
+/** Why `value` is not an upstream URL, or null when it is one. */
+function upstreamUrlProblem(value: string): string | null {
+  if (/[\s\p{Cc}"'`;{}\\$<>|]/u.test(value)) return 'must not contain whitespace, control characters, quotes, semicolons, braces or $';
+  if (!/^https?:/i.test(value)) return 'must use http or https (e.g. https://registry-1.docker.io)';
+  if (/@/.test(value)) return 'must not contain credentials; use username/password';
   const match = UPSTREAM_URL.exec(value);
-  if (!match) return fail('must be scheme://host[:port] with no path, query or fragment');
+  if (!match) return 'must be scheme://host[:port] with no path, query or fragment';
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return fail('is not an absolute URL (e.g. https://registry-1.docker.io)');
+    return 'is not an absolute URL (e.g. https://registry-1.docker.io)';
   }
-  if (match[2] !== undefined && (Number(match[2]) < 1 || Number(match[2]) > 65535)) return fail('port must be 1-65535');
-  if (url.hostname === '') return fail('must name a host');
-});
+  if (match[2] !== undefined && (Number(match[2]) < 1 || Number(match[2]) > 65535)) return 'port must be 1-65535';
+  if (url.hostname === '') return 'must name a host';
+  return null;
+}
+
+/** At most this many upstream mirrors per registry: each is a listener in the egress nginx and a try per fetch. */
+export const MAX_UPSTREAM_MIRRORS = 8;
+
+/**
+ * One upstream URL, or a list of mirrors tried in order (failover lives in the egress nginx).
+ * Either way the model gets a list; each item follows the single URL's rules.
+ */
+const upstreamUrls = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    const fail = (message: string, path: Array<string | number> = []) => ctx.addIssue({ code: z.ZodIssueCode.custom, message, path });
+    if (value === undefined) return fail('is required');
+    if (typeof value === 'string') {
+      const problem = upstreamUrlProblem(value);
+      if (problem) fail(problem);
+      return;
+    }
+    if (!Array.isArray(value)) return fail('must be a URL (https://registry-1.docker.io) or a list of mirror URLs');
+    if (value.length === 0) return fail('must list at least one URL');
+    if (value.length > MAX_UPSTREAM_MIRRORS) return fail(`lists ${value.length} mirrors; at most ${MAX_UPSTREAM_MIRRORS}`);
+    const seen = new Map<string, number>();
+    value.forEach((item, i) => {
+      if (typeof item !== 'string') return fail('must be a URL string', [i]);
+      const problem = upstreamUrlProblem(item);
+      if (problem) return fail(problem, [i]);
+      const origin = new URL(item).origin;
+      const first = seen.get(origin);
+      if (first !== undefined) return fail(`${origin} is already mirror ${first + 1} of this list`, [i]);
+      seen.set(origin, i);
+    });
+  })
+  .transform((value) => (typeof value === 'string' ? [value] : (value as string[])));
 
 const optionalString = z.union([z.string(), z.number()]).transform(String).optional();
 
 export const registrySchema = z
   .object({
-    upstream: upstreamUrl,
+    /** A URL, or a list of mirrors tried in order (failover in the egress nginx). */
+    upstream: upstreamUrls,
     username: optionalString,
     password: optionalString,
     /** File holding the password (Docker/Kubernetes secrets); read at load, trailing newline dropped. */

@@ -13,8 +13,26 @@ export interface EgressRoute {
   listen: string;
   /** What the cache uses as proxy.remoteurl. */
   remoteUrl: string;
-  /** scheme://host[:port] of the real upstream. */
+  /** scheme://host[:port] of the real upstream (the first mirror of a list). */
   origin: string;
+  /**
+   * With a mirror list: one internal hop listener per mirror, in order. The cache's listener proxies
+   * to them as one nginx upstream group (failover, backoff); each hop proxies to its mirror with that
+   * mirror's Host and SNI. Empty for a single upstream.
+   */
+  mirrors: EgressMirror[];
+}
+
+export interface EgressMirror {
+  /** scheme://host[:port] of the mirror. */
+  origin: string;
+  /** 127.0.0.1:PORT of its hop listener in the egress nginx. */
+  listen: string;
+}
+
+/** The port book key of a registry's hop listener for mirror `index` ('#' is never in a registry name). */
+export function mirrorPortKey(name: string, index: number): string {
+  return `${name}#${index}`;
 }
 
 export interface EgressSystem {
@@ -46,6 +64,11 @@ export function sharesLoopback(config: RegcacheConfig, runtime: 'process' | 'doc
   return !config.nginx.container && (runtime === 'process' || config.docker.network === 'host');
 }
 
+/** The port book keys of the hop listeners a registry's mirror list needs (none for a single upstream). */
+export function mirrorPortKeys(registry: { name: string; upstreams: readonly string[] }): string[] {
+  return registry.upstreams.length > 1 ? registry.upstreams.map((_, i) => mirrorPortKey(registry.name, i)) : [];
+}
+
 /** Registries whose config asks for egress (before any reason it cannot be had). */
 export function egressWanted(config: RegcacheConfig): string[] {
   return config.registries.filter((r) => r.egress ?? config.egress.enabled).map((r) => r.name);
@@ -53,7 +76,7 @@ export function egressWanted(config: RegcacheConfig): string[] {
 
 export function egressPlan(input: {
   config: RegcacheConfig;
-  /** Egress port per registry that wants one. */
+  /** Egress port per registry that wants one, and per hop listener of a mirror list (mirrorPortKey). */
   ports: ReadonlyMap<string, number>;
   system: EgressSystem;
   /** Caches share nginx's loopback: process runtime, or Docker with host networking. */
@@ -66,7 +89,15 @@ export function egressPlan(input: {
   const notes: EgressPlan['notes'] = [];
   const routes = new Map<string, EgressRoute>();
   if (wanted.size === 0) return { ...NO_EGRESS, notes };
+  // Failover between mirrors lives in the egress nginx: without it a cache uses its first mirror only.
+  const firstMirrorOnly = (why: string) => {
+    for (const r of config.registries) {
+      if (wanted.has(r.name) && r.upstreams.length > 1)
+        notes.push({ vhost: r.name, message: `${why}: the cache uses its first mirror ${r.upstream} only, without failover` });
+    }
+  };
   if (!input.loopback) {
+    firstMirrorOnly('no egress nginx');
     notes.push({
       vhost: null,
       message:
@@ -75,6 +106,7 @@ export function egressPlan(input: {
     return { ...NO_EGRESS, notes };
   }
   if (!caFile) {
+    firstMirrorOnly('no egress nginx');
     notes.push({ vhost: null, message: 'egress is off: no CA bundle to verify upstreams with; set egress.caFile (or install ca-certificates)' });
     return { ...NO_EGRESS, notes };
   }
@@ -82,16 +114,29 @@ export function egressPlan(input: {
     if (!wanted.has(registry.name)) continue;
     const port = input.ports.get(registry.name);
     if (port === undefined) continue;
-    const host = new URL(registry.upstream).hostname.replace(/^\[|\]$/g, '');
-    if (net.isIP(host) === 0 && resolvers.length === 0) {
-      notes.push({ vhost: registry.name, message: `egress is off: nginx needs a DNS resolver for ${host}; set egress.resolver` });
+    const problem = registry.upstreams.map((u) => unresolvable(u, resolvers)).find((p) => p !== null);
+    if (problem) {
+      const only = registry.upstreams.length > 1 ? `; the cache uses its first mirror ${registry.upstream} only, without failover` : '';
+      notes.push({ vhost: registry.name, message: problem + only });
       continue;
     }
-    if (host === 'localhost' || host.endsWith('.localhost')) {
-      notes.push({ vhost: registry.name, message: `egress is off: DNS does not resolve ${host}; use 127.0.0.1` });
-      continue;
-    }
-    routes.set(registry.name, { name: registry.name, listen: `127.0.0.1:${port}`, remoteUrl: `http://127.0.0.1:${port}`, origin: registry.upstream });
+    const hopPorts = registry.upstreams.length > 1 ? registry.upstreams.map((_, i) => input.ports.get(mirrorPortKey(registry.name, i))) : [];
+    if (hopPorts.some((p) => p === undefined)) continue;
+    routes.set(registry.name, {
+      name: registry.name,
+      listen: `127.0.0.1:${port}`,
+      remoteUrl: `http://127.0.0.1:${port}`,
+      origin: registry.upstream,
+      mirrors: hopPorts.map((p, i) => ({ origin: registry.upstreams[i]!, listen: `127.0.0.1:${p}` })),
+    });
   }
   return { routes, resolvers, caFile, caMaterial: config.egress.caFile ? config.egress.caMaterial : null, notes };
+}
+
+/** Why nginx could not reach `upstream` by name, or null. */
+function unresolvable(upstream: string, resolvers: readonly string[]): string | null {
+  const host = new URL(upstream).hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host) === 0 && resolvers.length === 0) return `egress is off: nginx needs a DNS resolver for ${host}; set egress.resolver`;
+  if (host === 'localhost' || host.endsWith('.localhost')) return `egress is off: DNS does not resolve ${host}; use 127.0.0.1`;
+  return null;
 }

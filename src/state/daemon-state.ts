@@ -33,6 +33,8 @@ export interface DaemonState {
   egress: Map<string, string>;
   /** Generation the egress nginx serves (0: not running). */
   egressGeneration: number;
+  /** Caches whose upstream is a mirror list served by the egress nginx now: name → mirrors in order with their hop listeners. */
+  mirrors: Map<string, Array<{ origin: string; hop: string }>>;
 }
 
 export function createDaemonState(configPath: string): DaemonState {
@@ -46,5 +48,6 @@ export function createDaemonState(configPath: string): DaemonState {
     nginxServing: false,
     egress: new Map(),
     egressGeneration: 0,
+    mirrors: new Map(),
   };
 }

@@ -8,9 +8,12 @@ export interface VhostHealth {
   upstreamCheckedAt: number | null;
 }
 
+/** One upstream URL, or a registry's mirrors in order: reachable when any of them answers. */
+export type UpstreamTarget = string | readonly string[];
+
 export interface HealthTarget {
   name: string;
-  upstream: string;
+  upstream: UpstreamTarget;
   /** CA bundle an https upstream is verified against (egress.caFile); null: the system's. */
   caFile: string | null;
   /** The running cache (a runtime's CacheInstance) when there is one; only its address is probed. */
@@ -22,7 +25,7 @@ export interface HealthMonitor {
   /** Probe one cache now (used right after starting it). */
   checkCache(name: string, address: string): Promise<ProbeResult>;
   /** Probe one upstream now unless a result for this upstream URL exists already. */
-  ensureUpstreamChecked(name: string, upstream: string, caFile: string | null): Promise<ProbeResult>;
+  ensureUpstreamChecked(name: string, upstream: UpstreamTarget, caFile: string | null): Promise<ProbeResult>;
   /** Probe a vhost's upstream again now (at most every 2 s): traffic says it may have gone away. */
   recheckUpstream(name: string): void;
   /** Called when an upstream's reachability flips. */
@@ -45,7 +48,9 @@ export interface HealthMonitorOptions {
 export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
   const results = new Map<string, VhostHealth>();
   const cacheProbe = opts.probeCache ?? probeCache;
-  const upstreamProbe = opts.probeUpstream ?? ((upstream: string, caFile: string | null) => probeUpstream(upstream, undefined, caFile));
+  const probeOne = opts.probeUpstream ?? ((upstream: string, caFile: string | null) => probeUpstream(upstream, undefined, caFile));
+  const upstreamProbe = (target: UpstreamTarget, caFile: string | null) =>
+    typeof target === 'string' ? probeOne(target, caFile) : probeMirrors(target, caFile, probeOne);
   const cacheEvery = opts.cacheIntervalMs ?? 5000;
   const upstreamEvery = opts.upstreamIntervalMs ?? 30_000;
   let timer: TimerHandle | null = null;
@@ -60,10 +65,11 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
   };
   /** The upstream (URL and CA) each vhost's result is for: a registry pointed elsewhere is probed afresh. */
   const probedTarget = new Map<string, string>();
-  const probedArgs = new Map<string, { upstream: string; caFile: string | null }>();
+  const probedArgs = new Map<string, { upstream: UpstreamTarget; caFile: string | null }>();
   const rechecking = new Set<string>();
-  const targetKey = (upstream: string, caFile: string | null) => `${upstream}|${caFile ?? ''}`;
-  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, upstream: string, caFile: string | null) => {
+  const targetKey = (upstream: UpstreamTarget, caFile: string | null) =>
+    `${typeof upstream === 'string' ? upstream : upstream.join(' ')}|${caFile ?? ''}`;
+  const recordUpstream = (name: string, e: VhostHealth, result: ProbeResult, upstream: UpstreamTarget, caFile: string | null) => {
     const key = targetKey(upstream, caFile);
     const sameUpstream = probedTarget.get(name) === key;
     probedTarget.set(name, key);
@@ -155,4 +161,24 @@ export function createHealthMonitor(opts: HealthMonitorOptions): HealthMonitor {
       timer = null;
     },
   };
+}
+
+/**
+ * A mirror list is down only when every mirror is: they are probed in order and the first that answers
+ * settles it. The error of a list that is all down names each mirror's.
+ */
+export async function probeMirrors(
+  mirrors: readonly string[],
+  caFile: string | null,
+  probe: (upstream: string, caFile: string | null) => Promise<ProbeResult>,
+): Promise<ProbeResult> {
+  if (mirrors.length === 1) return probe(mirrors[0]!, caFile);
+  const errors: string[] = [];
+  let last: ProbeResult = { ok: false, status: null, error: 'no mirror' };
+  for (const mirror of mirrors) {
+    last = await probe(mirror, caFile);
+    if (last.ok) return last;
+    errors.push(`${mirror}: ${last.error ?? 'unreachable'}`);
+  }
+  return { ok: false, status: last.status, error: `all ${mirrors.length} mirrors unreachable (${errors.join('; ')})` };
 }

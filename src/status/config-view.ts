@@ -43,6 +43,8 @@ export function redactedConfig(config: RegcacheConfig) {
       mirrorOf: r.mirrorOf,
       mirrorOrder: r.mirrorOrder,
       upstream: r.upstream,
+      /** Every mirror in order (one item for a single upstream). */
+      upstreams: r.upstreams,
       hosts: r.hosts,
       credentials: r.credentials ? { username: r.credentials.username, password: '[redacted]' } : null,
       tls: r.tls ? { cert: r.tls.cert, key: r.tls.key } : null,

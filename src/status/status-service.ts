@@ -4,12 +4,13 @@ import { redactedConfig } from './config-view.js';
 import type { DiskSpace } from './disk/disk-space-monitor.js';
 import type { DaemonState, RejectedConfig, ReloadRecord } from '../state/daemon-state.js';
 import type { HealthMonitor } from '../state/health-monitor.js';
+import type { MirrorStats } from './access-log/mirror-counters.js';
 import type { VhostCacheStats, VhostTraffic } from './vhost-numbers.js';
 import type { ObserverStats, VhostObserver } from './vhost-observer.js';
 import { vhostView, type VhostView } from './vhost-view.js';
 
 /** A vhost as the API shows it: health and routing (vhost-view.ts) plus its numbers (vhost-numbers.ts). */
-export type ObservedVhost = VhostView & { traffic: VhostTraffic; cache: VhostCacheStats; integrity: VhostIntegrity };
+export type ObservedVhost = VhostView & { traffic: VhostTraffic; cache: VhostCacheStats; integrity: VhostIntegrity; mirrors: MirrorStats[] };
 
 /** What the integrity checks found for a vhost (src/integrity/). */
 export interface VhostIntegrity {

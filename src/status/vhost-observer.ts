@@ -6,6 +6,7 @@ import { parseAccessLogLine, type AccessLogEntry } from './access-log/access-log
 import { blobOutcome, isBlobDownload, isNginxCacheHit } from './access-log/blob-outcome.js';
 import { createFileTailer, type FileTailerStats, type TailFs } from './access-log/file-tailer.js';
 import { createEgressCounters, parseEgressLogLine, type EgressLogEntry } from './access-log/egress-counters.js';
+import { createMirrorCounters, type MirrorLists, type MirrorStats } from './access-log/mirror-counters.js';
 import { createTrafficCounters } from './access-log/traffic-counters.js';
 import { createProxyTotals } from './registry-vars/proxy-totals.js';
 import { fetchRegistryVars as defaultFetchVars, type FetchRegistryVars } from './registry-vars/registry-vars.js';
@@ -35,6 +36,8 @@ export interface VhostObserverOptions {
   diskSampleMs?: number;
   /** Called when the egress log shows a cache's upstream unreachable or silent (to probe it now). */
   onUpstreamFailure?: (vhost: string) => void;
+  /** The mirror lists the egress nginx serves now (their hop listeners) and egress.mirrorBackoff. */
+  mirrorLists?: () => { lists: MirrorLists; backoffMs: number };
 }
 
 export interface ObserverStats {
@@ -45,7 +48,7 @@ export interface ObserverStats {
 export interface VhostObserver {
   /** Reads the access log to its end and polls every registry's counters, so answers are current. */
   refresh(): Promise<void>;
-  numbers(name: string): { traffic: VhostTraffic; cache: VhostCacheStats };
+  numbers(name: string): { traffic: VhostTraffic; cache: VhostCacheStats; mirrors: MirrorStats[] };
   stats(): ObserverStats;
   start(): void;
   stop(): Promise<void>;
@@ -56,6 +59,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
   const sinceMs = opts.clock.now();
   const counters = createTrafficCounters();
   const egressCounters = createEgressCounters();
+  const mirrorCounters = createMirrorCounters();
   const totals = createProxyTotals();
   const fetchVars = opts.fetchVars ?? defaultFetchVars;
   const varsErrors = new Map<string, string>();
@@ -63,10 +67,15 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
   const timers: { tail: TimerHandle | null; vars: TimerHandle | null } = { tail: null, vars: null };
   let stopped = true;
 
+  const configureMirrors = () => {
+    const mirrors = opts.mirrorLists?.();
+    if (mirrors) mirrorCounters.configure(mirrors.lists, mirrors.backoffMs);
+  };
   const syncNames = () => {
     const names = opts.vhostNames();
     counters.retain(names);
     egressCounters.retain(names);
+    configureMirrors();
     totals.retain(names);
     return names;
   };
@@ -99,10 +108,12 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
         clock: opts.clock,
         fs: opts.tailFs,
         onLines: async (lines) => {
+          configureMirrors();
           for (const line of lines) {
             const entry = parseEgressLogLine(line);
             if (!entry) continue;
             egressCounters.record(entry);
+            mirrorCounters.record(entry, opts.clock.now());
             opts.onEgressEntry?.(entry);
             if (entry.upstreamFailed) opts.onUpstreamFailure?.(entry.vhost);
           }
@@ -157,7 +168,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
   return {
     refresh,
     numbers(name) {
-      return vhostNumbers({
+      const numbers = vhostNumbers({
         traffic: counters.get(name),
         // The last totals stay in place while a poll fails, so counters never go backwards.
         proxy: totals.totals(name),
@@ -166,6 +177,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
         egress: egressCounters.get(name),
         sinceMs,
       });
+      return { ...numbers, mirrors: mirrorCounters.get(name, opts.clock.now()) };
     },
     stats() {
       return {

@@ -46,7 +46,7 @@ export function vhostView(
         : diskLow
           ? diskLow
           : health.upstream && !health.upstream.ok
-            ? `upstream ${registry.upstream} not reachable: ${health.upstream.error}`
+            ? `upstream ${registry.upstreams.length > 1 ? 'mirrors' : registry.upstream} not reachable: ${health.upstream.error}`
             : (instance?.lastError ?? null);
   return {
     name: registry.name,

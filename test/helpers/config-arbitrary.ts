@@ -82,7 +82,8 @@ export function configArbitrary(files: ConfigFilesForArbitrary) {
   const registry = fc
     .record(
       {
-        upstream: hostile(upstream),
+        // One URL or a list of mirrors (duplicates and lists without egress are refused).
+        upstream: fc.oneof(hostile(upstream), fc.array(hostile(upstream), { minLength: 1, maxLength: 3 })),
         username: fc.option(hostile(label), { nil: undefined }),
         password: secret,
         aliases: fc.array(hostile(dnsName), { maxLength: 2 }),

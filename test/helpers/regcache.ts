@@ -11,7 +11,8 @@ import { findFreePort, requireBinary, waitFor } from './binaries.js';
 import { routerGet } from './router-get.js';
 
 export interface RegistryEntry {
-  upstream: string;
+  /** One URL, or a list of upstream mirrors. */
+  upstream: string | string[];
   username?: string;
   password?: string;
   aliases?: string[];

@@ -29,6 +29,7 @@ export function observedVhost(name: string, over: Partial<ObservedVhost> = {}, n
     egress: null,
     lastError: null,
     integrity: { digestMismatches: 0 },
+    mirrors: [],
     ...vhostNumbers({
       traffic,
       proxy,

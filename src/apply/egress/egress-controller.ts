@@ -1,5 +1,5 @@
 import type { RegcacheConfig } from '../../config/model.js';
-import { egressPlan, egressWanted, NO_EGRESS, type EgressPlan, type EgressSystem } from '../../desired/egress-routes.js';
+import { egressPlan, egressWanted, mirrorPortKeys, NO_EGRESS, type EgressPlan, type EgressSystem } from '../../desired/egress-routes.js';
 import type { Logger } from '../../log.js';
 import type { DaemonState } from '../../state/daemon-state.js';
 import type { EventLog } from '../../state/event-log.js';
@@ -90,7 +90,9 @@ export function createEgressController(deps: {
 
     async plan(config) {
       if (!e) return NO_EGRESS;
-      const names = e.loopback ? egressWanted(config) : [];
+      const wanted = new Set(e.loopback ? egressWanted(config) : []);
+      // One port per cache, and one per hop listener of a mirror list.
+      const names = config.registries.filter((r) => wanted.has(r.name)).flatMap((r) => [r.name, ...mirrorPortKeys(r)]);
       const ports = new Map(await Promise.all(names.map(async (name) => [name, await e.portFor(name)] as const)));
       const plan = egressPlan({ config, ports, system: await e.system(), loopback: e.loopback });
       const notes = JSON.stringify(plan.notes);
@@ -118,6 +120,7 @@ export function createEgressController(deps: {
         config.nginx,
         config.cache,
         config.egress.redirectAllow,
+        config.egress.mirrorBackoffSeconds,
         ownListeners,
       ]);
       if (serving && made === inputs) return null;

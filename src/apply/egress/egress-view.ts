@@ -1,7 +1,8 @@
 import net from 'node:net';
 import path from 'node:path';
 import type { RegcacheConfig } from '../../config/model.js';
-import type { EgressPlan } from '../../desired/egress-routes.js';
+import { registrySlug } from '../../config/parse.js';
+import type { EgressPlan, EgressRoute } from '../../desired/egress-routes.js';
 import { ERROR_HOLD, sizeToken, type NginxCacheZone, type NginxPaths } from '../nginx/nginx-view.js';
 import {
   CLASS_PATTERNS,
@@ -50,7 +51,26 @@ export interface EgressNginxView {
     own: string;
   };
   /** One listener per cache; the port says which upstream. An upstream may redirect to hosts of its own class. */
-  servers: Array<{ name: string; listen: string; port: number; origin: string; originClass: RedirectClass }>;
+  servers: EgressServerView[];
+  /** Seconds a failed mirror is skipped (max_fails=1 fail_timeout=…). */
+  mirrorBackoff: string;
+  /** Bound on one fetch's failover: the time during which nginx still passes it to the next mirror. */
+  mirrorFailoverTimeout: string;
+  /** The longest mirror list: at most this many tries per fetch. */
+  mirrorTries: number;
+}
+
+export interface EgressServerView {
+  name: string;
+  listen: string;
+  port: number;
+  /** The upstream, or `http://<group>` (the nginx upstream group of the hop listeners) for a mirror list. */
+  origin: string;
+  originClass: RedirectClass;
+  /** The nginx upstream group of a mirror list; null for a single upstream. */
+  group: string | null;
+  /** A mirror list's hop listeners, in order (the first is primary, the others backups). */
+  mirrors: Array<{ origin: string; listen: string; port: number }>;
 }
 
 export function egressNginxView(input: {
@@ -96,16 +116,40 @@ export function egressNginxView(input: {
       host: LOCATION_HOST,
       classes: CLASS_PATTERNS,
       allow: redirectAllowPattern(config.egress.redirectAllow),
-      own: ownListenersPattern([...ownPorts, ...[...plan.routes.values()].map((r) => Number(r.listen.split(':').pop()))]),
+      own: ownListenersPattern([
+        ...ownPorts,
+        ...[...plan.routes.values()].flatMap((r) => [r.listen, ...r.mirrors.map((m) => m.listen)]).map((l) => Number(l.split(':').pop())),
+      ]),
     },
-    servers: [...plan.routes.values()].map((r) => ({
-      name: r.name,
-      listen: r.listen,
-      port: Number(r.listen.split(':').pop()),
-      origin: r.origin,
-      originClass: originClass(r.origin),
-    })),
+    servers: [...plan.routes.values()].map((r) => serverView(r)),
+    mirrorBackoff: `${config.egress.mirrorBackoffSeconds}s`,
+    // A first mirror that stays silent for stallTimeout still leaves time to try the next one.
+    mirrorFailoverTimeout: `${2 * config.cache.stallTimeoutSeconds + 15}s`,
+    mirrorTries: Math.max(1, ...[...plan.routes.values()].map((r) => r.mirrors.length)),
   };
+}
+
+function serverView(r: EgressRoute): EgressServerView {
+  const port = Number(r.listen.split(':').pop());
+  if (r.mirrors.length === 0)
+    return { name: r.name, listen: r.listen, port, origin: r.origin, originClass: originClass(r.origin), group: null, mirrors: [] };
+  // A redirect may lead to hosts of the mirrors' own class only when they all share it; else public hosts only.
+  const classes = new Set(r.mirrors.map((m) => originClass(m.origin)));
+  const group = mirrorGroupName(r.name);
+  return {
+    name: r.name,
+    listen: r.listen,
+    port,
+    origin: `http://${group}`,
+    originClass: classes.size === 1 ? [...classes][0]! : 'never',
+    group,
+    mirrors: r.mirrors.map((m) => ({ origin: m.origin, listen: m.listen, port: Number(m.listen.split(':').pop()) })),
+  };
+}
+
+/** The nginx upstream group of a registry's mirror hops (a name, never resolved by DNS). */
+export function mirrorGroupName(name: string): string {
+  return `regcache_mirrors_${registrySlug(name).replace(/-/g, '_')}`;
 }
 
 /** Failed-fetch markers of the egress nginx (cleaned by the daemon, see disk-space-monitor). */

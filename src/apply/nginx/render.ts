@@ -80,6 +80,9 @@ export function createEgressNginxRenderer(templates: NginxTemplates): EgressNgin
     'failedDir',
     'redirect',
     'servers',
+    'mirrorBackoff',
+    'mirrorFailoverTimeout',
+    'mirrorTries',
   ]);
   return (view) => template(view);
 }

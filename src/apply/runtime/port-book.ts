@@ -90,6 +90,8 @@ export function createPortBook(file: string, host = '127.0.0.1', reserved: () =>
       serial(async () => {
         const b = await load();
         delete b[name];
+        // The hop listeners of its upstream mirrors (mirrorPortKey: `<name>#<i>`).
+        for (const key of Object.keys(b)) if (key.startsWith(`${name}#`)) delete b[key];
         await save();
       }),
   };

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { fingerprint } from '../config-files.js';
+import { duration } from './cache.js';
 import { addProblem, readReferenced, safePath, type SectionContext } from './section-context.js';
 
 /**
@@ -33,6 +34,8 @@ export const egressSectionSchema = z
     caFile: safePath.optional(),
     /** Private hosts upstream redirects may lead to (an internal CDN); loopback, private and link-local targets are refused otherwise. */
     redirectAllow: z.array(redirectHost).max(64).default([]),
+    /** How long a mirror that failed (no connection, timeout, 5xx, 429) is skipped before it is tried again. */
+    mirrorBackoff: duration('a duration', 1, 3600).default('30s'),
   })
   .strict()
   .default({});
@@ -50,6 +53,8 @@ export interface EgressConfig {
   caMaterial: string | null;
   /** Hosts a redirect may lead to even when they are private addresses. */
   redirectAllow: string[];
+  /** Seconds a failed upstream mirror is skipped (nginx's fail_timeout). */
+  mirrorBackoffSeconds: number;
 }
 
 export function toEgressConfig(raw: z.infer<typeof egressSectionSchema>, ctx: SectionContext): EgressConfig {
@@ -61,5 +66,6 @@ export function toEgressConfig(raw: z.infer<typeof egressSectionSchema>, ctx: Se
     caFile: ca?.path ?? null,
     caMaterial: ca ? fingerprint([ca.text]) : null,
     redirectAllow: raw.redirectAllow,
+    mirrorBackoffSeconds: raw.mirrorBackoff,
   };
 }

@@ -49,6 +49,18 @@ export function createPrometheusMetrics(deps: {
     labelNames: ['vhost'],
     registers,
   });
+  const mirrorRequests = new Counter({
+    name: 'regcache_mirror_requests_total',
+    help: 'Requests the egress nginx sent to each mirror of an upstream mirror list, by the status the mirror answered (502 also when unreachable)',
+    labelNames: ['vhost', 'mirror', 'code'],
+    registers,
+  });
+  const mirrorUp = new Gauge({
+    name: 'regcache_mirror_up',
+    help: 'Whether a mirror of an upstream mirror list is in use (1) or skipped after a failure for egress.mirrorBackoff (0)',
+    labelNames: ['vhost', 'mirror'],
+    registers,
+  });
   const requests = new Counter({
     name: 'regcache_requests_total',
     help: 'Requests nginx answered for the vhost, by status class',
@@ -171,6 +183,8 @@ export function createPrometheusMetrics(deps: {
     pinned,
     up,
     upstreamReachable,
+    mirrorRequests,
+    mirrorUp,
     requests,
     responseBytes,
     upstreamBytes,
@@ -205,6 +219,10 @@ export function createPrometheusMetrics(deps: {
       const vhost = v.name;
       up.set({ vhost }, v.routed && (v.status === 'up' || v.status === 'degraded') ? 1 : 0);
       if (v.upstreamReachable !== null) upstreamReachable.set({ vhost }, v.upstreamReachable ? 1 : 0);
+      for (const m of v.mirrors) {
+        mirrorUp.set({ vhost, mirror: m.address }, m.state === 'up' ? 1 : 0);
+        for (const [code, n] of Object.entries(m.codes)) mirrorRequests.inc({ vhost, mirror: m.address, code }, n);
+      }
       for (const code of STATUS_CLASSES) requests.inc({ vhost, code }, v.traffic.requests[code]);
       responseBytes.inc({ vhost }, v.traffic.bytesServed);
       upstreamBytes.inc({ vhost }, v.traffic.bytesFromUpstream);

@@ -21,6 +21,8 @@ export interface VhostCardView {
   hosts: string[];
   upstream: string;
   upstreamText: string;
+  /** A mirror list's mirrors in order (empty for a single upstream). */
+  mirrors: Array<{ address: string; state: string; text: string }>;
   backendText: string;
   manifests: RatioView;
   blobs: RatioView;
@@ -120,6 +122,15 @@ function card(v: ObservedVhost, nowMs: number): VhostCardView {
     hosts: v.hosts,
     upstream: v.upstream,
     upstreamText: v.upstreamReachable === null ? 'not probed yet' : v.upstreamReachable ? 'reachable' : 'unreachable',
+    mirrors: v.mirrors.map((m) => ({
+      address: m.address,
+      state: m.state,
+      text: [
+        `${formatCount(m.requests)} requests`,
+        `${formatCount(m.failures)} failed over`,
+        ...(m.lastError ? [`last error ${m.lastError} ${formatAgo(m.lastErrorAt, nowMs)}`] : []),
+      ].join(' · '),
+    })),
     backendText: `${v.backend.state}${v.backend.address ? ` at ${v.backend.address}` : ''}${v.routed ? '' : ' · not routed'}`,
     manifests: ratioView(v.cache.manifests, v.cache.registryStats ? '' : ' (registry counters unavailable)'),
     blobs: ratioView(v.cache.blobs, v.cache.blobs.unknown > 0 ? ` · ${formatCount(v.cache.blobs.unknown)} unknown` : ''),

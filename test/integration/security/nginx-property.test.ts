@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processNginxPaths } from '../../../src/apply/nginx/process-nginx.js';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
-import { egressPlan } from '../../../src/desired/egress-routes.js';
+import { egressPlan, mirrorPortKeys } from '../../../src/desired/egress-routes.js';
 import { egressNginxView } from '../../../src/apply/egress/egress-view.js';
 import { detectAcceptSupport } from '../../../src/apply/nginx/nginx-features.js';
 import { packageRoot } from '../../../src/util/package-root.js';
@@ -67,7 +67,7 @@ describe('config → nginx -t (real nginx)', () => {
           config,
           plan: egressPlan({
             config,
-            ports: new Map(config.registries.map((r, i) => [r.name, 23000 + i])),
+            ports: new Map(config.registries.flatMap((r) => [r.name, ...mirrorPortKeys(r)]).map((key, i) => [key, 23000 + i])),
             system: { resolvers: ['127.0.0.53'], caFile: '/etc/ssl/certs/ca-certificates.crt' },
             loopback: true,
           }),

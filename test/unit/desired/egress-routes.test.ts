@@ -28,8 +28,8 @@ describe('egress plan', () => {
   it('routes every cache through its own loopback egress by default', () => {
     const plan = egressPlan({ config: config(), ports, system, loopback: true });
     expect([...plan.routes.values()]).toEqual([
-      { name: 'docker.io', listen: '127.0.0.1:41001', remoteUrl: 'http://127.0.0.1:41001', origin: 'https://registry-1.docker.io' },
-      { name: 'local.example', listen: '127.0.0.1:41002', remoteUrl: 'http://127.0.0.1:41002', origin: 'http://10.0.0.5:5000' },
+      { name: 'docker.io', listen: '127.0.0.1:41001', remoteUrl: 'http://127.0.0.1:41001', origin: 'https://registry-1.docker.io', mirrors: [] },
+      { name: 'local.example', listen: '127.0.0.1:41002', remoteUrl: 'http://127.0.0.1:41002', origin: 'http://10.0.0.5:5000', mirrors: [] },
     ]);
     expect(plan.notes).toEqual([]);
     const specs = desiredState(config(), () => true, plan).caches;

@@ -72,6 +72,16 @@ describe('port book', () => {
     expect(Object.keys(await readPortBook(file))).toEqual(['ghcr.io']);
   });
 
+  it("release() forgets the hop ports of a cache's upstream mirrors too, and only its own", async () => {
+    const file = freshFile();
+    const book = createPortBook(file);
+    const hops = await Promise.all([book.egressPortFor('docker.io#0'), book.egressPortFor('docker.io#1'), book.egressPortFor('docker.io.example#0')]);
+    expect(new Set(hops).size).toBe(3);
+    await book.portsFor('docker.io');
+    await book.release('docker.io');
+    expect(Object.keys(await readPortBook(file))).toEqual(['docker.io.example#0']);
+  });
+
   it('reads an absent or broken book as empty', async () => {
     const file = freshFile();
     expect(await readPortBook(file)).toEqual({});
