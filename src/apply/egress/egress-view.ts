@@ -70,7 +70,8 @@ export interface EgressServerView {
   /** The nginx upstream group of a mirror list; null for a single upstream. */
   group: string | null;
   /** A mirror list's hop listeners, in order (the first is primary, the others backups). */
-  mirrors: Array<{ origin: string; listen: string; port: number }>;
+  /** sendsAuth: the cache's Authorization goes to this mirror (it shares the first mirror's host). */
+  mirrors: Array<{ origin: string; listen: string; port: number; sendsAuth: boolean }>;
 }
 
 export function egressNginxView(input: {
@@ -143,7 +144,12 @@ function serverView(r: EgressRoute): EgressServerView {
     origin: `http://${group}`,
     originClass: classes.size === 1 ? [...classes][0]! : 'never',
     group,
-    mirrors: r.mirrors.map((m) => ({ origin: m.origin, listen: m.listen, port: Number(m.listen.split(':').pop()) })),
+    mirrors: r.mirrors.map((m) => ({
+      origin: m.origin,
+      listen: m.listen,
+      port: Number(m.listen.split(':').pop()),
+      sendsAuth: new URL(m.origin).hostname === new URL(r.mirrors[0]!.origin).hostname,
+    })),
   };
 }
 

@@ -148,6 +148,10 @@ describe('upstream mirror lists: egress plan and render', () => {
     expect(out).toMatch(/41001 none;/);
     // Hop listeners are never a redirect target.
     expect(out).toMatch(/\^loopback:\(\?:[0-9|]*41013[0-9|]*\)\$/);
+    // The cache's token goes to the first mirror's host only; other mirrors are asked anonymously.
+    const auth = /map \$server_port \$regcache_egress_mirror_auth \{([^}]*)\}/.exec(out)![1]!;
+    expect(auth.match(/\d+ \$http_authorization;/g)).toEqual(['41011 $http_authorization;']);
+    expect(out).toContain('proxy_set_header Authorization $regcache_egress_mirror_auth;');
     // Both fetching locations hold the same digest lock and key.
     expect(out.match(/proxy_cache_key "\$regcache_egress_vhost\|\$regcache_egress_digest";/g)).toHaveLength(2);
   });
