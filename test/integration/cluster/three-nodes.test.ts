@@ -179,7 +179,7 @@ describe('cluster: three nodes on loopback share one cache', () => {
     stopping = false;
     await Promise.all(loops);
     expect(failures).toEqual([]);
-    expect(pulls).toBeGreaterThan(10);
+    expect(pulls).toBeGreaterThanOrEqual(10);
     // Its health shows up in status.
     await waitFor(
       async () => {
