@@ -2,7 +2,7 @@
 // with its own dataDir, a static cluster.peers list and one seeded upstream. Real nginx, registry
 // processes and egress; counts what the upstream served. No timing assertions.
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRing, ringOwner } from '../../../src/cluster/ring.js';
@@ -110,6 +110,19 @@ describe('cluster: three nodes on loopback share one cache', () => {
     expect([...owned.keys()].sort()).toEqual(peers);
     for (const n of owned.values()) expect(n).toBeGreaterThanOrEqual(4);
   }, 120_000);
+
+  it('answers tags on the owner of the repository only (one tag microcache per cluster)', async () => {
+    const owner = ringOwner(buildRing(peers), `docker.io|${REPO}`)!;
+    // The peer listener's lines (no "listener" field) are what a node's caches served.
+    const servedTags = async (node: RunningRegcache) =>
+      (await readFile(path.join(node.dir, 'data', 'nginx', 'logs', 'access.log'), 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { uri: string; listener?: string })
+        .filter((e) => e.listener === undefined && e.uri === `/v2/${REPO}/manifests/v1`).length;
+    await waitFor(async () => (await servedTags(nodes[peers.indexOf(owner)]!)) >= 6, { timeoutMs: 10_000, what: 'the owner logged the six tag requests' });
+    for (const [i, node] of nodes.entries()) if (peers[i] !== owner) expect(await servedTags(node), peers[i]).toBe(0);
+  });
 
   it('shows the ring in /api/v1/status and the peer metrics', async () => {
     await waitFor(
