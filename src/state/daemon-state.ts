@@ -1,5 +1,6 @@
 import type { RegcacheConfig } from '../config/model.js';
 import type { ConfigProblem } from '../config/problems.js';
+import type { Membership } from '../cluster/membership.js';
 
 export interface AppliedConfig {
   config: RegcacheConfig;
@@ -35,6 +36,8 @@ export interface DaemonState {
   egressGeneration: number;
   /** Caches whose upstream is a mirror list served by the egress nginx now: name → mirrors in order with their hop listeners. */
   mirrors: Map<string, Array<{ origin: string; hop: string }>>;
+  /** The cluster membership the live router config was rendered with; null: a single node. */
+  cluster: Membership | null;
 }
 
 export function createDaemonState(configPath: string): DaemonState {
@@ -49,5 +52,6 @@ export function createDaemonState(configPath: string): DaemonState {
     egress: new Map(),
     egressGeneration: 0,
     mirrors: new Map(),
+    cluster: null,
   };
 }

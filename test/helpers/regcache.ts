@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
-import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { createSystemClock } from '../../src/util/clock.js';
 import { findFreePort, requireBinary, waitFor } from './binaries.js';
@@ -57,6 +57,10 @@ export interface StartRegcacheOptions {
   dir?: string;
   /** Reuse ports from an earlier run. */
   ports?: { router: number; admin: number };
+  /** Cluster: a fake `dns:` lookup and faster re-resolving and peer probes (see DaemonOptions.cluster). */
+  cluster?: DaemonOptions['cluster'];
+  /** The router's listen address (a loopback address such as 127.0.0.11 for several nodes on one host); 127.0.0.1 by default. */
+  host?: string;
   /** Runs before the config is written: files the config refers to (certificates, htpasswd, secrets). */
   prepare?: (dir: string) => Promise<void>;
 }
@@ -67,13 +71,14 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'regcache-test-')));
   // nginx workers run unprivileged; they must be able to traverse to dataDir.
   await chmod(dir, 0o755);
-  const routerPort = opts.ports?.router ?? (await findFreePort());
+  const routerPort = opts.ports?.router ?? (await findFreePort(opts.host));
   const adminPort = opts.ports?.admin ?? (await findFreePort());
   const domain = input.domain ?? 'registry.test';
+  const host = opts.host ?? '127.0.0.1';
   const configFile = path.join(dir, 'registries.yaml');
   const configFor = (i: RegcacheConfigInput) => ({
     domain,
-    listen: `127.0.0.1:${routerPort}`,
+    listen: `${host}:${routerPort}`,
     admin: { listen: `127.0.0.1:${adminPort}` },
     runtime: 'process',
     dataDir: './data',
@@ -106,6 +111,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
     upstreamProbeMs: opts.upstreamProbeMs,
     diskSpace: opts.diskSpace,
     pins: opts.pins,
+    cluster: opts.cluster,
   });
   let stopped = false;
   return {
@@ -113,7 +119,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
     configFile,
     domain,
     routerPort,
-    routerUrl: `http://127.0.0.1:${routerPort}`,
+    routerUrl: `http://${host}:${routerPort}`,
     adminUrl: daemon.adminUrl,
     daemon,
     logs,

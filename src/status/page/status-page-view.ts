@@ -75,6 +75,11 @@ export interface StatusPageView {
     warnings: string[];
   };
   snippets: ClientSnippet[];
+  /** The cluster ring, one row per peer; null: a single node. */
+  cluster: {
+    self: string;
+    peers: Array<{ address: string; self: boolean; state: string; level: string; share: string; forwarded: string; detail: string }>;
+  } | null;
 }
 
 /** What the page needs of the pins (src/pin/pins.ts, storage bound). */
@@ -230,6 +235,27 @@ export function statusPageView(input: {
     })),
     pins: pinsView(input.pins),
     snippets: input.snippets,
+    cluster: status.cluster
+      ? {
+          self: status.cluster.self,
+          peers: status.cluster.peers.map((p) => ({
+            address: p.address,
+            self: p.self,
+            state: p.up === null ? 'not probed yet' : p.up ? 'up' : 'down',
+            level: p.up === false ? 'warn' : 'info',
+            share: `${(p.ringShare * 100).toFixed(1)} %`,
+            forwarded: formatCount(p.forwarded),
+            detail: [
+              p.error ?? '',
+              Object.entries(p.forwardedByCode)
+                .map(([code, n]) => `${code}: ${formatCount(n)}`)
+                .join(' · '),
+            ]
+              .filter(Boolean)
+              .join(' — '),
+          })),
+        }
+      : null,
   };
 }
 

@@ -62,6 +62,26 @@ describe('status page', () => {
     expect(html).not.toContain('ECONNREFUSED <script>');
   });
 
+  it('shows the cluster peers only in a cluster: state, ring share, requests forwarded', () => {
+    expect(page(status())).not.toContain('id="cluster"');
+    const peer = (address: string, up: boolean | null, forwarded: Record<string, number>) => ({
+      address,
+      self: address === '10.0.0.1:5001',
+      up,
+      checkedAt: null,
+      error: up === false ? 'connect ECONNREFUSED' : null,
+      ringShare: 0.5,
+      forwarded: Object.values(forwarded).reduce((a, b) => a + b, 0),
+      forwardedByCode: forwarded,
+    });
+    const html = page(
+      status({ cluster: { self: '10.0.0.1:5001', peers: [peer('10.0.0.1:5001', true, { '200': 7 }), peer('10.0.0.2:5001', false, { '502': 2 })] } }),
+    );
+    expect(html).toContain('id="cluster"');
+    expect(html).toContain('<td class="mono">10.0.0.1:5001 (this node)</td><td class="lvl info">up</td><td>50.0 %</td><td>7</td><td>200: 7</td>');
+    expect(html).toContain('<td class="lvl warn">down</td><td>50.0 %</td><td>2</td><td>connect ECONNREFUSED — 502: 2</td>');
+  });
+
   it('shows the config error banner with each problem', () => {
     const html = page(
       status({
@@ -93,5 +113,26 @@ describe('status table', () => {
     expect(row).toMatch(/docker\.io\s+up\s+42\s+40\/2\/0\s+3\.0 MiB/);
     expect(row).toContain('75.0% (3/4)'); // manifests: requests 4 − misses 1 = 3 hits, 1 miss
     expect(out).toContain('ghcr.io: cache not answering');
+    expect(out).not.toContain('CLUSTER');
+  });
+
+  it('lists the cluster peers in a cluster', () => {
+    const peer = (address: string, up: boolean, forwarded: number) => ({
+      address,
+      self: address === '10.0.0.1:5001',
+      up,
+      checkedAt: null,
+      error: up ? null : 'connect ECONNREFUSED',
+      ringShare: 0.5,
+      forwarded,
+      forwardedByCode: { '200': forwarded },
+    });
+    const out = formatStatusTable(
+      status({ cluster: { self: '10.0.0.1:5001', peers: [peer('10.0.0.1:5001', true, 3), peer('10.0.0.2:5001', false, 0)] } }),
+      NOW,
+    );
+    expect(out).toContain('CLUSTER (this node: 10.0.0.1:5001)');
+    expect(out).toMatch(/10\.0\.0\.1:5001\s+up\s+50\.0%\s+3\n/);
+    expect(out).toMatch(/10\.0\.0\.2:5001\s+DOWN\s+50\.0%\s+0\s+connect ECONNREFUSED/);
   });
 });
