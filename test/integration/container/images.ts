@@ -41,7 +41,7 @@ const APT_DOCKER_CLEAN = [
 ];
 
 /** Runs a command with output to a log; throws with the log's tail when it fails. */
-async function logged(command: string, args: string[], opts: { cwd?: string; log: string }): Promise<void> {
+export async function logged(command: string, args: string[], opts: { cwd?: string; log: string }): Promise<void> {
   const out = await open(opts.log, 'a');
   try {
     const child = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', out.fd, out.fd] });
@@ -60,10 +60,10 @@ async function logged(command: string, args: string[], opts: { cwd?: string; log
 
 /**
  * One builder at a time across test files (vitest runs two in parallel): a lock file holding the owner's
- * PID; a lock whose owner is gone is taken over.
+ * PID; a lock whose owner is gone is taken over. `name` tells locks for different images apart.
  */
-async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
-  const lock = join(tmpdir(), 'regcache-container-image.lock');
+export async function withBuildLock<T>(fn: () => Promise<T>, name = 'regcache-container-image'): Promise<T> {
+  const lock = join(tmpdir(), `${name}.lock`);
   for (;;) {
     try {
       const handle = await open(lock, 'wx');

@@ -1,0 +1,63 @@
+// A pull over the registry API as a client does it (manifest, then config and layers), against any
+// address, with the cache's vhost in Host; every body is checked against its digest.
+import { Agent, request } from 'node:http';
+import { ALL_MANIFEST_MEDIA_TYPES, sha256Digest, type TestImage } from './image.js';
+
+export interface PullTarget {
+  address: string;
+  port: number;
+  /** The vhost of the cache (`<registry>.<domain>`). */
+  vhost: string;
+}
+
+/** GET with Host set (fetch cannot); the body in full. */
+export function registryGet(
+  target: PullTarget,
+  path: string,
+  opts: { headers?: Record<string, string>; agent?: Agent; timeoutMs?: number } = {},
+): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: target.address, port: target.port, path, headers: { host: target.vhost, ...opts.headers }, agent: opts.agent ?? false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.setTimeout(opts.timeoutMs ?? 60_000, () => req.destroy(new Error(`GET ${target.address}:${target.port}${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function fetchVerified(
+  target: PullTarget,
+  path: string,
+  digest: string,
+  opts: { headers?: Record<string, string>; agent?: Agent },
+): Promise<number> {
+  const res = await registryGet(target, path, opts);
+  if (res.status !== 200) throw new Error(`GET ${target.address}:${target.port}${path} answered ${res.status}: ${res.body.toString().slice(0, 200)}`);
+  const got = sha256Digest(res.body);
+  if (got !== digest) throw new Error(`GET ${target.address}:${target.port}${path}: body has digest ${got}, expected ${digest}`);
+  return res.body.length;
+}
+
+/**
+ * Pulls `repository:tag` as a client would and checks every digest; resolves to the bytes received.
+ * Throws on any status other than 200 or any digest mismatch.
+ */
+export async function pullImage(target: PullTarget, repository: string, tag: string, image: TestImage, agent?: Agent): Promise<number> {
+  const accept = { accept: ALL_MANIFEST_MEDIA_TYPES.join(', ') };
+  let bytes = await fetchVerified(target, `/v2/${repository}/manifests/${tag}`, image.manifestDigest, { headers: accept, agent });
+  // Docker fetches three blobs at a time.
+  const queue = [image.config, ...image.layers];
+  const worker = async () => {
+    for (let b = queue.shift(); b; b = queue.shift())
+      bytes += await fetchVerified(target, `/v2/${repository}/blobs/${b.digest}`, b.digest, { agent });
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  return bytes;
+}

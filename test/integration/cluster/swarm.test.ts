@@ -1,0 +1,142 @@
+// The shipped compose/cluster-stack.yml on a real three-node Swarm (nested engines, test/helpers/swarm.ts):
+// one regcache task per node, peers found through `dns:tasks.regcache:5001`, the shared secret as a Docker
+// secret. The upstream is a registry process on this machine, on the node network's gateway; which node
+// fetched a blob is read from the source address in its access log (a task's traffic leaves through
+// its node's address).
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../helpers/binaries.js';
+import { startContainerd } from '../../helpers/containerd.js';
+import { generateImage } from '../../helpers/image.js';
+import { pullImage, type PullTarget } from '../../helpers/registry-pull.js';
+import { startSwarm, type Swarm, type SwarmNode } from '../../helpers/swarm.js';
+import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { ensureRegcacheImage } from '../container/images.js';
+import { deployClusterStack, upstreamFetchesBySource, type ClusterStack } from '../../helpers/cluster-stack.js';
+
+const REGISTRY = 'alpha.test';
+const DOMAIN = 'regcache.test';
+const VHOST = `${REGISTRY}.${DOMAIN}`;
+
+describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', () => {
+  let swarm: Swarm;
+  let upstream: UpstreamRegistry;
+  let stack: ClusterStack;
+  const app = generateImage({ seed: `swarm-app-${randomBytes(4).toString('hex')}`, layers: [300_000, 200_000, 100_000] });
+  // Many small blobs: enough keys to see how the ring splits them.
+  const many = generateImage({ seed: `swarm-many-${randomBytes(4).toString('hex')}`, layers: Array.from({ length: 90 }, () => 512) });
+  const during = generateImage({ seed: `swarm-loss-${randomBytes(4).toString('hex')}`, layers: Array.from({ length: 30 }, () => 4096) });
+  const target = (node: SwarmNode): PullTarget => ({ address: node.address, port: 5000, vhost: VHOST });
+
+  beforeAll(async () => {
+    const image = await ensureRegcacheImage();
+    swarm = await startSwarm();
+    await swarm.loadImage(image);
+    upstream = await startUpstreamRegistry({ host: swarm.gateway });
+    await seedUpstream(upstream, [
+      { repository: 'team/app', tag: 'v1', image: app },
+      { repository: 'team/many', tag: 'v1', image: many },
+      { repository: 'team/during', tag: 'v1', image: during },
+    ]);
+    stack = await deployClusterStack(swarm, { image, registries: { [REGISTRY]: { upstream: upstream.url } }, domain: DOMAIN });
+    await stack.waitConverged();
+    await upstream.settledRequests();
+    upstream.clearRequests();
+  }, 600_000);
+
+  afterAll(async () => {
+    console.log(`swarm setup timings (ms): ${JSON.stringify(swarm?.timings)}`);
+    await upstream?.stop();
+    await swarm?.teardown();
+  });
+
+  it('runs one task on every node, each ready', async () => {
+    const tasks = await stack.tasks();
+    expect(tasks.map((t) => t.node).sort()).toEqual(swarm.nodes.map((n) => n.name).sort());
+  });
+
+  it('pulls one cold image through every node at once, then again: the upstream serves each blob once', async () => {
+    const hostsDir = await mkdtemp(join(tmpdir(), 'regcache-swarm-hosts-'));
+    try {
+      // A real client per node: containerd, with the node's published port as the mirror of alpha.test.
+      const pullWithContainerd = async (node: SwarmNode, round: number) => {
+        const dir = join(hostsDir, node.name);
+        await mkdirHosts(dir, node);
+        const containerd = await startContainerd();
+        try {
+          const ref = `${REGISTRY}/team/app:v1`;
+          await containerd.ctr(['--namespace', `r${round}`, 'images', 'pull', '--snapshotter', 'native', '--hosts-dir', dir, ref]);
+          return await containerd.imageDigest(`r${round}`, ref);
+        } finally {
+          await containerd.stop();
+        }
+      };
+      for (const round of [1, 2]) {
+        const digests = await Promise.all(swarm.nodes.map((n) => pullWithContainerd(n, round)));
+        expect(digests).toEqual(swarm.nodes.map(() => app.manifestDigest));
+      }
+      const gets = (await upstream.settledRequests()).filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).map((r) => r.path);
+      expect(gets.sort()).toEqual([app.config, ...app.layers].map((b) => `/v2/team/app/blobs/${b.digest}`).sort());
+    } finally {
+      await rm(hostsDir, { recursive: true, force: true });
+    }
+  });
+
+  it('splits the owners of many blobs roughly evenly, whichever node a client asks', async () => {
+    await upstream.settledRequests();
+    const linesBefore = upstream.output().length;
+    // Each node's clients pull a third of the blobs; every blob is fetched by its owner only.
+    await Promise.all(swarm.nodes.map((n) => pullImage(target(n), 'team/many', 'v1', many)));
+    await upstream.settledRequests();
+    const bySource = upstreamFetchesBySource(upstream.output().slice(linesBefore));
+    const blobs = [many.config, ...many.layers];
+    const fetched = [...bySource.values()].flat();
+    expect(fetched.sort()).toEqual(blobs.map((b) => `/v2/team/many/blobs/${b.digest}`).sort());
+    const shares = swarm.nodes.map((n) => bySource.get(n.address)?.length ?? 0);
+    // 91 blobs on 3 nodes: 30 each when even; each node owns at least half of that.
+    for (const share of shares) expect(share).toBeGreaterThanOrEqual(15);
+  });
+
+  it('loses no pull while a node is down, and the ring is whole again once it is back', async () => {
+    const [a, b, lost] = swarm.nodes as [SwarmNode, SwarmNode, SwarmNode];
+    let stop = false;
+    let pulls = 0;
+    const failures: string[] = [];
+    const loop = async (node: SwarmNode) => {
+      while (!stop) {
+        try {
+          await pullImage(target(node), 'team/during', 'v1', during);
+          pulls++;
+        } catch (err) {
+          failures.push(`${node.name}: ${(err as Error).message}`);
+        }
+      }
+    };
+    const loops = [loop(a), loop(b), loop(a), loop(b)];
+    try {
+      await waitFor(async () => pulls >= 4, { timeoutMs: 60_000, what: 'pulls before the loss' });
+      await swarm.stopNode(lost);
+      const atLoss = pulls;
+      await waitFor(async () => pulls >= atLoss + 20, { timeoutMs: 120_000, intervalMs: 200, what: '20 pulls with a node down' });
+      await swarm.startNode(lost);
+      await stack.waitConverged();
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    expect(failures).toEqual([]);
+    // Every node again sees all three peers up.
+    await stack.waitMembership(3);
+  });
+});
+
+async function mkdirHosts(dir: string, node: SwarmNode): Promise<void> {
+  await mkdir(join(dir, REGISTRY), { recursive: true });
+  await writeFile(
+    join(dir, REGISTRY, 'hosts.toml'),
+    `server = "https://${REGISTRY}"\n\n[host."http://${node.address}:5000"]\n  capabilities = ["pull", "resolve"]\n`,
+  );
+}
