@@ -26,8 +26,8 @@ export interface ClusterStack {
   admin(node: SwarmNode, path: string): Promise<{ status: number; text: string }>;
   /** Every node runs a task that is ready and reaches the upstream. */
   waitConverged(timeoutMs?: number): Promise<void>;
-  /** Every node's task sees `count` peers, all up. */
-  waitMembership(count: number, timeoutMs?: number): Promise<void>;
+  /** Every node's task (or those of `nodes`) sees `count` peers, all up. */
+  waitMembership(count: number, opts?: { nodes?: SwarmNode[]; timeoutMs?: number }): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -118,12 +118,12 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
         throw new Error(`${err.message}; last answers: ${JSON.stringify(Object.fromEntries(last))}; service ps:\n${ps}`);
       });
     },
-    async waitMembership(count, timeoutMs = 60_000) {
+    async waitMembership(count, { nodes = swarm.nodes, timeoutMs = 90_000 } = {}) {
       const last = new Map<string, string>();
       await waitFor(
         async () => {
           const views = await Promise.all(
-            swarm.nodes.map(async (node) => {
+            nodes.map(async (node) => {
               const res = await admin(node, '/api/v1/status');
               last.set(node.name, res.text.slice(0, 500));
               const peers = clusterPeers(JSON.parse(res.text));

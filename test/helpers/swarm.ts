@@ -97,8 +97,8 @@ function dockerWithInput(args: string[], inputFile: string): Promise<string> {
       const child = spawn(requireDocker(), args, { stdio: [handle.fd, 'pipe', 'pipe'] });
       let out = '';
       let err = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
       child.once('error', (e) => void handle.close().then(() => reject(e)));
       child.once('close', (code) => {
         void handle
