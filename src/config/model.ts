@@ -2,6 +2,7 @@ import type { ListenAddress } from './address.js';
 import type { ConfigProblem } from './problems.js';
 import type { AccessConfig, RegistryAccessConfig } from './sections/access.js';
 import type { CacheConfig, RegistryCacheConfig } from './sections/cache.js';
+import type { ClusterConfig } from './sections/cluster.js';
 import type { DockerConfig } from './sections/docker.js';
 import type { EgressConfig } from './sections/egress.js';
 import type { RepositoryRules } from './sections/repositories.js';
@@ -27,6 +28,8 @@ export interface RegcacheConfig {
   access: AccessConfig;
   /** Images to warm (fetch through the router) at start and, with an interval, periodically. */
   warm: WarmConfig;
+  /** Peers sharing the caching by digest; null: a single node. */
+  cluster: ClusterConfig | null;
   registries: RegistryConfig[];
   /** Things that work but that the user should fix (e.g. host names the TLS certificate does not cover). */
   warnings: ConfigProblem[];

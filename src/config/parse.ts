@@ -9,6 +9,7 @@ import { readYaml } from './read-yaml.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { toAccessConfig, toRegistryAccessConfig } from './sections/access.js';
 import { toCacheConfig, toRegistryCacheConfig } from './sections/cache.js';
+import { toClusterConfig } from './sections/cluster.js';
 import { toDockerConfig } from './sections/docker.js';
 import { toEgressConfig } from './sections/egress.js';
 import { parseImageReference } from './image-reference.js';
@@ -128,8 +129,23 @@ function semanticProblems(raw: RawConfig): ConfigProblem[] {
     const https = parseListen(raw.tls.listen, '0.0.0.0') as ListenAddress;
     if (http.port === https.port) problems.push({ path: 'tls.listen', message: `port ${https.port} is already the http listen port` });
   }
+  problems.push(...clusterListenProblems(raw));
   if (raw.admin.token && raw.admin.token.length < 16) problems.push({ path: 'admin.token', message: 'must be at least 16 characters' });
   return problems;
+}
+
+/** The peer listener is its own port: never the public (http, https) or admin listener's. */
+function clusterListenProblems(raw: RawConfig): ConfigProblem[] {
+  if (!raw.cluster) return [];
+  const peer = parseListen(raw.cluster.listen, '0.0.0.0') as ListenAddress;
+  const taken: Array<[string, ListenAddress]> = [
+    ['listen', parseListen(raw.listen, '0.0.0.0') as ListenAddress],
+    ['admin.listen', parseListen(raw.admin.listen, '127.0.0.1') as ListenAddress],
+    ...(raw.tls ? [['tls.listen', parseListen(raw.tls.listen, '0.0.0.0') as ListenAddress] as [string, ListenAddress]] : []),
+  ];
+  return taken
+    .filter(([, a]) => a.port === peer.port)
+    .map(([key]) => ({ path: 'cluster.listen', message: `port ${peer.port} is already ${key}'s; the peer listener needs its own port` }));
 }
 
 /**
@@ -221,6 +237,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     tls,
     access: toAccessConfig(raw.access, sections),
     warm: toWarmConfig(raw.warm),
+    cluster: toClusterConfig(raw.cluster, sections),
     registries,
     warnings: certificateCoverage(tls, registries, raw.hostStyle),
     referencedFiles: sections.referenced,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isDnsName, nginxKeyword, parseListen } from './address.js';
 import { accessSectionSchema, registryAccessSchema } from './sections/access.js';
 import { cacheSectionSchema, registryCacheSchema } from './sections/cache.js';
+import { clusterSectionSchema } from './sections/cluster.js';
 import { dockerSectionSchema } from './sections/docker.js';
 import { egressSectionSchema, registryEgressSchema } from './sections/egress.js';
 import { registryRepositoriesSchema } from './sections/repositories.js';
@@ -118,6 +119,8 @@ export const configSchema = z
     access: accessSectionSchema,
     /** Images fetched through the router ahead of pulls, optionally re-resolved periodically. */
     warm: warmSectionSchema,
+    /** Several nodes as one cache, sharded by digest (docs/cluster.md); absent: a single node. */
+    cluster: clusterSectionSchema,
     registries: z.record(z.string(), registrySchema).refine((r) => Object.keys(r).length > 0, {
       message: 'must list at least one registry',
     }),

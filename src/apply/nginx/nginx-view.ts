@@ -3,6 +3,9 @@ import type { RegcacheConfig } from '../../config/model.js';
 import { firstMirrors } from '../../config/mirror-order.js';
 import { registrySlug } from '../../config/parse.js';
 import { effectiveCache } from '../../config/sections/cache.js';
+import type { ClusterConfig } from '../../config/sections/cluster.js';
+import type { Membership } from '../../cluster/membership.js';
+import { clusterView, type NginxClusterView } from './cluster-view.js';
 import { FIRST_ACCEPT_LINE_ONLY, type AcceptSupport } from './nginx-features.js';
 import { repositoryRuleEntries, type RepositoryRuleEntry } from './repository-rules.js';
 import { httpListen, securityView, type SecurityView } from './security-view.js';
@@ -89,6 +92,8 @@ export interface NginxView {
   probeClients: string[] | null;
   /** registries.<name>.repositories as map entries, in match order (templates/nginx/repository-rules-*.ejs). */
   repositoryRules: RepositoryRuleEntry[];
+  /** Peers, ring and peer listener (templates/nginx/cluster-*.ejs); null: a single node. */
+  cluster: NginxClusterView | null;
 }
 
 /** nginx takes k/m/g suffixes only; round down to whole KiB. */
@@ -142,6 +147,8 @@ export function nginxView(input: {
   upstreamDown?: ReadonlySet<string>;
   /** Why cold pulls are refused (free space below cache.minFreeSpace); null or absent: they are not. */
   diskFull?: string | null;
+  /** The cluster section and its current membership; null or absent: a single node. */
+  cluster?: { config: ClusterConfig; membership: Membership } | null;
 }): NginxView {
   const { config } = input;
   const routed = config.registries
@@ -192,6 +199,7 @@ export function nginxView(input: {
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
     probeClients: probeClients(config),
     repositoryRules: routed.flatMap(({ registry }) => repositoryRuleEntries(upstreamId(registry.name), registry.repositories)),
+    cluster: input.cluster ? clusterView(input.cluster.config, input.cluster.membership) : null,
   };
 }
 

@@ -58,6 +58,7 @@ export function createNginxRenderer(templates: NginxTemplates): NginxRenderer {
     'upstreamDown',
     'diskFull',
     'repositoryRules',
+    'cluster',
   ]);
   return (view) => template(view);
 }
