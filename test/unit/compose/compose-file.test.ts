@@ -99,6 +99,8 @@ describe('compose/cluster-stack.yml', () => {
     expect(raw.cluster.secretFile).toBe(secretTarget);
     const config = parseShipped('compose/cluster/registries.yaml', composeDefaults(service.environment), { [secretTarget]: 'a'.repeat(64) + '\n' });
     expect(config.dataDir).toBe('/var/lib/regcache');
+    expect(config.cluster?.secret).toBe('a'.repeat(64));
+    expect(config.cluster?.peers).toEqual({ kind: 'dns', name: 'tasks.regcache', port: 5001 });
     expect(stack.secrets[service.secrets[0].source].external).toBe(true);
   });
 
