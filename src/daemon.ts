@@ -1,4 +1,6 @@
+import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
+import { networkInterfaces } from 'node:os';
 import { access, constants, mkdir, readdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { startLogRotation } from './apply/log-rotation-schedule.js';
@@ -25,6 +27,10 @@ import type { ConfigProblem } from './config/problems.js';
 import { watchConfigFile } from './config/watch.js';
 import { watchReferencedFiles } from './config/watch-referenced.js';
 import { createAdminApp } from './http/admin-app.js';
+import { clusterMembership } from './cluster/membership.js';
+import { createPeerHealthMonitor } from './cluster/peer-health.js';
+import { createHttpPeerProbe } from './cluster/peer-probe.js';
+import { createPeerResolver } from './cluster/peer-resolver.js';
 import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
@@ -55,6 +61,9 @@ import { findBinary } from './util/find-binary.js';
 import { createRouterClient } from './warm/router-client.js';
 import { createWarmJobs } from './warm/warm-jobs.js';
 import { createWarmSchedule } from './warm/warm-schedule.js';
+
+/** How many more times (1 s apart) a pass asks the dns: name before it gives up finding this node among the answers. */
+const DNS_SELF_ATTEMPTS = 10;
 
 export class ConfigInvalidError extends Error {
   constructor(readonly problems: ConfigProblem[]) {
@@ -98,6 +107,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     config.listen.port,
     config.admin.listen.port,
     ...(config.tls ? [config.tls.listen.port] : []),
+    ...(config.cluster ? [config.cluster.listen.port] : []),
   ]);
   // nginx's workers (as root: nginx.user, else nobody) are the only ones besides the daemon that may
   // reach the caches' sockets. Read when a cache starts, so it follows the applied nginx.user.
@@ -195,6 +205,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
     ...opts.observe,
   });
+  // Cluster: the dns: peers name is re-resolved every 5 s; a changed answer is a pass like a config change.
+  const peerResolver = createPeerResolver({
+    lookup: async (name) => (await lookup(name, { all: true })).map((a) => a.address),
+    clock,
+    logger,
+    onChange: (name, before, after) => {
+      events.record({ kind: 'config', level: 'info', vhost: null, message: `cluster: ${name} now answers ${after.join(', ')} (was ${before?.join(', ') ?? 'nothing'})` });
+      triggerPass?.(`cluster peers changed`);
+    },
+  });
+  const peerHealth = createPeerHealthMonitor({
+    probe: createHttpPeerProbe(),
+    target: () => {
+      const secret = state.applied?.config.cluster?.secret;
+      return state.cluster && secret ? { members: state.cluster.members, secret } : null;
+    },
+    clock,
+    logger,
+    onChange: (peer, up, error) =>
+      events.record({ kind: 'probe', level: up ? 'info' : 'warn', vhost: null, message: `cluster peer ${peer} ${up ? 'answers again' : `is down: ${error}`}` }),
+  });
   const statusService = createStatusService({
     state,
     runtime,
@@ -205,6 +236,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     observer,
     integrity,
     disk: diskSpace,
+    peers: peerHealth,
   });
   const metricsRegistry = new Registry();
   const metrics = createPrometheusMetrics({
@@ -215,6 +247,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return { unknownHost: unroutedRequests, tlsOnPlainPort: tlsOnPlainRequests };
     },
     disk: () => diskSpace.current(),
+    cluster: () => statusService.cluster(),
   });
   const templates = readNginxTemplates();
   const reconcile = createReconciler({
@@ -252,6 +285,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger,
     }),
     diskFull: () => diskSpace.lowMessage(),
+    clusterMembership: async (c) => {
+      const cluster = c.cluster;
+      if (!cluster) return { ok: true, value: null };
+      const peers = cluster.peers;
+      if (peers.kind === 'static') return clusterMembership({ cluster, resolved: null, ownAddresses: ownAddresses() });
+      // A task that just started may not be in its service's DNS yet: ask again for a few seconds.
+      for (let attempt = 0; ; attempt++) {
+        const resolved = await peerResolver.addresses(peers.name, { fresh: attempt > 0 });
+        const result = clusterMembership({ cluster, resolved, ownAddresses: ownAddresses() });
+        if (result.ok || attempt >= DNS_SELF_ATTEMPTS) return result;
+        await sleep(clock, 1000);
+      }
+    },
   });
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
   const referencedWatcher = watchReferencedFiles((event) => {
@@ -343,6 +389,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     { name: 'cache runtime', stop: () => runtime.stop() },
     { name: 'router nginx', stop: () => nginx.stop() },
     { name: 'referenced-file watcher', stop: () => referencedWatcher.stop() },
+    { name: 'cluster peer resolver', start: () => peerResolver.start(), stop: () => peerResolver.stop() },
     { name: 'scheduler', start: () => scheduler.start(), stop: () => scheduler.stop() },
     { name: 'disk space monitor', start: () => diskSpace.start(), stop: () => diskSpace.stop() },
     {
@@ -354,6 +401,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stop: () => undefined,
     },
     { name: 'health monitor', start: () => health.start(healthTargets), stop: () => health.stop() },
+    { name: 'cluster peer health', start: () => peerHealth.start(), stop: () => peerHealth.stop() },
     {
       name: 'warm',
       start: () => warmSchedule.start(),
@@ -423,6 +471,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.info('regcache stopped');
     },
   };
+}
+
+/** This host's IP addresses, to find cluster.self among the peers. */
+function ownAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
 function processStorageDir(config: RegcacheConfig, name: string): string {

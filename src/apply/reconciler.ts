@@ -23,6 +23,7 @@ import type { EgressController } from './egress/egress-controller.js';
 import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
 import { noReconcileMetrics, type ReconcileMetrics } from '../state/reconcile-metrics.js';
 import type { ReconcileOutcome, ReconcileResult } from '../state/reconcile-result.js';
+import type { Membership } from '../cluster/membership.js';
 
 /** Exits of a replaced cache while it is awaited that fail its step before the timeout. */
 const CRASHES_BEFORE_FAILING = 3;
@@ -56,6 +57,8 @@ export interface ReconcilerDeps {
   blobRoot?: (name: string) => string | null;
   /** Why pulls of uncached content are refused now (too little free space under dataDir); null: they are not. */
   diskFull?: () => string | null;
+  /** The cluster's members and self for a config (null: single node); problems reject the pass like config errors. */
+  clusterMembership?: (config: RegcacheConfig) => Promise<Result<Membership | null>>;
 }
 
 export type Reconciler = (reason: string) => Promise<ReconcileResult>;
@@ -157,6 +160,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const restartOnly = restartOnlyProblems(state.applied?.config ?? null, config);
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
+    // Membership (static peers, or what dns: answered last) is validated like the config it comes from.
+    const membership = deps.clusterMembership ? await deps.clusterMembership(config) : { ok: true as const, value: null };
+    if (!membership.ok) return reject(membership.problems, `config rejected: ${membership.problems.map(formatProblem).join('; ')}`);
+    const cluster = config.cluster && membership.value ? { config: config.cluster, membership: membership.value } : null;
+
     // A private upstream CA given for nginx's egress applies to the reachability probe too.
     await Promise.all(config.registries.map((r) => deps.health.ensureUpstreamChecked(r.name, r.upstream, config.egress.caFile)));
     let step = 'plan';
@@ -203,6 +211,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           blobRoot: deps.blobRoot,
           upstreamDown,
           diskFull,
+          cluster,
         });
 
       // 1. Every candidate is validated before any of them goes live.
@@ -236,6 +245,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const applied = await applyNginx(view, reason);
         state.routed = new Set(view.routes.map((r) => r.name));
         state.egress = egressAddresses;
+        state.cluster = membership.value;
         lastGoodSpecs = new Map(desired.caches.map((c) => [c.name, c] as const));
 
         for (const name of plan.remove) {
@@ -273,8 +283,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const checkNewListeners = async (config: RegcacheConfig) => {
     const live = state.nginxServing ? state.applied?.config : null;
     if (!deps.listenCheck || !live) return;
-    const held = new Set([live.listen.port, ...(live.tls ? [live.tls.listen.port] : [])]);
-    for (const address of [config.listen, ...(config.tls ? [config.tls.listen] : [])]) {
+    const held = new Set([live.listen.port, ...(live.tls ? [live.tls.listen.port] : []), ...(live.cluster ? [live.cluster.listen.port] : [])]);
+    for (const address of [config.listen, ...(config.tls ? [config.tls.listen] : []), ...(config.cluster ? [config.cluster.listen] : [])]) {
       if (held.has(address.port)) continue;
       const problem = await deps.listenCheck(address);
       if (problem) throw new Error(problem);

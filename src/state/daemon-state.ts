@@ -1,5 +1,6 @@
 import type { RegcacheConfig } from '../config/model.js';
 import type { ConfigProblem } from '../config/problems.js';
+import type { Membership } from '../cluster/membership.js';
 
 export interface AppliedConfig {
   config: RegcacheConfig;
@@ -33,6 +34,8 @@ export interface DaemonState {
   egress: Map<string, string>;
   /** Generation the egress nginx serves (0: not running). */
   egressGeneration: number;
+  /** The cluster membership the live router config was rendered with; null: a single node. */
+  cluster: Membership | null;
 }
 
 export function createDaemonState(configPath: string): DaemonState {
@@ -46,5 +49,6 @@ export function createDaemonState(configPath: string): DaemonState {
     nginxServing: false,
     egress: new Map(),
     egressGeneration: 0,
+    cluster: null,
   };
 }

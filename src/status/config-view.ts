@@ -36,6 +36,14 @@ export function redactedConfig(config: RegcacheConfig) {
         }
       : null,
     access: accessView(config.access),
+    cluster: config.cluster
+      ? {
+          listen: formatListen(config.cluster.listen),
+          peers: config.cluster.peers.kind === 'static' ? config.cluster.peers.addresses : `dns:${config.cluster.peers.name}:${config.cluster.peers.port}`,
+          self: config.cluster.self,
+          secret: '[set]',
+        }
+      : null,
     runtime: config.runtime,
     dataDir: config.dataDir,
     registries: config.registries.map((r) => ({

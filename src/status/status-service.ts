@@ -7,6 +7,8 @@ import type { HealthMonitor } from '../state/health-monitor.js';
 import type { VhostCacheStats, VhostTraffic } from './vhost-numbers.js';
 import type { ObserverStats, VhostObserver } from './vhost-observer.js';
 import { vhostView, type VhostView } from './vhost-view.js';
+import { clusterStatus, type ClusterStatus } from './cluster-view.js';
+import type { PeerHealth } from '../cluster/peer-health.js';
 
 /** A vhost as the API shows it: health and routing (vhost-view.ts) plus its numbers (vhost-numbers.ts). */
 export type ObservedVhost = VhostView & { traffic: VhostTraffic; cache: VhostCacheStats; integrity: VhostIntegrity };
@@ -44,9 +46,13 @@ export interface DaemonStatus {
   vhosts: ObservedVhost[];
   /** Free space under dataDir (null before the first measurement). */
   disk: DiskSpace | null;
+  /** The ring this node routes by and each peer's health, share and forwarded requests; null: a single node. */
+  cluster: ClusterStatus | null;
 }
 
 export interface StatusService {
+  /** The cluster part of the status (also the metrics' source); null: a single node. */
+  cluster(): ClusterStatus | null;
   vhosts(): Promise<ObservedVhost[]>;
   status(): Promise<DaemonStatus>;
   /** nginx answers with the generation we last applied. */
@@ -66,6 +72,7 @@ export function createStatusService(deps: {
   observer: VhostObserver;
   integrity?: { mismatches(vhost: string): number; lastError(vhost: string): string | null };
   disk?: { current(): DiskSpace | null; lowMessage(): string | null };
+  peers?: { health(peer: string): PeerHealth | null };
 }): StatusService {
   const { state } = deps;
   const vhosts = async (): Promise<ObservedVhost[]> => {
@@ -98,9 +105,11 @@ export function createStatusService(deps: {
     const served = await deps.nginx.servedGeneration();
     return served !== null && served >= state.generation;
   };
+  const cluster = () => clusterStatus(state.cluster, (peer) => deps.peers?.health(peer) ?? null, deps.observer.peerRequests?.() ?? new Map());
   return {
     vhosts,
     ready,
+    cluster,
     readiness: async () => ({ ready: await ready(), generation: state.generation, lastError: state.lastError?.message ?? null }),
     async status() {
       const nginxState = deps.nginxDriver.state();
@@ -117,6 +126,7 @@ export function createStatusService(deps: {
         observer: deps.observer.stats(),
         vhosts: await vhosts(),
         disk: deps.disk?.current() ?? null,
+        cluster: cluster(),
       };
     },
   };

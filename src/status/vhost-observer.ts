@@ -6,6 +6,7 @@ import { parseAccessLogLine, type AccessLogEntry } from './access-log/access-log
 import { blobOutcome, isBlobDownload, isNginxCacheHit } from './access-log/blob-outcome.js';
 import { createFileTailer, type FileTailerStats, type TailFs } from './access-log/file-tailer.js';
 import { createEgressCounters, parseEgressLogLine, type EgressLogEntry } from './access-log/egress-counters.js';
+import { createPeerCounters } from './access-log/peer-counters.js';
 import { createTrafficCounters } from './access-log/traffic-counters.js';
 import { createProxyTotals } from './registry-vars/proxy-totals.js';
 import { fetchRegistryVars as defaultFetchVars, type FetchRegistryVars } from './registry-vars/registry-vars.js';
@@ -46,6 +47,8 @@ export interface VhostObserver {
   /** Reads the access log to its end and polls every registry's counters, so answers are current. */
   refresh(): Promise<void>;
   numbers(name: string): { traffic: VhostTraffic; cache: VhostCacheStats };
+  /** Cluster: client requests passed to each peer, by the status it answered (peer → code → count). */
+  peerRequests(): Map<string, Map<string, number>>;
   stats(): ObserverStats;
   start(): void;
   stop(): Promise<void>;
@@ -55,6 +58,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
   const log = opts.logger.child({ component: 'observer' });
   const sinceMs = opts.clock.now();
   const counters = createTrafficCounters();
+  const peerCounters = createPeerCounters();
   const egressCounters = createEgressCounters();
   const totals = createProxyTotals();
   const fetchVars = opts.fetchVars ?? defaultFetchVars;
@@ -80,6 +84,11 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
         const entry = parseAccessLogLine(line);
         if (!entry) {
           unparsed++;
+          continue;
+        }
+        // Cluster: the owner's peer listener logs (and counts) the request as served; here it is a forward.
+        if (entry.forwarded) {
+          peerCounters.record(entry.forwarded);
           continue;
         }
         let outcome = null;
@@ -167,6 +176,7 @@ export function createVhostObserver(opts: VhostObserverOptions): VhostObserver {
         sinceMs,
       });
     },
+    peerRequests: () => peerCounters.snapshot(),
     stats() {
       return {
         accessLog: { ...tailer.stats(), unparsedLines: unparsed, unroutedRequests: counters.unrouted(), tlsOnPlainRequests: counters.tlsOnPlain() },

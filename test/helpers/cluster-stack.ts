@@ -145,8 +145,8 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
 }
 
 /** The peers in a node's /api/v1/status (the cluster section). */
-export function clusterPeers(status: unknown): Array<{ peer: string; up: boolean }> {
-  const cluster = (status as { cluster?: { peers?: Array<{ peer: string; up: boolean }> } }).cluster;
+export function clusterPeers(status: unknown): Array<{ address: string; up: boolean }> {
+  const cluster = (status as { cluster?: { peers?: Array<{ address: string; up: boolean }> } }).cluster;
   if (!cluster?.peers) throw new Error('/api/v1/status has no cluster.peers');
   return cluster.peers;
 }

@@ -53,6 +53,8 @@ export interface StartRegcacheOptions {
   dir?: string;
   /** Reuse ports from an earlier run. */
   ports?: { router: number; admin: number };
+  /** The router's listen address (a loopback address such as 127.0.0.11 for several nodes on one host); 127.0.0.1 by default. */
+  host?: string;
   /** Runs before the config is written: files the config refers to (certificates, htpasswd, secrets). */
   prepare?: (dir: string) => Promise<void>;
 }
@@ -63,13 +65,14 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'regcache-test-')));
   // nginx workers run unprivileged; they must be able to traverse to dataDir.
   await chmod(dir, 0o755);
-  const routerPort = opts.ports?.router ?? (await findFreePort());
+  const routerPort = opts.ports?.router ?? (await findFreePort(opts.host));
   const adminPort = opts.ports?.admin ?? (await findFreePort());
   const domain = input.domain ?? 'registry.test';
+  const host = opts.host ?? '127.0.0.1';
   const configFile = path.join(dir, 'registries.yaml');
   const configFor = (i: RegcacheConfigInput) => ({
     domain,
-    listen: `127.0.0.1:${routerPort}`,
+    listen: `${host}:${routerPort}`,
     admin: { listen: `127.0.0.1:${adminPort}` },
     runtime: 'process',
     dataDir: './data',
@@ -108,7 +111,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
     configFile,
     domain,
     routerPort,
-    routerUrl: `http://127.0.0.1:${routerPort}`,
+    routerUrl: `http://${host}:${routerPort}`,
     adminUrl: daemon.adminUrl,
     daemon,
     logs,

@@ -64,6 +64,7 @@ export function daemonStatus(over: Partial<DaemonStatus> = {}, nowMs = FIXTURE_N
       },
     },
     vhosts: [],
+    cluster: null,
     ...over,
   };
 }

@@ -11,7 +11,7 @@ export interface NginxClusterView {
   self: string;
   /** The ring's servers (peer listeners, this node's included), sorted. */
   peers: string[];
-  /** The shared secret every peer request carries in PEER_HEADER. */
+  /** The shared secret every peer request carries (header X-Regcache-Peer, PEER_HEADER). */
   secret: string;
   /** How long connecting to an owner may take before the next node on the ring is tried. */
   connectTimeout: string;
@@ -22,8 +22,6 @@ export interface NginxClusterView {
   /** Every peer once at most. */
   tries: number;
 }
-
-export const PEER_HEADER = 'X-Regcache-Peer';
 
 /** Failover bound (issue 13: ≤ 2 s): a refused connect moves on at once, a silent peer after 1 s. */
 const CONNECT_TIMEOUT = '1s';

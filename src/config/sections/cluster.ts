@@ -8,6 +8,9 @@ import { addProblem, readReferenced, safePath, type SectionContext } from './sec
  * Absent: a single node, rendered exactly as without this section.
  */
 
+/** The header peers send the secret in (templates/nginx/cluster-*.ejs spell it too). */
+export const PEER_HEADER = 'X-Regcache-Peer';
+
 /** A peer as nginx reaches it: an IP address and a port (names only through `dns:`, re-resolved). */
 export type PeerAddress = string;
 

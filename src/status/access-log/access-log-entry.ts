@@ -28,6 +28,11 @@ export interface AccessLogEntry {
   requestLine: boolean;
   /** A success whose body stopped before its Content-Length: the client got a broken download. */
   cutOff: boolean;
+  /**
+   * Cluster: a client request the public listener passed to the ring, each peer tried with what it
+   * answered (502 for a refused connect); null for anything this node answered itself or through its caches.
+   */
+  forwarded: Array<{ peer: string; status: number | null }> | null;
 }
 
 const V2_PATH = /^\/v2\/(?:(.+)\/(manifests|blobs|tags)\/(.*)|(_catalog)|)$/;
@@ -103,5 +108,17 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
     requestLine: uri !== '',
     cutOff: method !== 'HEAD' && status >= 200 && status < 300 && length !== null && bytes < length,
     refused: raw.refused === 'denied' || raw.refused === 'not_allowed' ? raw.refused : null,
+    forwarded: raw.listener === 'public' ? forwardedTo(raw.peer, raw.upstream_status) : null,
   };
+}
+
+/** nginx lists the servers tried as "a, b" (next upstream) and "a : b" (internal redirect); statuses alike. */
+function forwardedTo(peers: unknown, statuses: unknown): AccessLogEntry['forwarded'] {
+  if (typeof peers !== 'string' || peers === '' || peers === '-') return null;
+  const split = (v: string) => v.split(/\s*,\s*|\s+:\s+/).filter(Boolean);
+  const codes = typeof statuses === 'string' ? split(statuses) : [];
+  return split(peers).map((peer, i) => {
+    const n = Number(codes[i]);
+    return { peer, status: Number.isInteger(n) && n >= 100 && n <= 599 ? n : null };
+  });
 }

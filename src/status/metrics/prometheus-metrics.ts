@@ -3,6 +3,7 @@ import type { ReconcileMetrics } from '../../state/reconcile-metrics.js';
 import type { ReconcileOutcome } from '../../state/reconcile-result.js';
 import { STATUS_CLASSES } from '../access-log/traffic-counters.js';
 import type { ObservedVhost } from '../status-service.js';
+import type { ClusterStatus } from '../cluster-view.js';
 
 export interface PrometheusMetrics {
   readonly reconcile: ReconcileMetrics;
@@ -30,6 +31,8 @@ export function createPrometheusMetrics(deps: {
   unrouted?: () => UnroutedCounts;
   /** Free space under dataDir and its floor (cache.minFreeSpace); null before the first measurement. */
   disk?: () => { freeBytes: number; minFreeBytes: number } | null;
+  /** The ring's peers (health, forwarded requests); null: a single node, no peer series. */
+  cluster?: () => ClusterStatus | null;
   defaultMetrics?: boolean;
 }): PrometheusMetrics {
   const registers = [deps.registry];
@@ -176,7 +179,26 @@ export function createPrometheusMetrics(deps: {
     disk,
     lastPull,
   ];
+  const peerUp = new Gauge({
+    name: 'regcache_peer_up',
+    help: "Cluster: whether the peer's listener answered its last probe (this node included)",
+    labelNames: ['peer'],
+    registers,
+  });
+  const peerRequests = new Counter({
+    name: 'regcache_peer_requests_total',
+    help: 'Cluster: client requests this node passed to the peer, by the status it answered (502: no connection)',
+    labelNames: ['peer', 'code'],
+    registers,
+  });
   const snapshot = (vhosts: ObservedVhost[]) => {
+    // Peers come and go with membership: rebuilt on every scrape like the per-vhost series.
+    peerUp.reset();
+    peerRequests.reset();
+    for (const p of deps.cluster?.()?.peers ?? []) {
+      if (p.up !== null) peerUp.set({ peer: p.address }, p.up ? 1 : 0);
+      for (const [code, n] of Object.entries(p.forwardedByCode)) peerRequests.inc({ peer: p.address, code }, n);
+    }
     const space = deps.disk?.() ?? null;
     if (space) {
       diskFree.set(space.freeBytes);

@@ -66,6 +66,8 @@ export interface StatusPageView {
     failures: string[];
   }>;
   snippets: ClientSnippet[];
+  /** The cluster ring, one row per peer; null: a single node. */
+  cluster: { self: string; peers: Array<{ address: string; self: boolean; state: string; level: string; share: string; forwarded: string; detail: string }> } | null;
 }
 
 /** What the page needs of a warm job (src/warm/warm-jobs.ts WarmJob). */
@@ -203,6 +205,27 @@ export function statusPageView(input: {
       failures: j.images.filter((i) => i.error).map((i) => `${i.image}: ${i.error}`),
     })),
     snippets: input.snippets,
+    cluster: status.cluster
+      ? {
+          self: status.cluster.self,
+          peers: status.cluster.peers.map((p) => ({
+            address: p.address,
+            self: p.self,
+            state: p.up === null ? 'not probed yet' : p.up ? 'up' : 'down',
+            level: p.up === false ? 'warn' : 'info',
+            share: `${(p.ringShare * 100).toFixed(1)} %`,
+            forwarded: formatCount(p.forwarded),
+            detail: [
+              p.error ?? '',
+              Object.entries(p.forwardedByCode)
+                .map(([code, n]) => `${code}: ${formatCount(n)}`)
+                .join(' · '),
+            ]
+              .filter(Boolean)
+              .join(' — '),
+          })),
+        }
+      : null,
   };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NginxApplyFailed, NginxConfigRejected, type NginxController } from '../../../src/apply/nginx/nginx-controller.js';
 import { createEgressController } from '../../../src/apply/egress/egress-controller.js';
-import { createReconciler } from '../../../src/apply/reconciler.js';
+import { createReconciler, type ReconcilerDeps } from '../../../src/apply/reconciler.js';
 import type { CacheInstance, CacheRuntime } from '../../../src/apply/runtime/cache-runtime.js';
 import { parseConfig } from '../../../src/config/parse.js';
 import type { Result } from '../../../src/config/problems.js';
@@ -100,6 +100,7 @@ function setup(
     adopt?: number;
     failEnsure?: (upstream: string) => boolean;
     egress?: EgressSetup;
+    clusterMembership?: ReconcilerDeps['clusterMembership'];
   } = {},
 ) {
   let text = '';
@@ -125,7 +126,9 @@ function setup(
     runtime,
     nginx: nginx.controller,
     nginxPaths: { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t', cache: '/c' },
-    render: (view) => `generation ${view.generation}\n${view.routes.map((r) => `${r.name} ${r.address}`).join('\n')}`,
+    render: (view) =>
+      `generation ${view.generation}\n${view.routes.map((r) => `${r.name} ${r.address}`).join('\n')}${view.cluster ? `\nring ${view.cluster.peers.join(' ')}` : ''}`,
+    clusterMembership: opts.clusterMembership,
     health: healthyMonitor,
     state,
     events,
@@ -192,6 +195,32 @@ describe('reconciler with egress', () => {
     await t.reconcile('start');
     expect(t.calls).toEqual(['ensure docker.io']);
     expect(t.state.egress).toEqual(new Map());
+  });
+});
+
+describe('reconciler with a cluster', () => {
+  const CLUSTER = 'cluster:\n  listen: 5001\n  peers: dns:tasks.regcache:5001\n  secret: a-secret-of-sixteen-chars\n';
+  it('renders the membership of the pass, and keeps the last good ring when membership has problems', async () => {
+    let answer: Awaited<ReturnType<NonNullable<ReconcilerDeps['clusterMembership']>>> = {
+      ok: true,
+      value: { members: ['10.0.0.1:5001', '10.0.0.2:5001'], self: '10.0.0.1:5001' },
+    };
+    const t = setup({ clusterMembership: async () => answer });
+    t.setText(`domain: example.com\n${CLUSTER}registries:\n  docker.io:\n    upstream: https://a.example\n`);
+    expect((await t.reconcile('start')).outcome).toBe('applied');
+    expect(t.nginx.controller.applied()).toContain('ring 10.0.0.1:5001 10.0.0.2:5001');
+    expect(t.state.cluster?.self).toBe('10.0.0.1:5001');
+    // A third task answers: a new ring goes live.
+    answer = { ok: true, value: { members: ['10.0.0.1:5001', '10.0.0.2:5001', '10.0.0.3:5001'], self: '10.0.0.1:5001' } };
+    expect((await t.reconcile('cluster peers changed')).outcome).toBe('applied');
+    expect(t.nginx.controller.applied()).toContain('ring 10.0.0.1:5001 10.0.0.2:5001 10.0.0.3:5001');
+    // This node no longer among the answers: rejected like a config error, the last ring keeps serving.
+    answer = { ok: false, problems: [{ path: 'cluster.self', message: 'this node is not among the peers' }] };
+    const r = await t.reconcile('cluster peers changed');
+    expect(r.outcome).toBe('rejected');
+    expect(r.problems).toEqual([{ path: 'cluster.self', message: 'this node is not among the peers' }]);
+    expect(t.nginx.controller.applied()).toContain('ring 10.0.0.1:5001 10.0.0.2:5001 10.0.0.3:5001');
+    expect(t.state.cluster?.members).toHaveLength(3);
   });
 });
 

@@ -60,7 +60,19 @@ describe('parseAccessLogLine', () => {
       requestLine: true,
       cutOff: false,
       refused: null,
+      forwarded: null,
     });
+  });
+
+  it('reads a cluster forward (public listener) as the peers tried and what each answered', () => {
+    expect(parse({ listener: 'public', peer: '127.0.0.13:5001, 127.0.0.11:5001', upstream_status: '502, 200' }).forwarded).toEqual([
+      { peer: '127.0.0.13:5001', status: 502 },
+      { peer: '127.0.0.11:5001', status: 200 },
+    ]);
+    expect(parse({ listener: 'public', peer: '[fd00::1]:5001', upstream_status: '200' }).forwarded).toEqual([{ peer: '[fd00::1]:5001', status: 200 }]);
+    // Answered by the public listener itself (a refused repository): not a forward.
+    expect(parse({ listener: 'public', peer: '', upstream_status: '' }).forwarded).toBeNull();
+    expect(parse({ peer: '127.0.0.13:5001' }).forwarded).toBeNull();
   });
 
   it('marks a 2xx whose body stopped before its Content-Length as cut off (not a HEAD, not a complete body)', () => {

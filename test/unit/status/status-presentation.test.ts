@@ -62,6 +62,26 @@ describe('status page', () => {
     expect(html).not.toContain('ECONNREFUSED <script>');
   });
 
+  it('shows the cluster peers only in a cluster: state, ring share, requests forwarded', () => {
+    expect(page(status())).not.toContain('id="cluster"');
+    const peer = (address: string, up: boolean | null, forwarded: Record<string, number>) => ({
+      address,
+      self: address === '10.0.0.1:5001',
+      up,
+      checkedAt: null,
+      error: up === false ? 'connect ECONNREFUSED' : null,
+      ringShare: 0.5,
+      forwarded: Object.values(forwarded).reduce((a, b) => a + b, 0),
+      forwardedByCode: forwarded,
+    });
+    const html = page(
+      status({ cluster: { self: '10.0.0.1:5001', peers: [peer('10.0.0.1:5001', true, { '200': 7 }), peer('10.0.0.2:5001', false, { '502': 2 })] } }),
+    );
+    expect(html).toContain('id="cluster"');
+    expect(html).toContain('<td class="mono">10.0.0.1:5001 (this node)</td><td class="lvl info">up</td><td>50.0 %</td><td>7</td><td>200: 7</td>');
+    expect(html).toContain('<td class="lvl warn">down</td><td>50.0 %</td><td>2</td><td>connect ECONNREFUSED — 502: 2</td>');
+  });
+
   it('shows the config error banner with each problem', () => {
     const html = page(
       status({

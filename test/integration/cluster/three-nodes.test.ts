@@ -1,0 +1,192 @@
+// Three regcache nodes as one cache on one host: each on its own loopback address (127.0.0.11-13)
+// with its own dataDir, a static cluster.peers list and one seeded upstream. Real nginx, registry
+// processes and egress; counts what the upstream served. No timing assertions.
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRing, ringOwner } from '../../../src/cluster/ring.js';
+import { findFreePort, waitFor } from '../../helpers/binaries.js';
+import { generateImage, MediaTypes } from '../../helpers/image.js';
+import { rawRequest } from '../../helpers/push.js';
+import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
+import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+
+const SECRET = 'three-nodes-cluster-secret-0123456789';
+const HOSTS = ['127.0.0.11', '127.0.0.12', '127.0.0.13'];
+const VHOST = 'docker.io.registry.test';
+const REPO = 'library/spread';
+const ACCEPT = [MediaTypes.dockerManifest, MediaTypes.dockerManifestList, MediaTypes.ociManifest, MediaTypes.ociIndex].join(', ');
+
+describe('cluster: three nodes on loopback share one cache', () => {
+  // Many small blobs, so every node owns some.
+  const image = generateImage({ seed: 'cluster-three-nodes', layers: Array.from({ length: 24 }, (_, i) => 2048 + i) });
+  const blobs = [image.config, ...image.layers];
+  let upstream: UpstreamRegistry;
+  let peerPort: number;
+  let peers: string[];
+  const nodes: RunningRegcache[] = [];
+
+  const sha = (body: Buffer) => `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const get = (node: RunningRegcache, uri: string, headers: Record<string, string> = {}) =>
+    rawRequest(`${node.routerUrl}${uri}`, 'GET', { host: VHOST, accept: ACCEPT, ...headers });
+
+  /** A pull as a client does it: the manifest by tag, then every blob; each checked against its digest. */
+  const pull = async (node: RunningRegcache): Promise<string | null> => {
+    try {
+      const manifest = await get(node, `/v2/${REPO}/manifests/v1`);
+      if (manifest.status !== 200) return `manifest: ${manifest.status} ${manifest.body.toString().slice(0, 200)}`;
+      if (sha(manifest.body) !== image.manifestDigest) return 'manifest digest differs';
+      const answers = await Promise.all(blobs.map((b) => get(node, `/v2/${REPO}/blobs/${b.digest}`)));
+      for (const [i, res] of answers.entries()) {
+        if (res.status !== 200) return `blob ${blobs[i]!.digest}: ${res.status} ${res.body.toString().slice(0, 200)}`;
+        if (sha(res.body) !== blobs[i]!.digest) return `blob ${blobs[i]!.digest}: content differs`;
+      }
+      return null;
+    } catch (err) {
+      return `request failed: ${String(err)}`;
+    }
+  };
+
+  const storedOn = async (node: RunningRegcache, digest: string) => {
+    const hex = digest.slice('sha256:'.length);
+    const file = path.join(node.dir, 'data', 'caches', 'docker-io', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    return stat(file).then(
+      (s) => s.size > 0,
+      () => false,
+    );
+  };
+  const upstreamBlobGets = async () => {
+    const counts = new Map<string, number>();
+    for (const r of await upstream.settledRequests()) {
+      const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(r.path);
+      if (r.method === 'GET' && m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+    }
+    return counts;
+  };
+
+  beforeAll(async () => {
+    upstream = await startUpstreamRegistry();
+    await seedUpstream(upstream, [{ repository: REPO, tag: 'v1', image }]);
+    upstream.clearRequests();
+    peerPort = await findFreePort();
+    peers = HOSTS.map((h) => `${h}:${peerPort}`);
+    // One after the other: each node books its caches' ports on the same host.
+    for (const [i, host] of HOSTS.entries()) {
+      nodes.push(
+        await startRegcache(
+          {
+            registries: { 'docker.io': { upstream: upstream.url, repositories: { deny: ['blocked/*'] } } },
+            cluster: { listen: `${host}:${peerPort}`, peers, self: peers[i], secret: SECRET },
+          },
+          { host },
+        ),
+      );
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const node of nodes) await node.stop().catch(() => undefined);
+    await upstream?.stop();
+  });
+
+  it('fetches each blob from the upstream once for the whole cluster, stored only on its owner', async () => {
+    // Cold, through all three at once, then again.
+    expect(await Promise.all(nodes.map(pull))).toEqual([null, null, null]);
+    expect(await Promise.all(nodes.map(pull))).toEqual([null, null, null]);
+    const gets = await upstreamBlobGets();
+    for (const b of blobs) expect(gets.get(b.digest), b.digest).toBe(1);
+
+    // The owner the ring names (nginx's consistent hash, computed) holds the blob; no other node does.
+    const ring = buildRing(peers);
+    const owned = new Map<string, number>();
+    for (const b of blobs) {
+      const owner = ringOwner(ring, b.digest)!;
+      owned.set(owner, (owned.get(owner) ?? 0) + 1);
+      await waitFor(() => storedOn(nodes[peers.indexOf(owner)]!, b.digest), { timeoutMs: 15_000, what: `${b.digest} stored on ${owner}` });
+      for (const [i, node] of nodes.entries()) if (peers[i] !== owner) expect(await storedOn(node, b.digest), `${b.digest} on ${peers[i]}`).toBe(false);
+    }
+    // Roughly even: each of the three owns a fair part of the 25 blobs.
+    expect([...owned.keys()].sort()).toEqual(peers);
+    for (const n of owned.values()) expect(n).toBeGreaterThanOrEqual(4);
+  }, 120_000);
+
+  it('shows the ring in /api/v1/status and the peer metrics', async () => {
+    await waitFor(
+      async () => {
+        const { body } = await adminJson(nodes[0]!, '/api/v1/status');
+        return body.cluster?.peers?.every((p: { up: boolean | null }) => p.up === true) ?? false;
+      },
+      { timeoutMs: 20_000, what: 'every peer probed up' },
+    );
+    const { body } = await adminJson(nodes[0]!, '/api/v1/status');
+    expect(body.cluster.self).toBe(peers[0]);
+    expect(body.cluster.peers.map((p: { address: string }) => p.address)).toEqual(peers);
+    const shares = body.cluster.peers.map((p: { ringShare: number }) => p.ringShare);
+    expect(shares.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 2);
+    // Every node forwarded its pulls over the ring, to itself and the others.
+    await waitFor(
+      async () => {
+        const { body: b } = await adminJson(nodes[0]!, '/api/v1/status');
+        return b.cluster.peers.every((p: { forwarded: number }) => p.forwarded > 0);
+      },
+      { timeoutMs: 10_000, what: 'forwarded requests counted for every peer' },
+    );
+    expect(body.config.applied.cluster.secret).toBe('[set]');
+    expect(JSON.stringify(body)).not.toContain(SECRET);
+    const metrics = await (await fetch(`${nodes[0]!.adminUrl}/metrics`)).text();
+    for (const p of peers) expect(metrics).toContain(`regcache_peer_up{peer="${p}"} 1`);
+    expect(metrics).toMatch(new RegExp(`regcache_peer_requests_total\\{peer="${peers[1]!.replace(/\./g, '\\.')}",code="200"\\} [1-9]`));
+  }, 60_000);
+
+  it('lets only peers in on the peer listener, and keeps the client guards on the public one', async () => {
+    const peerUrl = `http://${HOSTS[0]}:${peerPort}`;
+    const blob = blobs[0]!.digest;
+    for (const headers of [{}, { 'x-regcache-peer': 'wrong-secret-0123456789' }, { 'x-regcache-peer': SECRET.toUpperCase() }]) {
+      const res = await rawRequest(`${peerUrl}/v2/${REPO}/blobs/${blob}`, 'GET', { host: VHOST, ...headers });
+      expect(res.status).toBe(403);
+      expect(JSON.parse(res.body.toString()).errors[0].code).toBe('DENIED');
+    }
+    const ok = await rawRequest(`${peerUrl}/v2/`, 'GET', { host: VHOST, 'x-regcache-peer': SECRET });
+    expect(ok.status).toBe(200);
+    // On the public listener the header changes nothing: the repository rules still refuse, with
+    // a wrong value and with the right one.
+    for (const value of ['wrong-secret-0123456789', SECRET]) {
+      const refused = await get(nodes[1]!, `/v2/blocked/app/manifests/v1`, { 'x-regcache-peer': value });
+      expect(refused.status).toBe(403);
+      expect(refused.body.toString()).toContain('does not serve this repository');
+    }
+    const allowed = await get(nodes[1]!, `/v2/${REPO}/manifests/v1`, { 'x-regcache-peer': 'wrong-secret-0123456789' });
+    expect(allowed.status).toBe(200);
+  }, 30_000);
+
+  it('loses no pull when a node stops during a pull loop through the other two', async () => {
+    const failures: string[] = [];
+    let pulls = 0;
+    let stopping = true;
+    const loop = async (node: RunningRegcache) => {
+      // Until the third node is gone, and then some more rounds through the changed ring.
+      let after = 0;
+      while (stopping || after++ < 5) {
+        const problem = await pull(node);
+        pulls++;
+        if (problem) failures.push(problem);
+      }
+    };
+    const loops = [loop(nodes[0]!), loop(nodes[1]!)];
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await nodes[2]!.stop();
+    stopping = false;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    expect(pulls).toBeGreaterThan(10);
+    // Its health shows up in status.
+    await waitFor(
+      async () => {
+        const { body } = await adminJson(nodes[0]!, '/api/v1/status');
+        return body.cluster.peers.find((p: { address: string }) => p.address === peers[2])?.up === false;
+      },
+      { timeoutMs: 20_000, what: `${peers[2]} shown down` },
+    );
+  }, 120_000);
+});
