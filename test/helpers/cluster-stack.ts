@@ -26,7 +26,7 @@ export interface ClusterStack {
   admin(node: SwarmNode, path: string): Promise<{ status: number; text: string }>;
   /** Every node runs a task that is ready and reaches the upstream. */
   waitConverged(timeoutMs?: number): Promise<void>;
-  /** Every node's task (or those of `nodes`) sees `count` peers, all up. */
+  /** Every node's task (or those of `nodes`) sees the same `count` peers, all up. */
   waitMembership(count: number, opts?: { nodes?: SwarmNode[]; timeoutMs?: number }): Promise<void>;
   remove(): Promise<void>;
 }
@@ -127,10 +127,18 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
               const res = await admin(node, '/api/v1/status');
               last.set(node.name, res.text.slice(0, 500));
               const peers = clusterPeers(JSON.parse(res.text));
-              return peers.length === count && peers.every((p) => p.up);
+              return (
+                peers.length === count &&
+                peers.every((p) => p.up) &&
+                peers
+                  .map((p) => p.address)
+                  .sort()
+                  .join(' ')
+              );
             }),
           );
-          return views.every(Boolean);
+          // The same ring everywhere: every node lists the same peers.
+          return views.every((v) => v && v === views[0]);
         },
         { timeoutMs, intervalMs: 1000, what: `${count} peers up on every node` },
       ).catch((err: Error) => {

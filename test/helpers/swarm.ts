@@ -132,7 +132,15 @@ async function removeLeftovers(prefix: string, count: number): Promise<void> {
   const names = Array.from({ length: count }, (_, i) => `${prefix}-node${i + 1}`);
   await docker(['rm', '-f', '-v', ...names]).catch(() => undefined);
   await docker(['volume', 'rm', '-f', ...names.map((n) => `${n}-docker`)]).catch(() => undefined);
-  await docker(['network', 'rm', `${prefix}-net`]).catch(() => undefined);
+  // The network goes once the engine has released the containers' endpoints.
+  await waitFor(
+    async () => {
+      const left = (await docker(['network', 'ls', '-q', '--filter', `name=^${prefix}-net$`])).trim();
+      if (left) await docker(['network', 'rm', `${prefix}-net`]);
+      return true;
+    },
+    { timeoutMs: 20_000, intervalMs: 500, what: `network ${prefix}-net removed` },
+  );
 }
 
 async function engineUp(node: SwarmNode): Promise<void> {

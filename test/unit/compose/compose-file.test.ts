@@ -123,6 +123,10 @@ describe('compose/cluster-stack.yml', () => {
     expect(service.configs[0].target).toBe('/etc/regcache/registries.yaml');
     expect(service.deploy.update_config.parallelism).toBe(1);
   });
+
+  it("turns the image's health check off: Swarm would keep an unhealthy task out of tasks.regcache, where it finds itself", () => {
+    expect(service.healthcheck).toEqual({ disable: true });
+  });
 });
 
 describe('compose/docker-runtime.yml', () => {
