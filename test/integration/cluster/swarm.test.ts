@@ -32,7 +32,9 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
   const target = (node: SwarmNode): PullTarget => ({ address: node.address, port: 5000, vhost: VHOST });
 
   beforeAll(async () => {
+    const built = Date.now();
     const image = await ensureRegcacheImage();
+    console.log(`regcache image ready in ${Date.now() - built} ms`);
     swarm = await startSwarm();
     await swarm.loadImage(image);
     upstream = await startUpstreamRegistry({ host: swarm.gateway });
@@ -41,8 +43,12 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
       { repository: 'team/many', tag: 'v1', image: many },
       { repository: 'team/during', tag: 'v1', image: during },
     ]);
+    const deployed = Date.now();
     stack = await deployClusterStack(swarm, { image, registries: { [REGISTRY]: { upstream: upstream.url } }, domain: DOMAIN });
     await stack.waitConverged();
+    // Pulls start on one ring: with two views of it, two owners could each fetch a blob.
+    await stack.waitMembership(swarm.nodes.length);
+    console.log(`stack deployed, every node ready with ${swarm.nodes.length} peers, in ${Date.now() - deployed} ms`);
     await upstream.settledRequests();
     upstream.clearRequests();
   }, 600_000);
@@ -96,6 +102,7 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
     const fetched = [...bySource.values()].flat();
     expect(fetched.sort()).toEqual(blobs.map((b) => `/v2/team/many/blobs/${b.digest}`).sort());
     const shares = swarm.nodes.map((n) => bySource.get(n.address)?.length ?? 0);
+    console.log(`owners of ${blobs.length} blobs, by node: ${shares.join(' / ')}`);
     // 91 blobs on 3 nodes: 30 each when even; each node owns at least half of that.
     for (const share of shares) expect(share).toBeGreaterThanOrEqual(15);
   });
@@ -104,12 +111,15 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
     const [a, b, lost] = swarm.nodes as [SwarmNode, SwarmNode, SwarmNode];
     let stop = false;
     let pulls = 0;
+    let slowest = 0;
     const failures: string[] = [];
     const loop = async (node: SwarmNode) => {
       while (!stop) {
+        const started = Date.now();
         try {
           await pullImage(target(node), 'team/during', 'v1', during);
           pulls++;
+          slowest = Math.max(slowest, Date.now() - started);
         } catch (err) {
           failures.push(`${node.name}: ${(err as Error).message}`);
         }
@@ -121,12 +131,14 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
       await swarm.stopNode(lost);
       const atLoss = pulls;
       await waitFor(async () => pulls >= atLoss + 20, { timeoutMs: 120_000, intervalMs: 200, what: '20 pulls with a node down' });
+      console.log(`${pulls - atLoss} pulls while ${lost.name} was down`);
       await swarm.startNode(lost);
       await stack.waitConverged();
     } finally {
       stop = true;
       await Promise.all(loops);
     }
+    console.log(`${pulls} pulls in all, ${failures.length} failed; slowest ${slowest} ms`);
     expect(failures).toEqual([]);
     // Every node again sees all three peers up.
     await stack.waitMembership(3);
