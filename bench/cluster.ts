@@ -111,11 +111,17 @@ async function nodeLoss(swarm: Swarm, stack: ClusterStack, image: TestImage): Pr
   let pulls = 0;
   const failures: string[] = [];
   const durations: number[] = [];
+  let retried = 0;
+  let lossAt = 0;
+  const onRetry = (err: Error) => {
+    retried++;
+    log(`GET sent again (${err.message}) at ${lossAt ? `${((Date.now() - lossAt) / 1000).toFixed(1)} s after the node stopped` : 'before the loss'}`);
+  };
   const loop = async (node: SwarmNode) => {
     while (!stop) {
       const t0 = Date.now();
       try {
-        await pullImage(target(node), 'bench/loss', 'v1', image, agent);
+        await pullImage(target(node), 'bench/loss', 'v1', image, { agent, onRetry });
         pulls++;
         durations.push(Date.now() - t0);
       } catch (err) {
@@ -128,9 +134,11 @@ async function nodeLoss(swarm: Swarm, stack: ClusterStack, image: TestImage): Pr
   try {
     await new Promise((r) => setTimeout(r, 3000));
     await swarm.stopNode(lost);
+    lossAt = Date.now();
     const atLoss = pulls;
     await new Promise((r) => setTimeout(r, LOSS_SECONDS * 1000));
     during = pulls - atLoss;
+    log(`starting ${lost.name} again ${((Date.now() - lossAt) / 1000).toFixed(1)} s after it stopped`);
     await swarm.startNode(lost);
     await stack.waitConverged();
   } finally {
@@ -146,7 +154,9 @@ async function nodeLoss(swarm: Swarm, stack: ClusterStack, image: TestImage): Pr
     value: failures.length,
     goal: '= 0',
     pass: failures.length === 0,
-    note: `${pulls + failures.length} pulls in all (${during} while the node was down); slowest pull ${Math.max(...durations)} ms, median ${median(durations)} ms`,
+    note:
+      `${pulls + failures.length} pulls in all (${during} while the node was down); slowest pull ${Math.max(...durations)} ms, median ${median(durations)} ms; ` +
+      `${retried} GETs sent again because nginx closed a kept-alive connection as it was reused (a reload on a membership change; Go's http client, in Docker and containerd, does the same)`,
   };
 }
 

@@ -10,16 +10,38 @@ export interface PullTarget {
   vhost: string;
 }
 
-/** GET with Host set (fetch cannot); the body in full. */
-export function registryGet(
-  target: PullTarget,
-  path: string,
-  opts: { headers?: Record<string, string>; agent?: Agent; timeoutMs?: number } = {},
-): Promise<{ status: number; body: Buffer }> {
+export interface GetOptions {
+  headers?: Record<string, string>;
+  /** Keep-alive pool; default: a connection per request. */
+  agent?: Agent;
+  timeoutMs?: number;
+  /** Called when a request is sent again (see registryGet). */
+  onRetry?: (error: Error) => void;
+}
+
+/**
+ * GET with Host set (fetch cannot); the body in full. A GET on a kept-alive connection that the server
+ * closed before answering anything is sent once more on a new one, as Go's http client (Docker,
+ * containerd) does: a server may close an idle connection just as the client reuses it.
+ */
+export async function registryGet(target: PullTarget, path: string, opts: GetOptions = {}): Promise<{ status: number; body: Buffer }> {
+  try {
+    return await getOnce(target, path, opts);
+  } catch (err) {
+    const e = err as Error & { reused?: boolean; answered?: boolean };
+    if (!e.reused || e.answered) throw err;
+    opts.onRetry?.(e);
+    return getOnce(target, path, opts);
+  }
+}
+
+function getOnce(target: PullTarget, path: string, opts: GetOptions): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = request(
       { host: target.address, port: target.port, path, headers: { host: target.vhost, ...opts.headers }, agent: opts.agent ?? false },
       (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -27,17 +49,12 @@ export function registryGet(
       },
     );
     req.setTimeout(opts.timeoutMs ?? 60_000, () => req.destroy(new Error(`GET ${target.address}:${target.port}${path} timed out`)));
-    req.on('error', reject);
+    req.on('error', (err) => reject(Object.assign(err, { reused: req.reusedSocket, answered })));
     req.end();
   });
 }
 
-async function fetchVerified(
-  target: PullTarget,
-  path: string,
-  digest: string,
-  opts: { headers?: Record<string, string>; agent?: Agent },
-): Promise<number> {
+async function fetchVerified(target: PullTarget, path: string, digest: string, opts: GetOptions): Promise<number> {
   const res = await registryGet(target, path, opts);
   if (res.status !== 200) throw new Error(`GET ${target.address}:${target.port}${path} answered ${res.status}: ${res.body.toString().slice(0, 200)}`);
   const got = sha256Digest(res.body);
@@ -49,14 +66,19 @@ async function fetchVerified(
  * Pulls `repository:tag` as a client would and checks every digest; resolves to the bytes received.
  * Throws on any status other than 200 or any digest mismatch.
  */
-export async function pullImage(target: PullTarget, repository: string, tag: string, image: TestImage, agent?: Agent): Promise<number> {
+export async function pullImage(
+  target: PullTarget,
+  repository: string,
+  tag: string,
+  image: TestImage,
+  opts: Pick<GetOptions, 'agent' | 'onRetry'> = {},
+): Promise<number> {
   const accept = { accept: ALL_MANIFEST_MEDIA_TYPES.join(', ') };
-  let bytes = await fetchVerified(target, `/v2/${repository}/manifests/${tag}`, image.manifestDigest, { headers: accept, agent });
+  let bytes = await fetchVerified(target, `/v2/${repository}/manifests/${tag}`, image.manifestDigest, { ...opts, headers: accept });
   // Docker fetches three blobs at a time.
   const queue = [image.config, ...image.layers];
   const worker = async () => {
-    for (let b = queue.shift(); b; b = queue.shift())
-      bytes += await fetchVerified(target, `/v2/${repository}/blobs/${b.digest}`, b.digest, { agent });
+    for (let b = queue.shift(); b; b = queue.shift()) bytes += await fetchVerified(target, `/v2/${repository}/blobs/${b.digest}`, b.digest, opts);
   };
   await Promise.all([worker(), worker(), worker()]);
   return bytes;
