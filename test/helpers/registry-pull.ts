@@ -31,7 +31,8 @@ export async function registryGet(target: PullTarget, path: string, opts: GetOpt
     const e = err as Error & { reused?: boolean; answered?: boolean };
     if (!e.reused || e.answered) throw err;
     opts.onRetry?.(e);
-    return getOnce(target, path, opts);
+    // Not from the pool: its other idle connections may be closing too.
+    return getOnce(target, path, { ...opts, agent: undefined });
   }
 }
 
