@@ -30,7 +30,7 @@ import { createAdminApp } from './http/admin-app.js';
 import { clusterMembership } from './cluster/membership.js';
 import { createPeerHealthMonitor } from './cluster/peer-health.js';
 import { createHttpPeerProbe } from './cluster/peer-probe.js';
-import { createPeerResolver } from './cluster/peer-resolver.js';
+import { createPeerResolver, type LookupAll } from './cluster/peer-resolver.js';
 import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
@@ -84,6 +84,8 @@ export interface DaemonOptions {
   observe?: { accessLogPollMs?: number; registryVarsPollMs?: number; diskSampleMs?: number };
   /** How often free space under dataDir is measured (5 s) and abandoned uploads are removed (60 s). */
   diskSpace?: { checkMs?: number; cleanupMs?: number };
+  /** Cluster: how `dns:` peers are resolved (getaddrinfo by default) and how often (5 s), and how often peers are probed (5 s). */
+  cluster?: { lookup?: LookupAll; resolveMs?: number; peerProbeMs?: number };
 }
 
 export interface Daemon {
@@ -207,9 +209,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   // Cluster: the dns: peers name is re-resolved every 5 s; a changed answer is a pass like a config change.
   const peerResolver = createPeerResolver({
-    lookup: async (name) => (await lookup(name, { all: true })).map((a) => a.address),
+    lookup: opts.cluster?.lookup ?? (async (name) => (await lookup(name, { all: true })).map((a) => a.address)),
     clock,
     logger,
+    intervalMs: opts.cluster?.resolveMs,
     onChange: (name, before, after) => {
       events.record({ kind: 'config', level: 'info', vhost: null, message: `cluster: ${name} now answers ${after.join(', ')} (was ${before?.join(', ') ?? 'nothing'})` });
       triggerPass?.(`cluster peers changed`);
@@ -223,6 +226,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
     clock,
     logger,
+    intervalMs: opts.cluster?.peerProbeMs,
     onChange: (peer, up, error) =>
       events.record({ kind: 'probe', level: up ? 'info' : 'warn', vhost: null, message: `cluster peer ${peer} ${up ? 'answers again' : `is down: ${error}`}` }),
   });

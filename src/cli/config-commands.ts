@@ -1,4 +1,9 @@
+import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
 import path from 'node:path';
+import { clusterMembership } from '../cluster/membership.js';
+import type { RegcacheConfig } from '../config/model.js';
+import { formatProblem } from '../config/problems.js';
 import { readEgressSystem } from '../apply/egress/egress-system.js';
 import { detectAcceptSupport } from '../apply/nginx/nginx-features.js';
 import { findBinary } from '../util/find-binary.js';
@@ -54,7 +59,13 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   const accept = nginxBinary ? await detectAcceptSupport(nginxBinary, path.join(packageRoot(), 'nginx', 'accept.js')) : undefined;
   // `auto` is shown as the process runtime would run it.
   const blobRoot = config.runtime === 'docker' ? undefined : (name: string) => processRuntimePaths(config.dataDir, registrySlug(name)).storage;
-  const view = nginxView({ config, backends, generation: 1, paths, accept, blobRoot });
+  const membership = await membershipNow(config);
+  if (!membership.ok) {
+    for (const p of membership.problems) ctx.stderr.write(`regcache render: ${formatProblem(p)}\n`);
+    return 1;
+  }
+  const cluster = config.cluster && membership.value ? { config: config.cluster, membership: membership.value } : null;
+  const view = nginxView({ config, backends, generation: 1, paths, accept, blobRoot, cluster });
   if (placeholders.length > 0) {
     // A few names per comment line: nginx refuses a line longer than its 4 KiB read buffer.
     ctx.stdout.write(`# placeholder ports (regcache run allocates them) for ${placeholders.length} registries:\n`);
@@ -62,4 +73,13 @@ export async function renderCommand(values: Record<string, unknown>, ctx: Comman
   }
   ctx.stdout.write(createNginxRenderer(readNginxTemplates())(view));
   return 0;
+}
+
+/** The cluster's members as `run` would find them now: static peers, or what the dns: name answers. */
+async function membershipNow(config: RegcacheConfig) {
+  if (!config.cluster) return { ok: true as const, value: null };
+  const peers = config.cluster.peers;
+  const resolved = peers.kind === 'dns' ? await lookup(peers.name, { all: true }).then((a) => a.map((x) => x.address), () => null) : null;
+  const ownAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+  return clusterMembership({ cluster: config.cluster, resolved, ownAddresses });
 }

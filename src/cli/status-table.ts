@@ -57,6 +57,17 @@ export function formatStatusTable(status: DaemonStatus, nowMs: number): string {
   });
   if (rows.length === 0) lines.push('no vhosts configured');
   else lines.push(...table([header, ...rows]));
+  if (status.cluster) {
+    lines.push('', `CLUSTER (this node: ${status.cluster.self})`);
+    const peerRows = status.cluster.peers.map((p) => [
+      p.address,
+      p.up === null ? 'not probed' : p.up ? 'up' : 'DOWN',
+      `${(p.ringShare * 100).toFixed(1)}%`,
+      formatCount(p.forwarded),
+      p.error ?? '',
+    ]);
+    lines.push(...table([['PEER', 'STATE', 'RING SHARE', 'FORWARDED', 'ERROR'], ...peerRows]));
+  }
   const errors = status.vhosts.filter((v) => v.lastError);
   if (errors.length > 0) {
     lines.push('', 'LAST ERRORS');

@@ -21,11 +21,11 @@ export interface MembershipInput {
  */
 export function clusterMembership(input: MembershipInput): Result<Membership> {
   const { cluster } = input;
-  const members =
-    cluster.peers.kind === 'static' ? [...cluster.peers.addresses] : (input.resolved ?? []).map((ip) => formatPeer(ip.toLowerCase(), (cluster.peers as { port: number }).port));
+  const peers = cluster.peers;
+  const members = peers.kind === 'static' ? [...peers.addresses] : (input.resolved ?? []).map((ip) => formatPeer(ip.toLowerCase(), peers.port));
   const sorted = [...new Set(members)].sort();
-  if (cluster.peers.kind === 'dns' && sorted.length === 0 && cluster.self === null) {
-    return fail('cluster.peers', `${cluster.peers.name} resolved to no address yet`);
+  if (peers.kind === 'dns' && sorted.length === 0 && cluster.self === null) {
+    return fail('cluster.peers', `${peers.name} resolved to no address yet`);
   }
   let self = cluster.self;
   if (self === null) {
@@ -39,7 +39,7 @@ export function clusterMembership(input: MembershipInput): Result<Membership> {
     }
     if (mine.length > 1) return fail('cluster.self', `several peers (${mine.join(', ')}) are this host's addresses; set cluster.self`);
     self = mine[0]!;
-  } else if (cluster.peers.kind === 'dns' && !sorted.includes(self)) {
+  } else if (peers.kind === 'dns' && !sorted.includes(self)) {
     // A task that is not in DNS yet (just started) still belongs on its own ring.
     sorted.push(self);
     sorted.sort();

@@ -26,8 +26,7 @@ export function buildRing(servers: readonly PeerAddress[]): RingPoint[] {
       prev.writeUInt32LE(hash);
     }
   }
-  // nginx sorts by hash and keeps the first of equal hashes (its qsort is not stable: order of servers is
-  // the tie-break only in theory; a 32-bit collision between two servers has never been seen here).
+  // nginx sorts by hash and drops repeated hashes (which of two colliding servers wins is unspecified there too).
   points.sort((a, b) => a.hash - b.hash);
   return points.filter((p, i) => i === 0 || p.hash !== points[i - 1]!.hash);
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
-import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { createSystemClock } from '../../src/util/clock.js';
 import { findFreePort, requireBinary } from './binaries.js';
@@ -53,6 +53,8 @@ export interface StartRegcacheOptions {
   dir?: string;
   /** Reuse ports from an earlier run. */
   ports?: { router: number; admin: number };
+  /** Cluster: a fake `dns:` lookup and faster re-resolving and peer probes (see DaemonOptions.cluster). */
+  cluster?: DaemonOptions['cluster'];
   /** The router's listen address (a loopback address such as 127.0.0.11 for several nodes on one host); 127.0.0.1 by default. */
   host?: string;
   /** Runs before the config is written: files the config refers to (certificates, htpasswd, secrets). */
@@ -104,6 +106,7 @@ export async function startRegcache(input: RegcacheConfigInput, opts: StartRegca
     resyncMs: opts.resyncMs,
     upstreamProbeMs: opts.upstreamProbeMs,
     diskSpace: opts.diskSpace,
+    cluster: opts.cluster,
   });
   let stopped = false;
   return {

@@ -107,6 +107,20 @@ describe('regcache validate / render', () => {
     expect(out).toContain('for 1000 registries');
   });
 
+  it('renders a cluster node (ring, peer listener) that nginx -t accepts; a node not among its peers is refused', async () => {
+    const cluster = (self: string) =>
+      `domain: registry.example.com\ncluster:\n  listen: 127.0.0.1:15001\n  peers: [127.0.0.1:15001, 10.9.9.9:15001]\n${self}  secret: cli-render-secret-0123456789\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n`;
+    await writeFile(file('cluster.yaml'), cluster(''));
+    const out = await renderAndTest('cluster.yaml');
+    expect(out).toContain('upstream regcache_ring {');
+    expect(out).toContain('server 10.9.9.9:15001 max_fails=1');
+    await writeFile(file('cluster-lost.yaml'), cluster('').replace('127.0.0.1:15001, ', '10.9.9.8:15001, '));
+    const lost = await runCli(['render', '--config', file('cluster-lost.yaml')]);
+    expect(lost.code).toBe(1);
+    expect(lost.stdout).toBe('');
+    expect(lost.stderr).toMatch(/cluster\.self: this node is not among the peers/);
+  });
+
   it('render prints nothing to stdout and exits 1 for an invalid file', async () => {
     const r = await runCli(['render', '--config', file('bad.yaml')]);
     expect(r.code).toBe(1);

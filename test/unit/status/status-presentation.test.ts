@@ -113,5 +113,23 @@ describe('status table', () => {
     expect(row).toMatch(/docker\.io\s+up\s+42\s+40\/2\/0\s+3\.0 MiB/);
     expect(row).toContain('75.0% (3/4)'); // manifests: requests 4 − misses 1 = 3 hits, 1 miss
     expect(out).toContain('ghcr.io: cache not answering');
+    expect(out).not.toContain('CLUSTER');
+  });
+
+  it('lists the cluster peers in a cluster', () => {
+    const peer = (address: string, up: boolean, forwarded: number) => ({
+      address,
+      self: address === '10.0.0.1:5001',
+      up,
+      checkedAt: null,
+      error: up ? null : 'connect ECONNREFUSED',
+      ringShare: 0.5,
+      forwarded,
+      forwardedByCode: { '200': forwarded },
+    });
+    const out = formatStatusTable(status({ cluster: { self: '10.0.0.1:5001', peers: [peer('10.0.0.1:5001', true, 3), peer('10.0.0.2:5001', false, 0)] } }), NOW);
+    expect(out).toContain('CLUSTER (this node: 10.0.0.1:5001)');
+    expect(out).toMatch(/10\.0\.0\.1:5001\s+up\s+50\.0%\s+3\n/);
+    expect(out).toMatch(/10\.0\.0\.2:5001\s+DOWN\s+50\.0%\s+0\s+connect ECONNREFUSED/);
   });
 });
