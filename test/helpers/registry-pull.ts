@@ -55,25 +55,50 @@ function getOnce(target: PullTarget, path: string, opts: GetOptions): Promise<{ 
   });
 }
 
-async function fetchVerified(target: PullTarget, path: string, digest: string, opts: GetOptions): Promise<number> {
-  const res = await registryGet(target, path, opts);
-  if (res.status !== 200) throw new Error(`GET ${target.address}:${target.port}${path} answered ${res.status}: ${res.body.toString().slice(0, 200)}`);
+export interface PullOptions extends Pick<GetOptions, 'agent' | 'onRetry'> {
+  /**
+   * Tries per manifest or blob (1). Docker's pull tries a failed download again (5 tries, 5 s, 10 s, …
+   * apart): a broken connection, a body cut short or a 5xx. A wrong digest is never tried again.
+   */
+  attempts?: number;
+  retryDelayMs?: number;
+  /** Called for each download tried again, with what failed. */
+  onDownloadRetry?: (error: Error) => void;
+}
+
+class WrongContent extends Error {}
+
+async function fetchOnce(target: PullTarget, path: string, digest: string, opts: GetOptions): Promise<number> {
+  const res = await registryGet(target, path, opts).catch((err: Error) => {
+    throw new Error(`GET ${target.address}:${target.port}${path}: ${err.message}`, { cause: err });
+  });
+  if (res.status !== 200) {
+    const error = new Error(`GET ${target.address}:${target.port}${path} answered ${res.status}: ${res.body.toString().slice(0, 200)}`);
+    throw res.status >= 500 ? error : new WrongContent(error.message);
+  }
   const got = sha256Digest(res.body);
-  if (got !== digest) throw new Error(`GET ${target.address}:${target.port}${path}: body has digest ${got}, expected ${digest}`);
+  if (got !== digest) throw new WrongContent(`GET ${target.address}:${target.port}${path}: body has digest ${got}, expected ${digest}`);
   return res.body.length;
+}
+
+async function fetchVerified(target: PullTarget, path: string, digest: string, opts: GetOptions & PullOptions): Promise<number> {
+  const attempts = opts.attempts ?? 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetchOnce(target, path, digest, opts);
+    } catch (err) {
+      if (err instanceof WrongContent || attempt >= attempts) throw err;
+      opts.onDownloadRetry?.(err as Error);
+      await new Promise((r) => setTimeout(r, opts.retryDelayMs ?? 1000));
+    }
+  }
 }
 
 /**
  * Pulls `repository:tag` as a client would and checks every digest; resolves to the bytes received.
- * Throws on any status other than 200 or any digest mismatch.
+ * Throws on a wrong digest or a 4xx at once, and on a 5xx or a broken download once `attempts` are used.
  */
-export async function pullImage(
-  target: PullTarget,
-  repository: string,
-  tag: string,
-  image: TestImage,
-  opts: Pick<GetOptions, 'agent' | 'onRetry'> = {},
-): Promise<number> {
+export async function pullImage(target: PullTarget, repository: string, tag: string, image: TestImage, opts: PullOptions = {}): Promise<number> {
   const accept = { accept: ALL_MANIFEST_MEDIA_TYPES.join(', ') };
   let bytes = await fetchVerified(target, `/v2/${repository}/manifests/${tag}`, image.manifestDigest, { ...opts, headers: accept });
   // Docker fetches three blobs at a time.
