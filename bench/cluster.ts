@@ -175,7 +175,9 @@ async function nodeLoss(swarm: Swarm, stack: ClusterStack, image: TestImage): Pr
     value: retriedPulls.length,
     goal: 'report',
     pass: true,
-    note: `causes: ${[...kinds].map(([k, n]) => `${k} × ${n}`).join(', ') || 'none'} (cut responses from a stopping node or a reloading router, 503 when every peer this worker tried had just failed)`,
+    note: kinds.size
+      ? `causes: ${[...kinds].map(([k, n]) => `${k} × ${n}`).join(', ')} (a response cut by a stopping node or a reloading router; 503 when every peer one nginx worker tried had just failed)`
+      : 'none this run',
   };
   const lossRow: Row = {
     id: '3',
