@@ -24,6 +24,8 @@ export interface ClusterStack {
   tasks(): Promise<ClusterTask[]>;
   /** GET on a task's admin API (from inside the task). */
   admin(node: SwarmNode, path: string): Promise<{ status: number; text: string }>;
+  /** GET of any URL from inside a node's task (on the stack's overlay network). */
+  fetchFromTask(node: SwarmNode, url: string): Promise<{ status: number; text: string }>;
   /** Every node runs a task that is ready and reaches the upstream. */
   waitConverged(timeoutMs?: number): Promise<void>;
   /** Every node's task (or those of `nodes`) sees the same `count` peers, all up. */
@@ -74,14 +76,15 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
   const taskOf = async (node: SwarmNode): Promise<string | undefined> =>
     (await node.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${SERVICE}`])).trim().split('\n')[0] || undefined;
 
-  const admin = async (node: SwarmNode, path: string) => {
+  const fetchFromTask = async (node: SwarmNode, url: string) => {
     const task = await taskOf(node);
     if (!task) throw new Error(`no running ${SERVICE} task on ${node.name}`);
-    const script = `fetch('http://127.0.0.1:8080${path}').then(async (r) => process.stdout.write(r.status + '\\n' + (await r.text())))`;
+    const script = `fetch(${JSON.stringify(url)}).then(async (r) => process.stdout.write(r.status + '\\n' + (await r.text())))`;
     const out = await node.docker(['exec', task, 'node', '-e', script]);
     const nl = out.indexOf('\n');
     return { status: Number(out.slice(0, nl)), text: out.slice(nl + 1) };
   };
+  const admin = (node: SwarmNode, path: string) => fetchFromTask(node, `http://127.0.0.1:8080${path}`);
 
   const stack: ClusterStack = {
     async tasks() {
@@ -89,6 +92,7 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
       return found.filter((t): t is ClusterTask => t.container !== undefined);
     },
     admin,
+    fetchFromTask,
     async waitConverged(timeoutMs = 180_000) {
       const last = new Map<string, string>();
       await waitFor(
@@ -153,8 +157,8 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
 }
 
 /** The peers in a node's /api/v1/status (the cluster section). */
-export function clusterPeers(status: unknown): Array<{ address: string; up: boolean }> {
-  const cluster = (status as { cluster?: { peers?: Array<{ address: string; up: boolean }> } }).cluster;
+export function clusterPeers(status: unknown): Array<{ address: string; self: boolean; up: boolean }> {
+  const cluster = (status as { cluster?: { peers?: Array<{ address: string; self: boolean; up: boolean }> } }).cluster;
   if (!cluster?.peers) throw new Error('/api/v1/status has no cluster.peers');
   return cluster.peers;
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
 import { startContainerd } from '../../helpers/containerd.js';
@@ -16,7 +17,7 @@ import { pullImage, type PullTarget } from '../../helpers/registry-pull.js';
 import { startSwarm, type Swarm, type SwarmNode } from '../../helpers/swarm.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 import { ensureRegcacheImage } from '../container/images.js';
-import { deployClusterStack, upstreamFetchesBySource, type ClusterStack } from '../../helpers/cluster-stack.js';
+import { clusterPeers, deployClusterStack, upstreamFetchesBySource, type ClusterStack } from '../../helpers/cluster-stack.js';
 
 const REGISTRY = 'alpha.test';
 const DOMAIN = 'regcache.test';
@@ -63,6 +64,22 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
   it('runs one task on every node, each ready', async () => {
     const tasks = await stack.tasks();
     expect(tasks.map((t) => t.node).sort()).toEqual(swarm.nodes.map((n) => n.name).sort());
+  });
+
+  it('keeps the peer listener off the node network, and shut to requests without the secret', async () => {
+    const first = swarm.nodes[0]!;
+    // Only port 5000 is published: nothing listens on the node's own address at the peer port.
+    const refused = await new Promise<string>((done) => {
+      const socket = connect({ host: first.address, port: 5001 });
+      socket.once('connect', () => (socket.destroy(), done('connected')));
+      socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+    // On the overlay network a task reaches its peers' listener, which refuses a request without the secret.
+    const status = clusterPeers(JSON.parse((await stack.admin(first, '/api/v1/status')).text));
+    const other = status.find((p) => !p.self)!;
+    const res = await stack.fetchFromTask(first, `http://${other.address}/v2/team/app/manifests/v1`);
+    expect(res.status).toBe(403);
   });
 
   it('pulls one cold image through every node at once, then again: the upstream serves each blob once', async () => {
