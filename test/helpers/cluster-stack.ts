@@ -24,6 +24,8 @@ export interface ClusterStack {
   tasks(): Promise<ClusterTask[]>;
   /** GET on a task's admin API (from inside the task). */
   admin(node: SwarmNode, path: string): Promise<{ status: number; text: string }>;
+  /** The image of every node's running task (undefined: none running). */
+  images(): Promise<Array<string | undefined>>;
   /** GET of any URL from inside a node's task (on the stack's overlay network). */
   fetchFromTask(node: SwarmNode, url: string): Promise<{ status: number; text: string }>;
   /** Every node runs a task that is ready and reaches the upstream. */
@@ -39,6 +41,8 @@ export interface ClusterStackOptions {
   registries: Record<string, unknown>;
   /** Extra keys of the `cluster` section. */
   cluster?: Record<string, unknown>;
+  /** Pause between two nodes of a rolling update (the stack's REGCACHE_UPDATE_DELAY; 20s). */
+  updateDelay?: string;
 }
 
 /** The registries.yaml of the test: the shipped one's cluster section, the test's registries. */
@@ -70,6 +74,7 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
   await docker([
     'exec', '-w', '/stack',
     '-e', `REGCACHE_IMAGE=${opts.image}`, '-e', 'REGCACHE_CONFIG_FILE=/stack/registries.yaml', '-e', `REGCACHE_DOMAIN=${opts.domain}`,
+    '-e', `REGCACHE_UPDATE_DELAY=${opts.updateDelay ?? '20s'}`,
     manager.name, 'docker', 'stack', 'deploy', '--resolve-image', 'never', '-c', 'cluster-stack.yml', STACK,
   ]);
 
@@ -93,6 +98,14 @@ export async function deployClusterStack(swarm: Swarm, opts: ClusterStackOptions
     },
     admin,
     fetchFromTask,
+    async images() {
+      return Promise.all(
+        swarm.nodes.map(async (node) => {
+          const task = await taskOf(node).catch(() => undefined);
+          return task ? (await node.docker(['inspect', '--format', '{{.Config.Image}}', task]).catch(() => '')).trim() || undefined : undefined;
+        }),
+      );
+    },
     async waitConverged(timeoutMs = 180_000) {
       const last = new Map<string, string>();
       await waitFor(

@@ -27,6 +27,7 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
   let swarm: Swarm;
   let upstream: UpstreamRegistry;
   let stack: ClusterStack;
+  let image = '';
   const app = generateImage({ seed: `swarm-app-${randomBytes(4).toString('hex')}`, layers: [300_000, 200_000, 100_000] });
   // Many small blobs: enough keys to see how the ring splits them.
   const many = generateImage({ seed: `swarm-many-${randomBytes(4).toString('hex')}`, layers: Array.from({ length: 149 }, () => 512) });
@@ -35,7 +36,7 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
 
   beforeAll(async () => {
     const built = Date.now();
-    const image = await ensureRegcacheImage();
+    image = await ensureRegcacheImage();
     console.log(`regcache image ready in ${Date.now() - built} ms`);
     swarm = await startSwarm();
     await swarm.loadImage(image);
@@ -46,7 +47,8 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
       { repository: 'team/during', tag: 'v1', image: during },
     ]);
     const deployed = Date.now();
-    stack = await deployClusterStack(swarm, { image, registries: { [REGISTRY]: { upstream: upstream.url } }, domain: DOMAIN });
+    // A short pause between nodes in the rolling update (the stack's default is 20 s).
+    stack = await deployClusterStack(swarm, { image, registries: { [REGISTRY]: { upstream: upstream.url } }, domain: DOMAIN, updateDelay: '3s' });
     await stack.waitConverged();
     // Pulls start on one ring: with two views of it, two owners could each fetch a blob.
     await stack.waitMembership(swarm.nodes.length);
@@ -186,6 +188,52 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
     expect(failures, events.join('; ')).toEqual([]);
     // Every node again sees all three peers up.
     await stack.waitMembership(3);
+  });
+  it('rolls an upgrade through the nodes one at a time, with no failed pull but at a restarting node', async () => {
+    const next = image.replace(/:[^:/]+$/, '') + ':next';
+    await Promise.all(swarm.nodes.map((n) => n.docker(['tag', image, next])));
+    let stop = false;
+    let pulls = 0;
+    const failures: string[] = [];
+    const atDownNode: string[] = [];
+    const agent = new Agent({ keepAlive: true });
+    // Clients on every node; the one whose task is being replaced finds its node's port closed for a
+    // moment (a host-mode port has nobody else behind it), which is not the cluster's failure.
+    const loop = async (node: SwarmNode) => {
+      while (!stop) {
+        try {
+          await pullImage(target(node), 'team/during', 'v1', during, { agent, attempts: 3, retryDelayMs: 1000 });
+          pulls++;
+        } catch (err) {
+          const message = (err as Error).message;
+          (message.includes(`ECONNREFUSED ${node.address}:5000`) ? atDownNode : failures).push(`${node.name}: ${message.slice(0, 300)}`);
+        }
+      }
+    };
+    const loops = swarm.nodes.map(loop);
+    let mostDown = 0;
+    try {
+      await swarm.manager.docker(['service', 'update', '--detach', '--no-resolve-image', '--image', next, 'regcache_regcache']);
+      await waitFor(
+        async () => {
+          const images = await stack.images();
+          mostDown = Math.max(mostDown, images.filter((i) => i === undefined).length);
+          return images.every((i) => i === next);
+        },
+        { timeoutMs: 240_000, intervalMs: 250, what: `every node running ${next}` },
+      );
+      await stack.waitConverged();
+      await stack.waitMembership(swarm.nodes.length);
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+      agent.destroy();
+    }
+    console.log(
+      `upgrade: ${pulls} pulls, ${failures.length} failed, ${atDownNode.length} at a node while its task restarted; at most ${mostDown} node(s) down at once`,
+    );
+    expect(mostDown).toBeLessThanOrEqual(1);
+    expect(failures).toEqual([]);
   });
 });
 
