@@ -16,7 +16,7 @@ import { generateImage } from '../../helpers/image.js';
 import { pullImage, type PullTarget } from '../../helpers/registry-pull.js';
 import { startSwarm, type Swarm, type SwarmNode } from '../../helpers/swarm.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
-import { ensureRegcacheImage } from '../container/images.js';
+import { ensureRegcacheImage, REPO_ROOT } from '../container/images.js';
 import { clusterPeers, deployClusterStack, upstreamFetchesBySource, type ClusterStack } from '../../helpers/cluster-stack.js';
 
 const REGISTRY = 'alpha.test';
@@ -59,6 +59,11 @@ describe('regcache cluster on a three-node Swarm (compose/cluster-stack.yml)', (
 
   afterAll(async () => {
     console.log(`swarm setup timings (ms): ${JSON.stringify(swarm?.timings)}`);
+    // What the upstream answered (its access log), for a failure's report.
+    if (upstream) {
+      await mkdir(join(REPO_ROOT, 'test', 'artifacts'), { recursive: true });
+      await writeFile(join(REPO_ROOT, 'test', 'artifacts', 'swarm-upstream.log'), upstream.output().join('\n'));
+    }
     await upstream?.stop();
     await swarm?.teardown();
   });
