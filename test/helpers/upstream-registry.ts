@@ -22,10 +22,10 @@ export interface UpstreamRequest {
 }
 
 export interface UpstreamRegistry {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (or the `host` it was started on) */
   url: string;
   port: number;
-  /** "127.0.0.1:PORT", the reference host for skopeo/containerd. */
+  /** "127.0.0.1:PORT" (or the `host` it was started on), the reference host for skopeo/containerd. */
   host: string;
   /** Temp dir holding config, htpasswd and storage (removed by stop()). */
   dir: string;
@@ -54,6 +54,8 @@ export interface StartUpstreamOptions {
   redirectTo?: string;
   /** Fixed port; default is a free one (retried if it gets taken meanwhile). */
   port?: number;
+  /** Address to listen on (127.0.0.1); e.g. the gateway of a test network whose containers must reach it. */
+  host?: string;
 }
 
 // The access log (gorilla CombinedLoggingHandler, on stdout) is the request
@@ -108,7 +110,7 @@ function registryConfig(dir: string, port: number, withAuth: boolean, opts: Star
       delete: { enabled: true },
       maintenance: { uploadpurging: { enabled: false } },
     },
-    http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
+    http: { addr: `${opts.host ?? '127.0.0.1'}:${port}`, secret: randomBytes(16).toString('hex') },
     ...(opts.redirectTo ? { middleware: { storage: [{ name: 'redirect', options: { baseurl: opts.redirectTo } }] } } : {}),
     ...(withAuth ? { auth: { htpasswd: { realm: 'regcache-test-upstream', path: join(dir, 'htpasswd') } } } : {}),
   };
@@ -138,7 +140,7 @@ export async function startUpstreamRegistry(opts: StartUpstreamOptions = {}): Pr
   try {
     if (opts.htpasswd) await writeFile(join(dir, 'htpasswd'), await htpasswdLine(opts.htpasswd));
     for (let attempt = 1; ; attempt++) {
-      const port = opts.port ?? (await findFreePort());
+      const port = opts.port ?? (await findFreePort(opts.host));
       try {
         return await launch(bin, dir, port, opts);
       } catch (err) {
@@ -176,7 +178,8 @@ async function launch(bin: string, dir: string, port: number, opts: StartUpstrea
     if (uri?.startsWith(SENTINEL_PREFIX)) sentinelsSeen.add(`stderr ${uri}`);
   });
 
-  const url = `http://127.0.0.1:${port}`;
+  const host = `${opts.host ?? '127.0.0.1'}:${port}`;
+  const url = `http://${host}`;
   let stopped = false;
   let sentinelCounter = 0;
 
@@ -194,7 +197,7 @@ async function launch(bin: string, dir: string, port: number, opts: StartUpstrea
   const registry: UpstreamRegistry = {
     url,
     port,
-    host: `127.0.0.1:${port}`,
+    host,
     dir,
     auth,
     requests: () => recorded.slice(),

@@ -7,14 +7,16 @@
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { requireBinary } from '../../helpers/binaries.js';
 import { BUILD_LABEL, docker, imageLabel, requireDocker, requireDockerEngine } from '../../helpers/registry-image.js';
 
 const run = promisify(execFile);
-export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+/** The checkout: found upwards from here, so the compiled copy the benchmark runs (bench/out/…) finds it too. */
+export const REPO_ROOT = findRepoRoot(import.meta.dirname);
 export const DEBIAN_BASE = 'debian:bookworm-slim';
 export const NODE_BASE = 'node:20-bookworm-slim';
 /** The tag the tests build the Dockerfile under (compose and the stack read it from REGCACHE_IMAGE). */
@@ -40,8 +42,15 @@ const APT_DOCKER_CLEAN = [
   'Acquire::Languages "none";',
 ];
 
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'Dockerfile')) && existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no Dockerfile and package.json in ${from} or above`);
+  }
+}
+
 /** Runs a command with output to a log; throws with the log's tail when it fails. */
-async function logged(command: string, args: string[], opts: { cwd?: string; log: string }): Promise<void> {
+export async function logged(command: string, args: string[], opts: { cwd?: string; log: string }): Promise<void> {
   const out = await open(opts.log, 'a');
   try {
     const child = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', out.fd, out.fd] });
@@ -60,10 +69,10 @@ async function logged(command: string, args: string[], opts: { cwd?: string; log
 
 /**
  * One builder at a time across test files (vitest runs two in parallel): a lock file holding the owner's
- * PID; a lock whose owner is gone is taken over.
+ * PID; a lock whose owner is gone is taken over. `name` tells locks for different images apart.
  */
-async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
-  const lock = join(tmpdir(), 'regcache-container-image.lock');
+export async function withBuildLock<T>(fn: () => Promise<T>, name = 'regcache-container-image'): Promise<T> {
+  const lock = join(tmpdir(), `${name}.lock`);
   for (;;) {
     try {
       const handle = await open(lock, 'wx');

@@ -89,6 +89,46 @@ describe('compose/stack.yml', () => {
   });
 });
 
+describe('compose/cluster-stack.yml', () => {
+  const stack = parse(read('compose/cluster-stack.yml'));
+  const service = stack.services.regcache;
+  const raw = parse(read('compose/cluster/registries.yaml'));
+  const secretTarget = `/run/secrets/${service.secrets[0].target}`;
+
+  it('parses with the secret where the config reads it', () => {
+    expect(raw.cluster.secretFile).toBe(secretTarget);
+    const config = parseShipped('compose/cluster/registries.yaml', composeDefaults(service.environment), { [secretTarget]: 'a'.repeat(64) + '\n' });
+    expect(config.dataDir).toBe('/var/lib/regcache');
+    expect(config.cluster?.secret).toBe('a'.repeat(64));
+    expect(config.cluster?.peers).toEqual({ kind: 'dns', name: 'tasks.regcache', port: 5001 });
+    expect(stack.secrets[service.secrets[0].source].external).toBe(true);
+  });
+
+  it('finds peers by the service name on the overlay network, whose peer port is not published', () => {
+    const [, name, port] = /^dns:tasks\.([a-z0-9-]+):(\d+)$/.exec(raw.cluster.peers)!;
+    expect(Object.keys(stack.services)).toContain(name);
+    expect(raw.cluster.listen).toBe(`0.0.0.0:${port}`);
+    expect(service.networks).toEqual(['peers']);
+    expect(stack.networks.peers.driver).toBe('overlay');
+    // Per-task DNS records: a virtual IP would hide the tasks (and needs IPVS).
+    expect(service.deploy.endpoint_mode).toBe('dnsrr');
+    expect(service.ports.map((p: { target: number }) => p.target)).toEqual([5000]);
+    expect(service.ports[0].mode).toBe('host');
+  });
+
+  it('runs one task per node with its own volume, and updates one node at a time', () => {
+    expect(stack.version).toMatch(/^3\.\d+$/);
+    expect(service.deploy.mode).toBe('global');
+    expect(service.volumes).toContain('data:/var/lib/regcache');
+    expect(service.configs[0].target).toBe('/etc/regcache/registries.yaml');
+    expect(service.deploy.update_config.parallelism).toBe(1);
+  });
+
+  it("turns the image's health check off: Swarm would keep an unhealthy task out of tasks.regcache, where it finds itself", () => {
+    expect(service.healthcheck).toEqual({ disable: true });
+  });
+});
+
 describe('compose/docker-runtime.yml', () => {
   const compose = parse(read('compose/docker-runtime.yml'));
   const { nginx, regcache } = compose.services;
