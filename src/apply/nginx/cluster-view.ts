@@ -15,7 +15,9 @@ export interface NginxClusterView {
   secret: string;
   /** How long connecting to an owner may take before the next node on the ring is tried. */
   connectTimeout: string;
-  /** After one failed connect a peer is skipped for this long, then tried again. */
+  /** Failed connects (counted per node, shared by its workers) within failTimeout that leave a peer out. */
+  maxFails: number;
+  /** After maxFails failed connects a peer is skipped for this long, then tried again. */
   failTimeout: string;
   /** How long after the request started another owner may still be tried. */
   nextUpstreamTimeout: string;
@@ -26,6 +28,9 @@ export interface NginxClusterView {
 /** Failover bound (issue 13: ≤ 2 s): a refused connect moves on at once, a silent peer after 1 s. */
 const CONNECT_TIMEOUT = '1s';
 const FAIL_TIMEOUT = '5s';
+// Two, not one: a peer that reloads closes the kept-alive connections to it, and one such reset
+// must not take it (or this node itself) off the ring.
+const MAX_FAILS = 2;
 const NEXT_UPSTREAM_TIMEOUT = '2s';
 
 export function clusterView(config: ClusterConfig, membership: Membership): NginxClusterView {
@@ -36,6 +41,7 @@ export function clusterView(config: ClusterConfig, membership: Membership): Ngin
     peers: membership.members,
     secret: config.secret,
     connectTimeout: CONNECT_TIMEOUT,
+    maxFails: MAX_FAILS,
     failTimeout: FAIL_TIMEOUT,
     nextUpstreamTimeout: NEXT_UPSTREAM_TIMEOUT,
     tries: membership.members.length,

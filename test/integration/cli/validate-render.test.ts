@@ -113,7 +113,7 @@ describe('regcache validate / render', () => {
     await writeFile(file('cluster.yaml'), cluster(''));
     const out = await renderAndTest('cluster.yaml');
     expect(out).toContain('upstream regcache_ring {');
-    expect(out).toContain('server 10.9.9.9:15001 max_fails=1');
+    expect(out).toContain('server 10.9.9.9:15001 max_fails=2');
     await writeFile(file('cluster-lost.yaml'), cluster('').replace('127.0.0.1:15001, ', '10.9.9.8:15001, '));
     const lost = await runCli(['render', '--config', file('cluster-lost.yaml')]);
     expect(lost.code).toBe(1);

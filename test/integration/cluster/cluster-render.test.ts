@@ -65,7 +65,7 @@ describe('cluster config → nginx -t (real nginx)', () => {
         }),
       );
       expect(rendered).toContain('upstream regcache_ring {');
-      for (const peer of membership.value.members) expect(rendered).toContain(`server ${peer} max_fails=1`);
+      for (const peer of membership.value.members) expect(rendered).toContain(`server ${peer} max_fails=2`);
       const file = path.join(prefix, 'nginx.conf');
       await writeFile(file, rendered);
       const result = await promisify(execFile)(nginx, [

@@ -38,7 +38,7 @@ const serverOf = (listen: string) => {
 describe('nginx render: cluster', () => {
   it('puts every member on the consistent-hash ring, keyed by digest or by cache and repository', () => {
     expect(rendered).toContain('hash $regcache_shard_key consistent;');
-    for (const m of membership.members) expect(rendered).toContain(`server ${m} max_fails=1 fail_timeout=5s;`);
+    for (const m of membership.members) expect(rendered).toContain(`server ${m} max_fails=2 fail_timeout=5s;`);
     expect(rendered).toContain('"~^/v2/.+/(?:blobs|manifests)/(sha256:[0-9a-f]{64})$" $1;');
     expect(rendered).toContain('"~^/v2/(.+)/(?:manifests|tags|referrers|blobs)/" "$regcache_vhost|$1";');
   });
@@ -52,6 +52,11 @@ describe('nginx render: cluster', () => {
     expect(pub).toContain('$regcache_repository_rule');
     expect(pub).not.toContain('try_files');
     expect(pub).not.toContain('proxy_pass http://$regcache_pass');
+    // When no node on the ring takes a request, this node's own peer listener answers it, with the secret.
+    const fallback = pub.slice(pub.indexOf('location @regcache_ring_unavailable {'));
+    expect(fallback).toMatch(/^location @regcache_ring_unavailable \{\n\s+proxy_pass http:\/\/regcache_self;/);
+    expect(fallback.slice(0, fallback.indexOf('}'))).toContain(`proxy_set_header X-Regcache-Peer "${SECRET}";`);
+    expect(rendered).toMatch(new RegExp(`upstream regcache_self \\{\\n\\s+server ${membership.self.replace(/\./g, '\\.')};`));
   });
 
   it('has the peer listener refuse requests without the secret and serve from the caches', () => {
