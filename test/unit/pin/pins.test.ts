@@ -23,10 +23,13 @@ const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).dig
 const d = (c: string) => `sha256:${c.repeat(64).slice(0, 64)}`;
 
 let dir: string;
+/** Pins a test made: their pending writes of the pins file finish before the directory goes. */
+const made: Array<{ flush(): Promise<void> }> = [];
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'regcache-pin-'));
 });
 afterEach(async () => {
+  await Promise.all(made.splice(0).map((p) => p.flush()));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -216,6 +219,7 @@ describe('pin resolution', () => {
       clock: createFakeClock(Date.UTC(2026, 0, 1)),
       logger,
     });
+    made.push(pins);
     return { pins, started };
   }
 
@@ -295,6 +299,7 @@ describe('pin resolution', () => {
     const clock = createFakeClock(Date.UTC(2026, 0, 1));
     let jobs: WarmJobs | null = null;
     const pins = createPins({ file: path.join(dir, 'pins.json'), warm: { start: (r, o) => jobs!.start(r, o) }, config: () => config, clock, logger });
+    made.push(pins);
     jobs = createWarmJobs({ client, config: () => config, clock, logger, pins: pins.sink });
     pins.update(config);
     const run = async () => {
