@@ -97,6 +97,16 @@ async function htpasswdLine(auth: BasicAuth): Promise<string> {
 }
 
 /** Where the upstream keeps its filesystem storage (the CDN root for redirectTo). */
+/** Blob GETs per digest among `requests`. */
+export function blobGetCounts(requests: readonly UpstreamRequest[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of requests) {
+    const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(r.path);
+    if (r.method === 'GET' && m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+  }
+  return counts;
+}
+
 export function upstreamDataDir(dir: string): string {
   return join(dir, 'data');
 }

@@ -9,7 +9,7 @@ import { findFreePort, waitFor } from '../../helpers/binaries.js';
 import { generateImage, MediaTypes } from '../../helpers/image.js';
 import { rawRequest } from '../../helpers/push.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
-import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { blobGetCounts, seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
 const SECRET = 'dns-membership-secret-0123456789';
 const HOSTS = ['127.0.0.21', '127.0.0.22', '127.0.0.23'];
@@ -60,14 +60,7 @@ describe('cluster: dns: membership on real daemons', () => {
   };
   const ringOf = async (node: RunningRegcache): Promise<string[]> =>
     ((await adminJson(node, '/api/v1/status')).body.cluster?.peers ?? []).map((p: { address: string }) => p.address);
-  const upstreamBlobGets = async () => {
-    const counts = new Map<string, number>();
-    for (const r of await upstream.settledRequests()) {
-      const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(r.path);
-      if (r.method === 'GET' && m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
-    }
-    return counts;
-  };
+  const upstreamBlobGets = async () => blobGetCounts(await upstream.settledRequests());
 
   beforeAll(async () => {
     upstream = await startUpstreamRegistry();

@@ -10,7 +10,7 @@ import { findFreePort, waitFor } from '../../helpers/binaries.js';
 import { generateImage, MediaTypes } from '../../helpers/image.js';
 import { rawRequest } from '../../helpers/push.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
-import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { blobGetCounts, seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
 const SECRET = 'three-nodes-cluster-secret-0123456789';
 const HOSTS = ['127.0.0.11', '127.0.0.12', '127.0.0.13'];
@@ -56,14 +56,7 @@ describe('cluster: three nodes on loopback share one cache', () => {
       () => false,
     );
   };
-  const upstreamBlobGets = async () => {
-    const counts = new Map<string, number>();
-    for (const r of await upstream.settledRequests()) {
-      const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(r.path);
-      if (r.method === 'GET' && m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
-    }
-    return counts;
-  };
+  const upstreamBlobGets = async () => blobGetCounts(await upstream.settledRequests());
 
   beforeAll(async () => {
     upstream = await startUpstreamRegistry();

@@ -2,7 +2,7 @@
 // maxSize, and distribution 2.8's proxy expiry (the registry deletes it; regcache puts it back); with the
 // upstream gone it still pulls. API pins round-trip and survive a daemon restart.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,16 +13,12 @@ import { generateImage, type TestImage } from '../../helpers/image.js';
 import { parsePrometheusText, sampleValue } from '../../helpers/prom-text.js';
 import { adminJson, startRegcache, type RegcacheConfigInput, type RunningRegcache } from '../../helpers/regcache.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
+import { exists } from '../../helpers/stored-blobs.js';
 
 const exec = promisify(execFile);
 const TOKEN = 'pin-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const blobsOf = (img: TestImage) => [img.config.digest, ...img.layers.map((l) => l.digest)];
-const exists = (f: string) =>
-  stat(f).then(
-    () => true,
-    () => false,
-  );
 
 function storageOf(rc: RunningRegcache) {
   return processRuntimePaths(path.join(rc.dir, 'data'), 'docker-io').storage;

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { purgeCommand } from '../../../src/cli/purge-command.js';
 import { createStorageBound } from '../../../src/integrity/storage-bound.js';
 import { createLogger } from '../../../src/log.js';
-import { blobDataPath } from '../../../src/status/storage/filesystem-storage.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
+import { exists, writeStoredBlob } from '../../helpers/stored-blobs.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -58,19 +58,8 @@ describe('regcache purge', () => {
 
 describe('storage bound', () => {
   const clock = createFakeClock(Date.UTC(2026, 0, 1));
-  const blob = async (root: string, name: string, bytes: number, lastUse: Date) => {
-    const digest = `sha256:${name.repeat(64).slice(0, 64)}`;
-    const file = blobDataPath(root, digest)!;
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, Buffer.alloc(bytes, 1));
-    await utimes(file, lastUse, lastUse);
-    return file;
-  };
-  const exists = (f: string) =>
-    stat(f).then(
-      () => true,
-      () => false,
-    );
+  const blob = (root: string, name: string, bytes: number, lastUse: Date) =>
+    writeStoredBlob(root, `sha256:${name.repeat(64).slice(0, 64)}`, bytes, lastUse);
 
   it('evicts the least recently used blobs of a registry over its maxSize, down to 90 %', async () => {
     const root = path.join(dir, 'storage');

@@ -77,6 +77,14 @@ describe('nginx controller', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   });
+  /** A controller whose generation probe asks the server above. */
+  const controllerFor = (driver: NginxDriver) =>
+    createNginxController({
+      driver,
+      probeBase: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+      clock: createSystemClock(),
+      logger: createLogger({ level: 'silent' }),
+    });
   afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await rm(dir, { recursive: true, force: true });
@@ -84,13 +92,7 @@ describe('nginx controller', () => {
 
   it('puts the last good file back when a reload is refused, and applies the same bytes again on the next try', async () => {
     const { driver, reloads } = fakeDriver(dir, serve);
-    const port = (server.address() as { port: number }).port;
-    const nginx = createNginxController({
-      driver,
-      probeBase: `http://127.0.0.1:${port}`,
-      clock: createSystemClock(),
-      logger: createLogger({ level: 'silent' }),
-    });
+    const nginx = controllerFor(driver);
     expect(await nginx.apply('generation 1\n', 1)).toEqual({ changed: true });
 
     const refused = await nginx.apply('generation 2\nlisten busy-port\n', 2).catch((e: unknown) => e);
@@ -112,13 +114,7 @@ describe('nginx controller', () => {
 
   it('returns from a reload only once the previous workers stopped taking connections', async () => {
     const { driver, workerListings } = fakeDriver(dir, serve);
-    const port = (server.address() as { port: number }).port;
-    const nginx = createNginxController({
-      driver,
-      probeBase: `http://127.0.0.1:${port}`,
-      clock: createSystemClock(),
-      logger: createLogger({ level: 'silent' }),
-    });
+    const nginx = controllerFor(driver);
     await nginx.apply('generation 1\n', 1);
     await nginx.apply('generation 2\n', 2);
     const last = workerListings.at(-1)!;

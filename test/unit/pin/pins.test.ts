@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,13 +10,15 @@ import { createLogger } from '../../../src/log.js';
 import { createPinKeeper, registryPaths } from '../../../src/pin/pin-keeper.js';
 import { pinnedEntries } from '../../../src/pin/pin-model.js';
 import { createPins } from '../../../src/pin/pins.js';
-import { blobDataPath } from '../../../src/status/storage/filesystem-storage.js';
-import type { RouterClient } from '../../../src/warm/router-client.js';
 import { pendingImage, warmImage, type ImageContent } from '../../../src/warm/warm-image.js';
 import { createWarmJobs, type WarmJob, type WarmJobs, type WarmRequest } from '../../../src/warm/warm-jobs.js';
 import { resolveWarmTarget, type WarmTarget } from '../../../src/warm/warm-target.js';
 import { configFrom } from '../../helpers/config.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
+import { fakeRouterClient, smallImage } from '../../helpers/fake-router-client.js';
+import { exists, writeStoredBlob } from '../../helpers/stored-blobs.js';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 const logger = createLogger({ level: 'silent' });
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -52,18 +54,7 @@ describe('pickEvictions with pins', () => {
 
 describe('storage bound with pins', () => {
   const clock = createFakeClock(Date.UTC(2026, 0, 1));
-  const blob = async (root: string, c: string, bytes: number, lastUse: Date) => {
-    const file = blobDataPath(root, d(c))!;
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, Buffer.alloc(bytes, 1));
-    await utimes(file, lastUse, lastUse);
-    return file;
-  };
-  const exists = (f: string) =>
-    stat(f).then(
-      () => true,
-      () => false,
-    );
+  const blob = (root: string, c: string, bytes: number, lastUse: Date) => writeStoredBlob(root, d(c), bytes, lastUse);
 
   it('keeps the pinned oldest blob and says when pinned content alone is over maxSize', async () => {
     const root = path.join(dir, 'storage');
@@ -105,40 +96,6 @@ describe('storage bound with pins', () => {
   });
 });
 
-/** An in-memory registry behind the RouterClient port, recording what was asked. */
-function fakeClient(content: Map<string, { body: Buffer; type?: string }>, tags: Record<string, string>) {
-  const asked: string[] = [];
-  const client: RouterClient = {
-    async manifest(_host, _repo, ref) {
-      asked.push(`manifest ${ref}`);
-      const digest = tags[ref] ?? ref;
-      const c = content.get(digest);
-      if (!c) throw new Error(`manifest ${ref}: HTTP 404`);
-      return { body: c.body, contentType: c.type ?? null, digest };
-    },
-    async blob(_host, _repo, digest, onBytes) {
-      asked.push(`blob ${digest}`);
-      const c = content.get(digest)!;
-      onBytes(c.body.length);
-      return c.body.length;
-    },
-    close() {},
-  };
-  return { client, asked };
-}
-
-function image(seed: string, layers: number) {
-  const blobs = Array.from({ length: layers + 1 }, (_, i) => Buffer.from(`${seed}-${i}`));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { digest: sha(blobs[0]!), size: blobs[0]!.length },
-      layers: blobs.slice(1).map((b) => ({ digest: sha(b), size: b.length })),
-    }),
-  );
-  return { manifest, blobs, digest: sha(manifest) };
-}
-
 const config = configFrom(`
 domain: registry.example.com
 warm:
@@ -163,8 +120,8 @@ describe('pin in the config', () => {
 
 describe('pin resolution', () => {
   it('a warm resolves an index to the index, the chosen platform manifests and their blobs, known before any blob is fetched', async () => {
-    const amd = image('amd', 2);
-    const arm = image('arm', 2);
+    const amd = smallImage('amd', 2, OCI_MANIFEST);
+    const arm = smallImage('arm', 2, OCI_MANIFEST);
     const index = Buffer.from(
       JSON.stringify({
         mediaType: 'application/vnd.oci.image.index.v1+json',
@@ -179,7 +136,7 @@ describe('pin resolution', () => {
       ...[amd, arm].map((i) => [i.digest, { body: i.manifest, type: 'application/vnd.oci.image.manifest.v1+json' }] as const),
       ...[...amd.blobs, ...arm.blobs].map((b) => [sha(b), { body: b }] as const),
     ]);
-    const { client, asked } = fakeClient(content, { '1': sha(index) });
+    const { client, asked } = fakeRouterClient(content, { '1': sha(index) });
     const target = resolveWarmTarget('org/app:1', config) as WarmTarget;
     let plannedAt = -1;
     const resolved = await warmImage(target, [parsePlatform('linux/arm64')!], client, pendingImage(target.image, target.cache), {
@@ -286,8 +243,8 @@ describe('pin resolution', () => {
   });
 
   it('a config pin follows its tag through the warm jobs: a moved tag is a new set, an unmoved one fetches nothing', async () => {
-    const v1 = image('v1', 2);
-    const v2 = image('v2', 1);
+    const v1 = smallImage('v1', 2, OCI_MANIFEST);
+    const v2 = smallImage('v2', 1, OCI_MANIFEST);
     const content = new Map(
       [v1, v2].flatMap((i) => [
         [i.digest, { body: i.manifest, type: 'application/vnd.oci.image.manifest.v1+json' }] as const,
@@ -295,7 +252,7 @@ describe('pin resolution', () => {
       ]),
     );
     const tags: Record<string, string> = { '1': v1.digest };
-    const { client, asked } = fakeClient(content, tags);
+    const { client, asked } = fakeRouterClient(content, tags);
     const clock = createFakeClock(Date.UTC(2026, 0, 1));
     let jobs: WarmJobs | null = null;
     const pins = createPins({ file: path.join(dir, 'pins.json'), warm: { start: (r, o) => jobs!.start(r, o) }, config: () => config, clock, logger });

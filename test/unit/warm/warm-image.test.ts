@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { configFrom } from '../../helpers/config.js';
 import { parsePlatform } from '../../../src/config/platform.js';
-import { createRouterClient, type RouterClient } from '../../../src/warm/router-client.js';
+import { createRouterClient } from '../../../src/warm/router-client.js';
 import { pendingImage, warmImage } from '../../../src/warm/warm-image.js';
 import { resolveWarmTarget, type WarmTarget } from '../../../src/warm/warm-target.js';
+import { fakeRouterClient, sha256Of as digest, smallImage } from '../../helpers/fake-router-client.js';
 
-const digest = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const config = configFrom(`
 domain: registry.example.com
 registries:
@@ -15,48 +14,14 @@ registries:
 `);
 const target = resolveWarmTarget('org/app:1', config) as WarmTarget;
 
-/** An in-memory registry behind the RouterClient port, recording what was asked. */
-function fakeClient(content: Map<string, { body: Buffer; type?: string }>, tags: Record<string, string>, failBlob?: string) {
-  const asked: string[] = [];
-  const client: RouterClient = {
-    async manifest(_host, _repo, ref) {
-      asked.push(`manifest ${ref}`);
-      const d = tags[ref] ?? ref;
-      const c = content.get(d);
-      if (!c) throw new Error(`manifest ${ref}: HTTP 404`);
-      return { body: c.body, contentType: c.type ?? null, digest: d };
-    },
-    async blob(_host, _repo, d, onBytes) {
-      asked.push(`blob ${d}`);
-      if (d === failBlob) throw new Error(`blob ${d}: HTTP 500`);
-      const c = content.get(d)!;
-      onBytes(c.body.length);
-      return c.body.length;
-    },
-    close() {},
-  };
-  return { client, asked };
-}
-
-function image(seed: string, layers: number) {
-  const blobs = Array.from({ length: layers + 1 }, (_, i) => Buffer.from(`${seed}-${i}`));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      config: { digest: digest(blobs[0]!), size: blobs[0]!.length },
-      layers: blobs.slice(1).map((b) => ({ digest: digest(b), size: b.length })),
-    }),
-  );
-  return { manifest, blobs, digest: digest(manifest) };
-}
-
 describe('warmImage', () => {
   it('fetches the tag, the manifest again by digest, then every blob once', async () => {
-    const img = image('a', 2);
+    const img = smallImage('a', 2);
     const content = new Map([
       [img.digest, { body: img.manifest, type: 'application/vnd.docker.distribution.manifest.v2+json' }],
       ...img.blobs.map((b) => [digest(b), { body: b }] as const),
     ]);
-    const { client, asked } = fakeClient(content, { '1': img.digest });
+    const { client, asked } = fakeRouterClient(content, { '1': img.digest });
     const p = pendingImage(target.image, target.cache);
     await warmImage(target, [parsePlatform('linux/amd64')!], client, p);
     expect(p).toMatchObject({
@@ -72,8 +37,8 @@ describe('warmImage', () => {
   });
 
   it('a periodic run that finds the same digest fetches nothing more', async () => {
-    const img = image('b', 1);
-    const { client, asked } = fakeClient(new Map([[img.digest, { body: img.manifest }]]), { '1': img.digest });
+    const img = smallImage('b', 1);
+    const { client, asked } = fakeRouterClient(new Map([[img.digest, { body: img.manifest }]]), { '1': img.digest });
     const p = pendingImage(target.image, target.cache);
     await warmImage(target, [parsePlatform('linux/amd64')!], client, p, { unchangedIf: img.digest });
     expect(p).toMatchObject({ state: 'done', unchanged: true, blobs: { done: 0, total: 0 } });
@@ -81,10 +46,10 @@ describe('warmImage', () => {
   });
 
   it('a failing blob fails the image with its reason and stops the queue', async () => {
-    const img = image('c', 12);
+    const img = smallImage('c', 12);
     const content = new Map([[img.digest, { body: img.manifest }], ...img.blobs.map((b) => [digest(b), { body: b }] as const)]);
     const bad = digest(img.blobs[0]!);
-    const { client, asked } = fakeClient(content, { '1': img.digest }, bad);
+    const { client, asked } = fakeRouterClient(content, { '1': img.digest }, bad);
     const p = pendingImage(target.image, target.cache);
     await warmImage(target, [parsePlatform('linux/amd64')!], client, p);
     expect(p.state).toBe('failed');
