@@ -1,10 +1,8 @@
 // Rendered cluster configs pass the real nginx's -t: single node with TLS and access rules, a
 // three-peer ring, IPv6 peers.
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterMembership } from '../../../src/cluster/membership.js';
 import { nginxView } from '../../../src/apply/nginx/nginx-view.js';
@@ -12,9 +10,9 @@ import { processNginxPaths } from '../../../src/apply/nginx/process-nginx.js';
 import { createNginxRenderer, readNginxTemplates } from '../../../src/apply/nginx/render.js';
 import { readSmallFile } from '../../../src/config/load.js';
 import { parseConfig } from '../../../src/config/parse.js';
-import { requireBinary } from '../../helpers/binaries.js';
 import { makeCa, makeLeaf } from '../../helpers/certs.js';
 import { bcryptEntry } from '../../helpers/htpasswd.js';
+import { nginxCheck } from '../../helpers/nginx-check.js';
 
 const SECRET = 'cluster-secret-0123456789abcdef';
 
@@ -36,7 +34,6 @@ describe('cluster config → nginx -t (real nginx)', () => {
   ];
   for (const [name, peers, extras] of cases) {
     it(`accepts ${name}`, async () => {
-      const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
       const listen = peers.startsWith('listen:') ? '' : 'listen: 127.0.0.1:15001\n  ';
       const text = [
         'domain: registry.test',
@@ -68,21 +65,7 @@ describe('cluster config → nginx -t (real nginx)', () => {
       for (const peer of membership.value.members) expect(rendered).toContain(`server ${peer} max_fails=2`);
       const file = path.join(prefix, 'nginx.conf');
       await writeFile(file, rendered);
-      const result = await promisify(execFile)(nginx, [
-        '-t',
-        '-q',
-        '-p',
-        `${prefix}/`,
-        '-e',
-        path.join(prefix, 'logs/error.log'),
-        '-c',
-        file,
-        '-g',
-        'daemon off;',
-      ]).then(
-        () => null,
-        (err: { stderr?: string }) => err.stderr ?? String(err),
-      );
+      const result = await nginxCheck(file, prefix);
       expect(result).toBeNull();
     });
   }

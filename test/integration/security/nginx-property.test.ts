@@ -1,10 +1,8 @@
 // Property with the real nginx binary: any generated config either fails validation with field
 // paths, or renders a config that `nginx -t` accepts, with no injected structure (see the unit property).
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +19,7 @@ import { requireBinary } from '../../helpers/binaries.js';
 import { makeCa, makeLeaf } from '../../helpers/certs.js';
 import { configArbitrary } from '../../helpers/config-arbitrary.js';
 import { bcryptEntry } from '../../helpers/htpasswd.js';
+import { nginxCheck } from '../../helpers/nginx-check.js';
 
 describe('config → nginx -t (real nginx)', () => {
   let dir: string;
@@ -86,22 +85,8 @@ describe('config → nginx -t (real nginx)', () => {
         for (const [name, content] of files) {
           const file = path.join(prefix, name);
           await writeFile(file, content);
-          try {
-            await promisify(execFile)(nginx, [
-              '-t',
-              '-q',
-              '-p',
-              prefix + '/',
-              '-e',
-              path.join(prefix, 'logs/error.log'),
-              '-c',
-              file,
-              '-g',
-              'daemon off;',
-            ]);
-          } catch (err) {
-            throw new Error(`nginx -t rejected a validated config (${name}):\n${stringify(doc)}\n${(err as { stderr?: string }).stderr}`);
-          }
+          const rejected = await nginxCheck(file, prefix);
+          if (rejected !== null) throw new Error(`nginx -t rejected a validated config (${name}):\n${stringify(doc)}\n${rejected}`);
         }
       }),
       // No shrinking: each step is a real nginx -t, and a shrink run outlasts the test timeout, hiding the counterexample.
