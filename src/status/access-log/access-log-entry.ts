@@ -1,3 +1,5 @@
+import { upstreamAttempts } from './upstream-attempts.js';
+
 /** What a request was for, from its path. Never carries the repository name: it feeds metric labels. */
 export type RequestKind = 'manifest' | 'blob' | 'upload' | 'tags' | 'catalog' | 'base' | 'other';
 
@@ -112,13 +114,8 @@ export function parseAccessLogLine(line: string): AccessLogEntry | null {
   };
 }
 
-/** nginx lists the servers tried as "a, b" (next upstream) and "a : b" (internal redirect); statuses alike. */
+/** Every peer a public-listener request was passed to, with what it answered; null when none. */
 function forwardedTo(peers: unknown, statuses: unknown): AccessLogEntry['forwarded'] {
-  if (typeof peers !== 'string' || peers === '' || peers === '-') return null;
-  const split = (v: string) => v.split(/\s*,\s*|\s+:\s+/).filter(Boolean);
-  const codes = typeof statuses === 'string' ? split(statuses) : [];
-  return split(peers).map((peer, i) => {
-    const n = Number(codes[i]);
-    return { peer, status: Number.isInteger(n) && n >= 100 && n <= 599 ? n : null };
-  });
+  const tried = upstreamAttempts(peers, statuses).flat();
+  return tried.length === 0 ? null : tried.map(({ address, status }) => ({ peer: address, status }));
 }

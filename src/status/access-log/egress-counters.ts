@@ -1,3 +1,5 @@
+import { upstreamAttempts, type UpstreamAttempt } from './upstream-attempts.js';
+
 /**
  * What the egress nginx's log (templates/egress-nginx.conf.ejs, regcache_egress_json) says about the
  * requests each cache sent upstream. Plain data; only configured vhosts are kept.
@@ -29,7 +31,7 @@ export interface EgressLogEntry {
    * none). For a mirror list these are its hop listeners, one per mirror tried; a redirect followed
    * afterwards is not among them.
    */
-  attempts: Array<{ address: string; status: number | null }>;
+  attempts: UpstreamAttempt[];
   /** When nginx logged the request (ms since the epoch); null when the line has no msec. */
   timeMs: number | null;
 }
@@ -67,26 +69,9 @@ export function parseEgressLogLine(line: string): EgressLogEntry | null {
     upstreamBytes: values(raw.upstream_bytes).reduce((sum, v) => sum + (Number(v) || 0), 0),
     cache: typeof raw.cache === 'string' ? raw.cache : '',
     upstreamFailed: (raw.status === 502 || raw.status === 504) && /(?:^|[,:] ?)(?:502|504)$/.test(String(raw.upstream_status).trim()),
-    attempts: firstAttempts(raw.upstream_addr, raw.upstream_status),
+    attempts: upstreamAttempts(raw.upstream_addr, raw.upstream_status)[0] ?? [],
     timeMs: typeof raw.msec === 'number' ? Math.round(raw.msec * 1000) : null,
   };
-}
-
-/** The first group of $upstream_addr / $upstream_status (before " : ", which separates internal redirects), paired. */
-function firstAttempts(addr: unknown, status: unknown): EgressLogEntry['attempts'] {
-  if (typeof addr !== 'string' || typeof status !== 'string' || addr.trim() === '') return [];
-  const addresses = addr
-    .split(' : ')[0]!
-    .split(',')
-    .map((v) => v.trim());
-  const statuses = status
-    .split(' : ')[0]!
-    .split(',')
-    .map((v) => v.trim());
-  return addresses.map((address, i) => {
-    const code = Number(statuses[i]);
-    return { address, status: Number.isInteger(code) && code > 0 ? code : null };
-  });
 }
 
 export interface EgressCounters {
