@@ -2,6 +2,7 @@ import { link, lstat, mkdir, readdir, rename, unlink, writeFile } from 'node:fs/
 import path from 'node:path';
 import { registrySlug } from '../config/parse.js';
 import type { Logger } from '../log.js';
+import { blobDataPath } from '../status/storage/filesystem-storage.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { createRepeating } from '../util/repeat.js';
@@ -24,10 +25,11 @@ export interface PinKeeper {
 
 const V2 = ['docker', 'registry', 'v2'];
 
-/** The registry's files for a digest in a repository (distribution's filesystem layout). Pure. */
-export function registryPaths(root: string, e: KeptEntry): { data: string; link: string } {
+/** The registry's files for a digest in a repository (distribution's filesystem layout); null for a digest it cannot store. Pure. */
+export function registryPaths(root: string, e: KeptEntry): { data: string; link: string } | null {
+  const data = blobDataPath(root, e.digest);
+  if (data === null) return null;
   const hex = e.digest.slice('sha256:'.length);
-  const data = path.join(root, ...V2, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
   const kindDir = e.kind === 'manifest' ? ['_manifests', 'revisions'] : ['_layers'];
   return { data, link: path.join(root, ...V2, 'repositories', ...e.repository.split('/'), ...kindDir, 'sha256', hex, 'link') };
 }
@@ -69,7 +71,9 @@ export function createPinKeeper(deps: {
       const hex = e.digest.slice('sha256:'.length);
       const kept = path.join(dir, hex);
       wanted.add(hex);
-      const { data, link: repoLink } = registryPaths(root, e);
+      const paths = registryPaths(root, e);
+      if (paths === null) continue;
+      const { data, link: repoLink } = paths;
       try {
         const [dataStat, keptStat] = await Promise.all([exists(data), exists(kept)]);
         if (dataStat && (!keptStat || keptStat.ino !== dataStat.ino)) {

@@ -310,13 +310,13 @@ describe('pin keeper', () => {
       { digest: d('b'), repository: 'library/app', kind: 'blob' as const },
     ];
     for (const e of entries) {
-      const p = registryPaths(root, e);
+      const p = registryPaths(root, e)!;
       await mkdir(path.dirname(p.data), { recursive: true });
       await writeFile(p.data, `bytes of ${e.digest}`);
       await mkdir(path.dirname(p.link), { recursive: true });
       await writeFile(p.link, e.digest);
     }
-    expect(registryPaths(root, entries[0]!).link).toBe(
+    expect(registryPaths(root, entries[0]!)!.link).toBe(
       path.join(root, 'docker/registry/v2/repositories/library/app/_manifests/revisions/sha256', d('a').slice(7), 'link'),
     );
     let pinned = entries;
@@ -331,13 +331,13 @@ describe('pin keeper', () => {
     expect(await keeper.keep()).toEqual({ kept: 2, restored: 0, released: 0 });
     // What distribution's OnBlobExpire / OnManifestExpire do: the repository link, and for blobs the data.
     for (const e of entries) {
-      const p = registryPaths(root, e);
+      const p = registryPaths(root, e)!;
       await unlink(p.link);
       if (e.kind === 'blob') await rm(path.dirname(p.data), { recursive: true });
     }
     expect(await keeper.keep()).toEqual({ kept: 2, restored: 3, released: 0 });
     for (const e of entries) {
-      const p = registryPaths(root, e);
+      const p = registryPaths(root, e)!;
       expect(await readFile(p.data, 'utf8')).toBe(`bytes of ${e.digest}`);
       expect(await readFile(p.link, 'utf8')).toBe(e.digest);
     }
@@ -345,7 +345,7 @@ describe('pin keeper', () => {
     expect(await keeper.keep()).toEqual({ kept: 1, restored: 0, released: 1 });
     expect(await readdir(path.join(keepDir, 'docker-io'))).toEqual([d('a').slice(7)]);
     // A purge drops the kept copy first: the deleted file is not put back.
-    const purged = registryPaths(root, entries[0]!);
+    const purged = registryPaths(root, entries[0]!)!;
     await keeper.forget('docker.io', entries[0]!.digest);
     await rm(path.dirname(purged.data), { recursive: true });
     expect(await keeper.keep()).toEqual({ kept: 0, restored: 0, released: 0 });
