@@ -51,19 +51,17 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
   let restartTimer: TimerHandle | null = null;
   let adopted: { pid: number; start: string } | null = null;
   let pollTimer: TimerHandle | null = null;
-  /** The process group of the last child (its pid), killed when the child exits. */
-  let lastGroup: number | undefined;
   const stableAfterMs = opts.stableAfterMs ?? 30_000;
 
   /** What follows an exit we did not ask for: count it, restart with backoff. */
-  const exitedOnItsOwn = (code: number | null, signal: NodeJS.Signals | null) => {
+  /** `group`: the exited process's group, just killed; the relaunch waits for it to be gone. */
+  const exitedOnItsOwn = (code: number | null, signal: NodeJS.Signals | null, group: number | undefined) => {
     const willRestart = !stopping;
     if (!stopping) {
       lastError = `${opts.name} exited (${signal ?? `code ${code}`}); see ${opts.logFile}`;
       if (opts.clock.now() - startedAt >= stableAfterMs) attempt = 0;
       const delay = backoffDelay(attempt++, 500);
       opts.logger.warn({ process: opts.name, code, signal, restartInMs: delay }, 'process exited; restarting');
-      const group = lastGroup;
       const relaunchAt = opts.clock.now() + delay;
       // A killed group's members may still hold its ports for a moment: a launch before they are gone
       // would fail to bind and grow the backoff, so wait for them (bounded) after the delay.
@@ -92,9 +90,8 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     }
     adopted = null;
     // Its orphaned workers (nginx) would keep the listening socket.
-    lastGroup = a.pid;
     killGroup(a.pid);
-    exitedOnItsOwn(null, null);
+    exitedOnItsOwn(null, null, a.pid);
   };
 
   const launch = () => {
@@ -121,9 +118,8 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     });
     proc.once('exit', (code, signal) => {
       if (child === proc) child = null;
-      lastGroup = proc.pid;
       killGroup(proc.pid);
-      exitedOnItsOwn(code, signal);
+      exitedOnItsOwn(code, signal, proc.pid);
     });
   };
 
