@@ -20,7 +20,7 @@ const ACCEPT = [MediaTypes.dockerManifest, MediaTypes.dockerManifestList, MediaT
 
 describe('cluster: three nodes on loopback share one cache', () => {
   // Many small blobs, so every node owns some.
-  const image = generateImage({ seed: 'cluster-three-nodes', layers: Array.from({ length: 24 }, (_, i) => 2048 + i) });
+  const image = generateImage({ seed: 'cluster-three-nodes', layers: Array.from({ length: 60 }, (_, i) => 2048 + i) });
   const blobs = [image.config, ...image.layers];
   let upstream: UpstreamRegistry;
   let peerPort: number;
@@ -100,7 +100,7 @@ describe('cluster: three nodes on loopback share one cache', () => {
       for (const [i, node] of nodes.entries())
         if (peers[i] !== owner) expect(await storedOn(node, b.digest), `${b.digest} on ${peers[i]}`).toBe(false);
     }
-    // Roughly even: each of the three owns a fair part of the 25 blobs.
+    // Roughly even: each of the three owns a fair part of the 61 blobs (with 25, one node owned only 3 in a CI run: the ring moves with the free peer port).
     expect([...owned.keys()].sort()).toEqual(peers);
     for (const n of owned.values()) expect(n).toBeGreaterThanOrEqual(4);
   }, 120_000);
