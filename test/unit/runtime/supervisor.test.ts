@@ -91,6 +91,22 @@ describe('supervised process (fake clock)', () => {
     await startedTimes(s, 5);
   });
 
+  it('start() during the backoff of a crash restart is that restart: run at once, counted once', async () => {
+    const s = setup();
+    s.proc.start();
+    await startedTimes(s, 1);
+    await crash(s);
+    // A reconcile pass finds nginx not running and asks for it before the 500 ms backoff ends.
+    s.proc.start();
+    await startedTimes(s, 2);
+    expect(s.proc.restarts).toBe(1);
+    expect(s.proc.running).toBe(true);
+    // The backoff's timer is gone: no second child later.
+    await s.clock.advance(5000);
+    expect(s.starts).toHaveLength(2);
+    expect(s.proc.restarts).toBe(1);
+  });
+
   it('stop() cancels a pending restart and leaves no timer', async () => {
     const s = setup();
     s.proc.start();

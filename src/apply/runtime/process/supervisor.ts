@@ -51,10 +51,14 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
   let restartTimer: TimerHandle | null = null;
   let adopted: { pid: number; start: string } | null = null;
   let pollTimer: TimerHandle | null = null;
+  /** The restart after a crash, while it waits for its backoff or the old group. */
+  let pendingRelaunch: (() => void) | null = null;
   const stableAfterMs = opts.stableAfterMs ?? 30_000;
 
-  /** What follows an exit we did not ask for: count it, restart with backoff. */
-  /** `group`: the exited process's group, just killed; the relaunch waits for it to be gone. */
+  /**
+   * What follows an exit we did not ask for: count it, restart with backoff. `group`: the exited
+   * process's group, just killed; the relaunch waits for it to be gone.
+   */
   const exitedOnItsOwn = (code: number | null, signal: NodeJS.Signals | null, group: number | undefined) => {
     const willRestart = !stopping;
     if (!stopping) {
@@ -72,9 +76,11 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
           restartTimer = opts.clock.setTimeout(relaunch, 50);
           return;
         }
+        pendingRelaunch = null;
         restarts++;
         launch();
       };
+      pendingRelaunch = relaunch;
       restartTimer = opts.clock.setTimeout(relaunch, delay);
     }
     opts.onExit?.({ code, signal, willRestart });
@@ -139,6 +145,10 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     start() {
       stopping = false;
       if (restartTimer) opts.clock.clearTimeout(restartTimer);
+      restartTimer = null;
+      // Asked to run while a crash restart waits out its backoff: that restart happens now, counted,
+      // and still after the crashed process's group is gone.
+      if (pendingRelaunch) return pendingRelaunch();
       if (child || adopted) return;
       launch();
     },
@@ -151,6 +161,7 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
     },
     async stop(graceMs = 5000) {
       stopping = true;
+      pendingRelaunch = null;
       if (restartTimer) opts.clock.clearTimeout(restartTimer);
       if (pollTimer) opts.clock.clearTimeout(pollTimer);
       if (adopted) {
