@@ -82,8 +82,12 @@ export function configArbitrary(files: ConfigFilesForArbitrary) {
   const registry = fc
     .record(
       {
-        // One URL or a list of mirrors (duplicates and lists without egress are refused).
-        upstream: fc.oneof(hostile(upstream), fc.array(hostile(upstream), { minLength: 1, maxLength: 3 })),
+        // One URL or, less often, a list of mirrors (duplicates and lists without egress are refused; every
+        // hostile item can reject the whole config, so lists are weighted down to keep valid configs common).
+        upstream: fc.oneof(
+          { arbitrary: hostile(upstream), weight: 4 },
+          { arbitrary: fc.array(hostile(upstream), { minLength: 1, maxLength: 3 }), weight: 1 },
+        ),
         username: fc.option(hostile(label), { nil: undefined }),
         password: secret,
         aliases: fc.array(hostile(dnsName), { maxLength: 2 }),

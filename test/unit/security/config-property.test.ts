@@ -72,7 +72,7 @@ describe('config → nginx: nothing injectable', () => {
         for (const secret of passwordsOf(doc)) expect(text).not.toContain(secret);
         if (result.value.admin.token) expect(text).not.toContain(result.value.admin.token);
       }),
-      { numRuns: 400, seed: Number(process.env.FC_SEED ?? Date.now() % 100000) },
+      { numRuns: 800, seed: Number(process.env.FC_SEED ?? Date.now() % 100000) },
     );
     // The generator must reach the interesting branch, not only rejections.
     expect(rendered, `rejections by path: ${JSON.stringify([...rejectedAt])}`).toBeGreaterThan(20);
