@@ -58,6 +58,8 @@ import { sleep, type Clock } from './util/clock.js';
 import { startComponents, type Component } from './util/components.js';
 import { errorMessage } from './util/errors.js';
 import { findBinary } from './util/find-binary.js';
+import { packageRoot } from './util/package-root.js';
+import { detectJsModule } from './apply/nginx/nginx-features.js';
 import { createRouterClient } from './warm/router-client.js';
 import { createWarmJobs } from './warm/warm-jobs.js';
 import { createWarmSchedule } from './warm/warm-schedule.js';
@@ -330,6 +332,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             render: createEgressNginxRenderer(templates),
             controlPort: egressNginx.controlPort,
             workerUser: (configured) => egressNginx.driver.workerUser(configured),
+            lockCheck: egressNginx.lockCheck,
           }
         : null,
       state,
@@ -614,9 +617,13 @@ async function createEgressNginx(
   ports: PortBook,
   onCrash: (message: string) => void,
 ) {
-  const driver = createProcessNginx({ binary: requireNginxBinary(env), dataDir: config.dataDir, clock, logger, onCrash, subdir: 'egress-nginx' });
+  const binary = requireNginxBinary(env);
+  const driver = createProcessNginx({ binary, dataDir: config.dataDir, clock, logger, onCrash, subdir: 'egress-nginx' });
   // A name no registry can have (registry names are DNS names).
   const controlPort = await ports.egressPortFor('.egress');
   const controller = createNginxController({ driver, probeBase: `http://127.0.0.1:${controlPort}`, clock, logger });
-  return { driver, controller, controlPort };
+  const jsModule = await detectJsModule(binary);
+  const lockCheck = jsModule ? { module: jsModule, script: path.join(packageRoot(), 'nginx', 'egress-lock.js') } : null;
+  if (!lockCheck) logger.warn('nginx has no njs module: requests waiting on a stalled blob fetch retry the upstream in turn');
+  return { driver, controller, controlPort, lockCheck };
 }

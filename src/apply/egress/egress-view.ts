@@ -41,6 +41,12 @@ export interface EgressNginxView {
   errorHold: string;
   /** Where the egress nginx's workers mark blob fetches that just failed (see egress-maps.conf). */
   failedDir: string;
+  /**
+   * njs that checks those marks again after a request waited on a digest's lock (nginx/egress-lock.js),
+   * so every waiter of a failed fetch is answered at once; null without the njs module (waiters then
+   * retry the upstream in turn, each bounded by stallTimeout). `unbindable`: an address in use.
+   */
+  lockCheck: { module: string; script: string; unbindable: string } | null;
   /** Patterns a redirect's Location is checked against before nginx follows it (redirect-policy.ts). */
   redirect: {
     wellFormed: string;
@@ -81,6 +87,8 @@ export function egressNginxView(input: {
   generation: number;
   controlPort: number;
   user?: string | null;
+  /** The njs module and nginx/egress-lock.js, when nginx has the module. */
+  lockCheck?: { module: string; script: string } | null;
 }): EgressNginxView | null {
   const ownPorts = [
     input.config.admin.listen.port,
@@ -112,6 +120,7 @@ export function egressNginxView(input: {
     connectTimeout: `${Math.min(15, config.cache.stallTimeoutSeconds)}s`,
     errorHold: ERROR_HOLD,
     failedDir: egressFailedDir(paths),
+    lockCheck: input.lockCheck ? { ...input.lockCheck, unbindable: `127.0.0.1:${input.controlPort}` } : null,
     redirect: {
       wellFormed: LOCATION_WELL_FORMED,
       host: LOCATION_HOST,

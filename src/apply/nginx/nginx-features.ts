@@ -31,12 +31,23 @@ export function acceptSupport(versionOutput: string, jsModule: string | null, sc
 
 /** Asks the nginx binary (`nginx -V`) and looks for Debian's libnginx-mod-http-js in its modules path. */
 export async function detectAcceptSupport(binary: string, script: string): Promise<AcceptSupport> {
+  const { output, jsModule } = await inspectNginx(binary);
+  if (output === '') return FIRST_ACCEPT_LINE_ONLY;
+  return acceptSupport(output, jsModule, script);
+}
+
+/** The njs module of this nginx binary (Debian's libnginx-mod-http-js), or null when it has none. */
+export async function detectJsModule(binary: string): Promise<string | null> {
+  return (await inspectNginx(binary)).jsModule;
+}
+
+async function inspectNginx(binary: string): Promise<{ output: string; jsModule: string | null }> {
   let output = '';
   try {
     const { stdout, stderr } = await promisify(execFile)(binary, ['-V']);
     output = stdout + stderr;
   } catch {
-    return FIRST_ACCEPT_LINE_ONLY;
+    return { output: '', jsModule: null };
   }
   const modulesPath = /--modules-path=(\S+)/.exec(output)?.[1] ?? '/usr/lib/nginx/modules';
   const module = path.join(modulesPath, 'ngx_http_js_module.so');
@@ -44,5 +55,5 @@ export async function detectAcceptSupport(binary: string, script: string): Promi
     () => true,
     () => false,
   );
-  return acceptSupport(output, present ? module : null, script);
+  return { output, jsModule: present ? module : null };
 }

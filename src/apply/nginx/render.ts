@@ -79,6 +79,7 @@ export function createEgressNginxRenderer(templates: NginxTemplates): EgressNgin
     'connectTimeout',
     'errorHold',
     'failedDir',
+    'lockCheck',
     'redirect',
     'servers',
     'mirrorBackoff',

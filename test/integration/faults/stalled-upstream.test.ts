@@ -12,10 +12,11 @@ import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/re
 const STALL_SECONDS = 3;
 const CLIENTS = 4;
 // Blob misses are not merged in the router (nothing stored there): each client's fetch waits on the
-// egress lock, and when the holder stalls out the next waiter tries the upstream once more. So waiters
-// fail one stallTimeout apart: at most (clients + 1) stalls (distribution pings an upstream without auth
-// first), plus nginx's 500 ms lock poll and a loaded machine. (Without the bound: 900 s read timeouts.)
-const BOUND_SECONDS = (CLIENTS + 1) * STALL_SECONDS + 8;
+// egress lock. When the holder stalls out, its failure is marked and every waiter is answered at once
+// (nginx/egress-lock.js) instead of trying the upstream in turn. Bound: one stall for distribution's
+// unauthenticated ping of the upstream, one for the blob, nginx's 500 ms lock poll per waiter, and a
+// loaded machine. (Waiters in turn took (clients + 1) stalls; without any bound: 900 s read timeouts.)
+const BOUND_SECONDS = 2 * STALL_SECONDS + CLIENTS * 0.5 + 4;
 const HOST = 'docker.io.registry.test';
 
 describe('stalled and hanging upstreams', () => {

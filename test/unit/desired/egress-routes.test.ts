@@ -128,7 +128,7 @@ describe('egress render', () => {
     expect(text).toContain('proxy_cache_valid 502 504 2s;');
     // Failed fetches are written down and checked; redirects are classified, own listeners refused.
     expect(text).toContain('fastcgi_temp_path /d/egress-nginx/temp/failed;');
-    expect(text).toContain('if (-f /d/egress-nginx/temp/failed/$regcache_egress_digest-$regcache_egress_slot_a) {');
+    expect(text).toContain('if (-f /d/egress-nginx/temp/failed/$regcache_egress_mark_key-$regcache_egress_slot_a) {');
     expect(text).toMatch(/if \(\$regcache_redirect_to ~ "\^loopback:\(\?:[0-9|]*41000[0-9|]*\)\$"\)/);
     expect(text).toContain('set $regcache_redirect_class never;');
   });

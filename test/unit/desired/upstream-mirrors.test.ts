@@ -8,6 +8,9 @@ import { parseConfig } from '../../../src/config/parse.js';
 import { egressPlan, mirrorPortKey } from '../../../src/desired/egress-routes.js';
 import { configFrom } from '../../helpers/config.js';
 import { nginxCheck } from '../../helpers/nginx-check.js';
+import { requireBinary } from '../../helpers/binaries.js';
+import { detectJsModule } from '../../../src/apply/nginx/nginx-features.js';
+import { packageRoot } from '../../../src/util/package-root.js';
 
 const parse = (registry: string, extra = '') =>
   parseConfig(`domain: r.example\n${extra}registries:\n  docker.io:\n${registry}`, { source: '/d/r.yaml', env: {} });
@@ -106,7 +109,7 @@ describe('upstream mirror lists: egress plan and render', () => {
     expect(direct.notes).toContainEqual({ vhost: 'docker.io', message: expect.stringMatching(/first mirror https:\/\/registry-1.docker.io only/) });
   });
 
-  const render = () => {
+  const render = (lockCheck: { module: string; script: string } | null = null) => {
     const c = configFrom(text);
     const plan = egressPlan({ config: c, ports, system, loopback: true });
     const paths = {
@@ -116,7 +119,9 @@ describe('upstream mirror lists: egress plan and render', () => {
       temp: '/d/e/temp',
       cache: '/d/e/cache',
     };
-    return createEgressNginxRenderer(readNginxTemplates())(egressNginxView({ config: c, plan, paths, generation: 2, controlPort: 41000 })!);
+    return createEgressNginxRenderer(readNginxTemplates())(
+      egressNginxView({ config: c, plan, paths, generation: 2, controlPort: 41000, lockCheck })!,
+    );
   };
 
   it('renders the group (first primary, the rest backups, backoff as fail_timeout) and the hop listeners', () => {
@@ -170,5 +175,20 @@ describe('upstream mirror lists: egress plan and render', () => {
         .replace(/^user .*$/m, ''),
     );
     expect(await nginxCheck(conf, tmp)).toBeNull();
+  });
+
+  it('with the njs module: waiters on a digest lock check the failure marks, and nginx -t accepts it', async () => {
+    const module = await detectJsModule(requireBinary(['nginx'], 'REGCACHE_NGINX_BIN'));
+    expect(module, 'libnginx-mod-http-js').not.toBeNull();
+    const out = render({ module: module!, script: path.join(packageRoot(), 'nginx', 'egress-lock.js') });
+    expect(out).toContain(`load_module ${module};`);
+    expect(out).toContain('js_set $regcache_egress_after_lock regcache_egress_lock.failedBind;');
+    expect(out).toContain('default "127.0.0.1:41000";');
+    // Both fetching locations (direct and mirror group) evaluate it after the lock.
+    expect(out.match(/^\s*proxy_bind \$regcache_egress_after_lock;/gm)).toHaveLength(2);
+    const conf = path.join(tmp, 'egress-njs.conf');
+    writeFileSync(conf, out.replaceAll('/d/e', tmp).replace(/^user .*$/m, ''));
+    expect(await nginxCheck(conf, tmp)).toBeNull();
+    expect(render()).not.toContain('proxy_bind');
   });
 });

@@ -1,0 +1,33 @@
+// njs for the egress nginx. A request that waited on a digest's cache lock fetches the blob itself
+// when the lock holder's fetch failed, and would stall for another cache.stallTimeout. The holder's
+// failure is written down as a marker file (egress-maps.conf); nginx evaluates proxy_bind after the
+// lock wait, so this checks the marker there and, when it exists, names an address that cannot be
+// bound (the egress control listener, in use): nginx answers 500 at once instead of connecting.
+import fs from 'fs';
+
+function exists(file) {
+  try {
+    fs.accessSync(file);
+    return true;
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- njs 0.7 has no optional catch binding
+  } catch (e) {
+    return false;
+  }
+}
+
+// The marker names of this moment: the same two 2-second slot schemes as egress-maps.conf.
+function slots(seconds) {
+  const prefix = Math.floor(seconds / 10);
+  const digit = seconds % 10;
+  return [prefix + 'a' + Math.floor(digit / 2), prefix + 'b' + Math.floor((digit + 1) / 2)];
+}
+
+function failedBind(r) {
+  const digest = r.variables.regcache_egress_digest;
+  if (!digest) return '';
+  const dir = r.variables.regcache_egress_failed_dir;
+  const failed = slots(Math.floor(Date.now() / 1000)).some((slot) => exists(dir + '/' + digest + '-' + slot));
+  return failed ? r.variables.regcache_egress_unbindable : '';
+}
+
+export default { failedBind };
