@@ -46,7 +46,7 @@ import { generatedClientSnippets } from './status/page/client-snippets.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from './status/page/render-status-page.js';
 import { createStatusService } from './status/status-service.js';
 import { createFilesystemStorageInspector } from './status/storage/filesystem-storage.js';
-import { createVolumeStorageInspector } from './status/storage/volume-storage.js';
+import { createVolumeStorageInspector, createVolumeStorageRoot } from './status/storage/volume-storage.js';
 import { volumeName } from './apply/runtime/docker/cache-container.js';
 import type { DockerApi } from './apply/runtime/docker/docker-api.js';
 import { createVhostObserver } from './status/vhost-observer.js';
@@ -179,9 +179,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const storage = runtime.kind === 'process' ? processStorage(config) : volumeStorage(docker.api);
   // Only verified bytes in any cache, one copy on disk, cache.maxSize over everything (src/integrity/).
   const layers = cacheLayers({ routerCacheDir: nginxDriver.paths.cache, egressCacheDir: egressNginx?.driver.paths.cache ?? null });
-  // Storage regcache may delete from: the process runtime's directories. A registry:2 container keeps
-  // an in-memory blob descriptor cache that would outlive a deleted file, so its volume is left alone.
-  const storageRoot = async (name: string) => (runtime.kind === 'process' ? processStorageDir(config, name) : null);
+  // Storage regcache may delete from (purge, cache.maxSize): the process runtime's directories, or the
+  // Docker volumes' mountpoints when the daemon can write them (its containers run without a descriptor cache).
+  const storageRoot =
+    runtime.kind === 'process'
+      ? async (name: string) => processStorageDir(config, name)
+      : createVolumeStorageRoot((name) => docker.api.volumeMountpoint(volumeName(registrySlug(name))));
+  // Pinned files are kept as hard links under dataDir, which a volume on another file system cannot have.
+  const pinStorageRoot = async (name: string) => (runtime.kind === 'process' ? processStorageDir(config, name) : null);
   // Pinned images (src/pin/): their set is recorded by the warm jobs that fetch them (warmJobs, below).
   const pins = createPins({
     file: path.join(config.dataDir, 'pins', 'pins.json'),
@@ -222,7 +227,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const pinKeeper = createPinKeeper({
     caches: () => state.applied?.config.registries.map((r) => r.name) ?? [],
     entries: (name) => pinnedEntries(pins.all(), name),
-    storageRoot,
+    storageRoot: pinStorageRoot,
     keepDir: path.join(config.dataDir, 'pins', 'keep'),
     clock,
     logger,

@@ -16,6 +16,7 @@ export interface RegistryEntry {
   upstream: string;
   username?: string;
   password?: string;
+  cache?: Record<string, unknown>;
 }
 
 export interface DockerTestEnv {

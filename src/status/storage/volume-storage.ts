@@ -33,3 +33,20 @@ export function createVolumeStorageInspector(opts: VolumeStorageOptions): CacheS
     },
   };
 }
+
+/**
+ * A volume's mountpoint regcache may delete blobs from (purge, cache.maxSize): only when the daemon runs
+ * on the Docker host with write access to it; else null (the volume is left alone).
+ */
+export function createVolumeStorageRoot(mountpoint: (registryName: string) => Promise<string | null>) {
+  return async (name: string): Promise<string | null> => {
+    try {
+      const dir = await mountpoint(name);
+      if (!dir) return null;
+      await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+      return dir;
+    } catch {
+      return null;
+    }
+  };
+}

@@ -47,6 +47,8 @@ describe('cacheContainerSpec', () => {
       REGISTRY_HTTP_DEBUG_ADDR: ':5001',
       REGISTRY_PROXY_REMOTEURL: 'https://registry-1.docker.io',
       REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+      // regcache deletes blob files (purge, maxSize): no descriptor cache may still claim them.
+      REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR: '',
     });
     expect(c.env).not.toHaveProperty('REGISTRY_PROXY_USERNAME');
   });

@@ -18,7 +18,7 @@ export const LABEL = {
 } as const;
 
 /** Bumped when the container layout (env, mounts) changes, so existing containers get replaced. */
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 /** Where distribution listens inside its container on a bridge network (the registry:2 defaults). */
 export const BRIDGE_PORT = 5000;
 export const BRIDGE_DEBUG_PORT = 5001;
@@ -77,6 +77,9 @@ export function cacheContainerSpec(spec: CacheSpec, settings: DockerRuntimeSetti
     REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: STORAGE,
     // The proxy's TTL expiry deletes blobs; without this it cannot free space.
     REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+    // No blob descriptor cache (registry:2 ships `inmemory`): it would still answer for a blob file that
+    // regcache deleted (purge, cache.maxSize), and the registry would then fail to serve it.
+    REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR: '',
     REGISTRY_LOG_FORMATTER: 'json',
     REGISTRY_LOG_FIELDS_VHOST: spec.name,
   };
