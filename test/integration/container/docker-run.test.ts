@@ -2,11 +2,13 @@
 // mounted, here a directory laid out like a Kubernetes ConfigMap, and a named volume), with host
 // networking: a real client pulls through it, SIGHUP applies an updated config, it stops cleanly on
 // `docker stop`, and `docker restart` keeps what it cached.
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
+import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
 import { getManifest } from '../../helpers/push.js';
 import { docker } from '../../helpers/registry-image.js';
 import { ensureRegcacheImage, imageSize, REPO_ROOT } from './images.js';
@@ -23,10 +25,17 @@ describe('docker run regcache', () => {
   let image: string;
   let name: string;
   let volume: string;
+  // A second registry whose upstream sends slowly: a download under way when `docker stop` comes.
+  let slow: FaultUpstream;
+  const SLOW = 'slow.test';
 
   beforeAll(async () => {
     image = await ensureRegcacheImage();
     fx = await createContainerFixture('docker-run', { network: 'host', adminToken: TOKEN });
+    slow = await startFaultUpstream();
+    const initial = parse(await readFile(join(fx.configDir, 'registries.yaml'), 'utf8'));
+    initial.registries[SLOW] = { upstream: slow.url };
+    await writeFile(join(fx.configDir, 'registries.yaml'), stringify(initial));
     // The config directory laid out as Kubernetes mounts a ConfigMap: registries.yaml is a link through
     // ..data, and an update swaps ..data for a new directory in one rename (see the SIGHUP test).
     await mkdir(join(fx.configDir, '..v1'));
@@ -58,6 +67,7 @@ describe('docker run regcache', () => {
     if (name) await docker(['rm', '-f', name]).catch(() => undefined);
     if (volume) await docker(['volume', 'rm', '-f', volume]).catch(() => undefined);
     await fx?.cleanup();
+    await slow?.stop();
   });
 
   const logs = async () => {
@@ -162,12 +172,29 @@ describe('docker run regcache', () => {
     expect(failure).not.toContain('    at ');
   });
 
-  it('stops cleanly on docker stop: SIGTERM reaches the daemon, which stops its children and exits 0', async () => {
-    await docker(['stop', '--time', '10', name]);
+  it('drains on docker stop: a blob download under way completes with the right bytes, and the daemon exits 0 within 10 s', async () => {
+    await fx.waitReady();
+    // 2.4 s from the upstream: within the router's 4 s drain from the first bytes on.
+    slow.mode = 'slow';
+    slow.slowStepMs = 150;
+    const blob = slow.addBlob(2 * 1024 * 1024 + 5);
+    let stopping: Promise<unknown> | null = null;
+    let stoppedAt = 0;
+    const got = await fetchBlob(`http://127.0.0.1:${fx.routerPort}`, `${SLOW}.regcache.test`, 'library/app', blob.digest, () => {
+      stoppedAt = Date.now();
+      stopping = docker(['stop', '--time', '10', name]);
+    });
+    expect(stopping, 'docker stop began during the download').not.toBeNull();
+    await stopping;
+    const stopSeconds = (Date.now() - stoppedAt) / 1000;
+    console.log(`docker stop with a download under way: ${stopSeconds.toFixed(1)} s; download ${got.seconds.toFixed(1)} s`);
+    expect({ status: got.status, bytes: got.body.length, error: got.error }).toEqual({ status: 200, bytes: blob.data.length, error: null });
+    expect(`sha256:${createHash('sha256').update(got.body).digest('hex')}`).toBe(blob.digest);
     const state = await containerState(name);
     expect(state.running).toBe(false);
-    // 137 would mean Docker had to SIGKILL it after the 10 s.
+    // 137 would mean Docker had to SIGKILL it after the 10 s; 1, the daemon's own 9 s forced exit.
     expect(state.exitCode, await logs()).toBe(0);
+    expect(stopSeconds).toBeLessThan(10);
     expect(await logs()).toContain('shutting down');
   });
 
