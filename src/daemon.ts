@@ -623,7 +623,8 @@ async function createEgressNginx(
   onCrash: (message: string) => void,
 ) {
   const binary = requireNginxBinary(env);
-  const driver = createProcessNginx({ binary, dataDir: config.dataDir, clock, logger, onCrash, subdir: 'egress-nginx' });
+  // Stopped after the caches, which are its only clients: there is little left in flight to drain.
+  const driver = createProcessNginx({ binary, dataDir: config.dataDir, clock, logger, onCrash, subdir: 'egress-nginx', drainMs: 1000 });
   // A name no registry can have (registry names are DNS names).
   const controlPort = await ports.egressPortFor('.egress');
   const controller = createNginxController({ driver, probeBase: `http://127.0.0.1:${controlPort}`, clock, logger });

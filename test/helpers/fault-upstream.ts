@@ -119,6 +119,8 @@ export async function fetchBlob(
   host: string,
   repository: string,
   digest: string,
+  /** Called once, when the first body bytes arrive. */
+  onFirstBytes?: () => void,
 ): Promise<{ status: number; body: Buffer; length: number | null; cut: boolean; seconds: number; error: string | null }> {
   const started = Date.now();
   const http = await import('node:http');
@@ -137,7 +139,10 @@ export async function fetchBlob(
           error,
         });
       };
-      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('data', (c: Buffer) => {
+        if (chunks.length === 0) onFirstBytes?.();
+        chunks.push(c);
+      });
       res.on('end', () => done(null));
       res.on('error', (e) => done(e.message));
       res.on('aborted', () => done('aborted'));

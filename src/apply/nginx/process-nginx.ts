@@ -26,7 +26,19 @@ export interface ProcessNginxOptions {
   onCrash?: (message: string) => void;
   /** Directory under dataDir: `nginx` for the router, `egress-nginx` for the caches' egress. */
   subdir?: string;
+  /**
+   * On stop, how long requests in flight may finish (SIGQUIT, nginx's graceful shutdown) before the
+   * fast shutdown (SIGTERM). Default ROUTER_DRAIN_MS.
+   */
+  drainMs?: number;
 }
+
+/**
+ * The router's drain on stop: a blob download that is under way gets this long to finish. With the
+ * SIGTERM grace after it, it stays well under the daemon's 9 s forced exit and docker stop's 10 s,
+ * leaving time for the caches and the egress to stop after it.
+ */
+export const ROUTER_DRAIN_MS = 4000;
 
 /** Where a process nginx keeps its files: everything under dataDir/<subdir> (dataDir/nginx for the router). */
 export function processNginxPaths(dataDir: string, subdir = 'nginx'): NginxPaths & { prefix: string } {
@@ -130,8 +142,9 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
       return master ? procChildren(master) : [];
     },
     async stop() {
-      // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for long blob downloads.
-      await supervised?.stop(5000);
+      // SIGQUIT lets the workers finish their requests (new connections are refused at once); one
+      // that is still busy after the drain gets SIGTERM, nginx's fast shutdown, then SIGKILL.
+      await supervised?.stop(1000, { signal: 'SIGQUIT', ms: opts.drainMs ?? ROUTER_DRAIN_MS });
     },
     state() {
       return {

@@ -25,6 +25,116 @@ function parseShipped(file: string, env: Record<string, string>, files: Record<s
   return result.value;
 }
 
+/** Every `${VAR…}` in a parsed YAML document's keys and string values (comments are not read). */
+function interpolated(doc: unknown, into = new Set<string>()): Set<string> {
+  if (typeof doc === 'string') for (const m of doc.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) into.add(m[1]!);
+  else if (Array.isArray(doc)) for (const v of doc) interpolated(v, into);
+  else if (doc && typeof doc === 'object')
+    for (const [k, v] of Object.entries(doc)) {
+      interpolated(k, into);
+      interpolated(v, into);
+    }
+  return into;
+}
+
+/** Every string in a parsed YAML document. */
+function strings(doc: unknown): string[] {
+  if (typeof doc === 'string') return [doc];
+  if (Array.isArray(doc)) return doc.flatMap(strings);
+  if (doc && typeof doc === 'object') return Object.entries(doc).flatMap(([k, v]) => [k, ...strings(v)]);
+  return [];
+}
+
+// The compose files are written to the part of the compose file format that docker-compose 1.29 (run
+// here by the container tests) and Compose v2 (not installed here) both accept. These lists are that
+// subset, by hand from the compose-spec and 1.29's config schema; a key outside them needs checking
+// against both before it goes in.
+const COMMON_TOP_LEVEL = ['version', 'services', 'networks', 'volumes', 'secrets', 'configs'];
+const COMMON_SERVICE = [
+  'build',
+  'image',
+  'container_name',
+  'restart',
+  'user',
+  'environment',
+  'ports',
+  'volumes',
+  'healthcheck',
+  'entrypoint',
+  'command',
+  'depends_on',
+  'networks',
+  'labels',
+  'secrets',
+  'configs',
+  'deploy',
+  'init',
+  'stop_grace_period',
+  'stop_signal',
+  'logging',
+  'working_dir',
+  'extra_hosts',
+  'env_file',
+];
+const COMMON_SUB: Record<string, string[]> = {
+  build: ['context', 'dockerfile', 'args', 'target', 'labels'],
+  healthcheck: ['test', 'interval', 'timeout', 'retries', 'start_period', 'disable'],
+  network: ['name', 'driver', 'external', 'driver_opts', 'labels'],
+  volume: ['name', 'driver', 'external', 'driver_opts', 'labels'],
+};
+const unknownKeys = (obj: object | undefined, allowed: string[]) => Object.keys(obj ?? {}).filter((k) => !allowed.includes(k));
+
+for (const file of ['compose/docker-compose.yml', 'compose/docker-runtime.yml']) {
+  describe(`${file}: only what docker-compose 1.29 and Compose v2 both accept`, () => {
+    const compose = parse(read(file));
+
+    it('uses top-level, service, build, healthcheck, network and volume keys of the common subset', () => {
+      expect(unknownKeys(compose, COMMON_TOP_LEVEL)).toEqual([]);
+      for (const [name, service] of Object.entries<Record<string, unknown>>(compose.services)) {
+        expect(unknownKeys(service, COMMON_SERVICE), name).toEqual([]);
+        if (typeof service.build === 'object') expect(unknownKeys(service.build as object, COMMON_SUB.build!), name).toEqual([]);
+        expect(unknownKeys(service.healthcheck as object, COMMON_SUB.healthcheck!), name).toEqual([]);
+        // The short forms: 1.29 knows neither depends_on conditions in this format nor env_file's path/required.
+        if (service.depends_on !== undefined) expect(Array.isArray(service.depends_on), name).toBe(true);
+        if (service.env_file !== undefined) expect(strings(service.env_file)).toEqual([service.env_file].flat());
+      }
+      for (const network of Object.values<object | null>(compose.networks ?? {})) expect(unknownKeys(network ?? {}, COMMON_SUB.network!)).toEqual([]);
+      for (const volume of Object.values<object | null>(compose.volumes ?? {})) expect(unknownKeys(volume ?? {}, COMMON_SUB.volume!)).toEqual([]);
+    });
+
+    it('interpolates with ${VAR}, ${VAR:-default} and ${VAR:?message} only, never nested (v2 only)', () => {
+      for (const value of strings(compose)) {
+        expect(value, value).not.toMatch(/\$\{[^}]*\$\{/);
+        for (const m of value.matchAll(/\$\{([^}]*)\}/g)) expect(m[1], value).toMatch(/^[A-Za-z_][A-Za-z0-9_]*(:?[-?][^$]*)?$/);
+      }
+    });
+  });
+}
+
+describe('.env.example', () => {
+  const keys = [...read('.env.example').matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!).sort();
+  const shipped = [
+    { compose: 'compose/docker-compose.yml', config: 'compose/config/registries.yaml' },
+    { compose: 'compose/docker-runtime.yml', config: 'compose/docker-runtime/registries.yaml' },
+  ];
+
+  it('lists exactly the variables the compose files read: none unused, none missing', () => {
+    const used = new Set<string>();
+    for (const { compose } of shipped) interpolated(parse(read(compose)), used);
+    expect(keys).toEqual([...used].sort());
+  });
+
+  it("reaches the configs: every ${VAR} a mounted config reads is in its regcache service's environment", () => {
+    for (const { compose, config } of shipped) {
+      const environment = Object.keys(parse(read(compose)).services.regcache.environment);
+      expect(
+        [...interpolated(parse(read(config)))].filter((v) => !environment.includes(v)),
+        config,
+      ).toEqual([]);
+    }
+  });
+});
+
 describe('the image', () => {
   it('keeps its data where the configs put dataDir, and runs the daemon unprivileged under an init', () => {
     expect(dockerfile).toContain('VOLUME ["/var/lib/regcache"]');

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -25,15 +25,16 @@ afterEach(async () => {
 });
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-function setup(opts: { stableAfterMs?: number; adoptedPollMs?: number } = {}) {
+function setup(opts: { stableAfterMs?: number; adoptedPollMs?: number; script?: string } = {}) {
   const clock = createFakeClock();
   const starts: number[] = [];
   const exits: Array<{ code: number | null; signal: NodeJS.Signals | null; willRestart: boolean }> = [];
+  const logFile = path.join(dir, `sleeper-${Math.random().toString(36).slice(2)}.log`);
   const proc = createSupervisedProcess({
     name: 'sleeper',
-    command: 'sleep',
-    args: ['60'],
-    logFile: path.join(dir, 'sleeper.log'),
+    command: opts.script ? 'sh' : 'sleep',
+    args: opts.script ? ['-c', opts.script] : ['60'],
+    logFile,
     clock,
     logger: createLogger({ level: 'silent' }),
     stableAfterMs: opts.stableAfterMs ?? 30_000,
@@ -42,7 +43,14 @@ function setup(opts: { stableAfterMs?: number; adoptedPollMs?: number } = {}) {
     onExit: (info) => exits.push(info),
   });
   running.push(proc);
-  return { clock, proc, starts, exits };
+  return { clock, proc, starts, exits, logFile };
+}
+
+/** A child that traps SIGQUIT (as nginx drains on it): `onQuit` runs then; it says `ready` once trapped. */
+const trapsQuit = (onQuit: string) => `trap '${onQuit}' QUIT; echo ready; while :; do sleep 0.05; done`;
+
+async function ready(s: ReturnType<typeof setup>) {
+  await vi.waitFor(() => expect(readFileSync(s.logFile, 'utf8')).toContain('ready'), { timeout: 10_000, interval: 10 });
 }
 
 /** Kills the current child as a crash would, and waits until the supervisor has seen the exit. */
@@ -130,6 +138,29 @@ describe('supervised process (fake clock)', () => {
     expect(s.clock.pending()).toBe(0);
     await s.clock.advance(60_000);
     expect(s.starts).toHaveLength(1);
+  });
+
+  it('stop() with a drain lets the child finish on the drain signal: no SIGTERM when it exits in time', async () => {
+    const s = setup({ script: trapsQuit('sleep 0.3; exit 7') });
+    s.proc.start();
+    await ready(s);
+    const t0 = Date.now();
+    await s.proc.stop(1000, { signal: 'SIGQUIT', ms: 5000 });
+    // Exited by its own hand after the drain work (code 7), not killed by the SIGTERM that follows a timeout.
+    expect(s.exits).toEqual([{ code: 7, signal: null, willRestart: false }]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  it('stop() with a drain sends SIGTERM once the drain time is up', async () => {
+    // Ignores SIGQUIT: it would run forever.
+    const s = setup({ script: trapsQuit(':') });
+    s.proc.start();
+    await ready(s);
+    const t0 = Date.now();
+    await s.proc.stop(1000, { signal: 'SIGQUIT', ms: 400 });
+    expect(s.exits).toEqual([{ code: null, signal: 'SIGTERM', willRestart: false }]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
   });
 
   it('polls an adopted process and restarts its own child once it is gone', async () => {

@@ -30,14 +30,24 @@ export interface SupervisedProcess {
   readonly running: boolean;
   readonly lastError: string | null;
   start(): void;
-  /** SIGTERM, then SIGKILL after graceMs; no restart afterwards. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * SIGTERM, then SIGKILL after graceMs; no restart afterwards. With `drain`, its signal comes first
+   * (nginx's SIGQUIT: finish what is in flight) and SIGTERM only if the process is still there after
+   * drain.ms.
+   */
+  stop(graceMs?: number, drain?: StopDrain): Promise<void>;
   signal(sig: NodeJS.Signals): boolean;
   /**
    * Supervises a process an earlier daemon started (identified by pid and start time): it is not our
    * child, so its liveness is polled; when it dies it is restarted like our own children.
    */
   adopt(pid: number, start: string): void;
+}
+
+/** A graceful first step of stop(): the signal that asks for it and how long it may take. */
+export interface StopDrain {
+  signal: NodeJS.Signals;
+  ms: number;
 }
 
 /** Runs one child process and restarts it with backoff when it exits on its own. */
@@ -159,7 +169,7 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
       startedAt = opts.clock.now();
       pollTimer = opts.clock.setTimeout(pollAdopted, opts.adoptedPollMs ?? 500);
     },
-    async stop(graceMs = 5000) {
+    async stop(graceMs = 5000, drain) {
       stopping = true;
       pendingRelaunch = null;
       if (restartTimer) opts.clock.clearTimeout(restartTimer);
@@ -167,12 +177,22 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
       if (adopted) {
         const a = adopted;
         adopted = null;
-        await stopAdopted(a, graceMs);
+        await stopAdopted(a, graceMs, drain);
         return;
       }
       const proc = child;
       if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      if (drain && proc.kill(drain.signal)) {
+        let timer: NodeJS.Timeout | undefined;
+        const drained = await Promise.race([
+          exited.then(() => true),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drain.ms))),
+        ]);
+        clearTimeout(timer);
+        if (drained) return;
+        opts.logger.warn({ process: opts.name, drainMs: drain.ms }, 'still busy after the drain time; stopping it');
+      }
       proc.kill('SIGTERM');
       const killer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
       await exited;
@@ -192,15 +212,23 @@ export function createSupervisedProcess(opts: SupervisedProcessOptions): Supervi
   };
 }
 
-/** SIGTERM, then SIGKILL to its group after graceMs; resolves once it is gone. */
-async function stopAdopted(a: { pid: number; start: string }, graceMs: number): Promise<void> {
+/** (drain.signal, waiting drain.ms, then) SIGTERM, then SIGKILL to its group after graceMs; resolves once it is gone. */
+async function stopAdopted(a: { pid: number; start: string }, graceMs: number, drain: StopDrain | undefined): Promise<void> {
+  const within = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (isSameProcess(a) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return !isSameProcess(a);
+  };
   try {
+    if (drain) {
+      process.kill(a.pid, drain.signal);
+      if (await within(drain.ms)) return killGroup(a.pid);
+    }
     process.kill(a.pid, 'SIGTERM');
   } catch {
     return;
   }
-  const deadline = Date.now() + graceMs;
-  while (isSameProcess(a) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await within(graceMs);
   killGroup(a.pid);
   for (let i = 0; i < 100 && isSameProcess(a); i++) await new Promise((r) => setTimeout(r, 20));
 }
