@@ -246,7 +246,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     warm: toWarmConfig(raw.warm),
     cluster: toClusterConfig(raw.cluster, sections),
     registries,
-    warnings: certificateCoverage(tls, registries, raw.hostStyle),
+    warnings: certificateCoverage(tls, registries, raw.hostStyle, raw.domain),
     referencedFiles: sections.referenced,
   };
 }

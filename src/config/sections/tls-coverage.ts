@@ -19,11 +19,20 @@ export function uncoveredHosts(certPem: string, hosts: readonly string[]): strin
   return hosts.filter((host) => (net.isIP(host) ? cert.checkIP(host) : cert.checkHost(host)) === undefined);
 }
 
-/** One warning per certificate that leaves some served host uncovered, naming those hosts. Pure. */
-export function certificateCoverage(tls: TlsConfig | null, registries: readonly RegistryConfig[], hostStyle: HostStyle): ConfigProblem[] {
+/**
+ * One warning per certificate that leaves some served host uncovered, naming those hosts. The bare
+ * `domain` (the single-mode endpoint) is served with the global certificate unless a cache with its
+ * own certificate claims it as an alias. Pure.
+ */
+export function certificateCoverage(
+  tls: TlsConfig | null,
+  registries: readonly RegistryConfig[],
+  hostStyle: HostStyle,
+  domain: string,
+): ConfigProblem[] {
   if (!tls) return [];
   const warnings: ConfigProblem[] = [];
-  const globalHosts: string[] = [];
+  const globalHosts: string[] = registries.some((r) => r.hosts.includes(domain)) ? [] : [domain];
   for (const registry of registries) {
     if (!registry.tls) {
       globalHosts.push(...registry.hosts);

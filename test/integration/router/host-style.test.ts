@@ -34,7 +34,8 @@ describe('hostStyle and the TLS certificate check', () => {
         const tlsDir = path.join(dir, 'tls');
         await mkdir(tlsDir, { recursive: true });
         ca = await makeCa(tlsDir);
-        await makeLeaf(tlsDir, ca, 'wildcard', ['*.registry.test']);
+        // The bare domain too: it is the single-mode endpoint, and the check names it when missing.
+        await makeLeaf(tlsDir, ca, 'wildcard', ['*.registry.test', 'registry.test']);
       },
     });
   });

@@ -24,6 +24,7 @@ function descriptor(artifactType: string, seed: string) {
   };
 }
 const REFERRERS = [descriptor(SIGNATURE_TYPE, 'signature'), descriptor(SBOM_TYPE, 'sbom')];
+const PRIVATE_TOKEN = 'token-for-org-private';
 
 interface FakeUpstream {
   url: string;
@@ -44,7 +45,15 @@ async function startReferrersUpstream(): Promise<FakeUpstream> {
       return;
     }
     const m = /^\/v2\/(.+)\/referrers\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
-    if (m && m[1] === 'org/app') {
+    // A private repository: its listing only for the holder of the upstream token.
+    if (m && m[1] === 'org/private' && req.headers.authorization !== `Bearer ${PRIVATE_TOKEN}`) {
+      res.statusCode = 401;
+      res.setHeader('WWW-Authenticate', 'Bearer realm="http://127.0.0.1/token",service="fake",scope="repository:org/private:pull"');
+      res.setHeader('Content-Type', 'application/json');
+      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+      return;
+    }
+    if (m && (m[1] === 'org/app' || m[1] === 'org/private')) {
       const filter = url.searchParams.get('artifactType');
       const manifests = m[2] === SUBJECT ? REFERRERS.filter((d) => filter === null || d.artifactType === filter) : [];
       const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
@@ -107,14 +116,21 @@ describe('OCI referrers API through regcache', () => {
 
   it('routes by ?ns=<mirrorOf> too, and keeps a listing for the tag TTL like a tag', async () => {
     const path = `/v2/org/app/referrers/${SUBJECT}?artifactType=${encodeURIComponent(SBOM_TYPE)}`;
-    const before = fake.requests.filter((r) => r.url.includes('/referrers/')).length;
-    const first = await rawRequest(`${rc.routerUrl}${path}&ns=ghcr.io`, 'GET', { host: '127.0.0.1' });
+    const nsPath = `${path}&ns=ghcr.io`;
+    const upstreamCount = (url: string) => fake.requests.filter((r) => r.url === url).length;
+    const [pathBefore, nsBefore] = [upstreamCount(path), upstreamCount(nsPath)];
+    const first = await rawRequest(`${rc.routerUrl}${nsPath}`, 'GET', { host: '127.0.0.1' });
     expect(first.status).toBe(200);
+    expect(first.headers.get('x-cache-status')).toBe('MISS');
+    const second = await rawRequest(`${rc.routerUrl}${nsPath}`, 'GET', { host: '127.0.0.1' });
+    expect(second.headers.get('x-cache-status')).toBe('HIT');
+    // Stored by the first test's request of the same URI.
     const again = await routed('sigstore.registry.test', path);
     expect(again.headers.get('x-cache-status')).toBe('HIT');
     expect(essentials(again).body).toBe(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [REFERRERS[1]] }));
-    const after = fake.requests.filter((r) => r.url.includes('/referrers/')).length;
-    expect(after - before).toBeLessThanOrEqual(2); // the ns request and, at most, a first fetch of this exact URI
+    expect(essentials(second).body).toBe(essentials(again).body);
+    // Exactly one upstream request: the first ns one; both hits stayed in the router.
+    expect([upstreamCount(path) - pathBefore, upstreamCount(nsPath) - nsBefore]).toEqual([0, 1]);
   });
 
   it('passes a bearer token from the upstream token service, never a Basic login meant for the cache', async () => {
@@ -123,6 +139,23 @@ describe('OCI referrers API through regcache', () => {
     await routed('sigstore.registry.test', `/v2/org/app/referrers/${subject}?x=1`, { authorization: 'Bearer upstream-token' });
     const seen = fake.requests.filter((r) => r.url.includes(subject)).map((r) => r.authorization ?? null);
     expect(seen).toEqual([null, 'Bearer upstream-token']);
+  });
+
+  it("a listing fetched with a client's bearer token is neither stored nor served to anyone else", async () => {
+    const path = `/v2/org/private/referrers/${SUBJECT}`;
+    const upstreamCount = () => fake.requests.filter((r) => r.url === path).length;
+    const bearer = { authorization: `Bearer ${PRIVATE_TOKEN}` };
+    const direct = await rawRequest(`${fake.url}${path}`, 'GET', bearer);
+    expect(direct.status).toBe(200);
+    const withToken = await routed('sigstore.registry.test', path, bearer);
+    expect(essentials(withToken)).toEqual(essentials(direct));
+    expect(withToken.headers.get('x-cache-status')).toBe('BYPASS');
+    const anonymous = await routed('sigstore.registry.test', path);
+    expect(anonymous.status).toBe(401); // the upstream's answer, not the private listing
+    expect(anonymous.body.toString()).not.toContain('org.example.seed');
+    const again = await routed('sigstore.registry.test', path, bearer);
+    expect(again.status).toBe(200);
+    expect(upstreamCount()).toBe(4); // direct, token, anonymous, token again: none answered from the cache
   });
 
   it('an upstream without the referrers API (distribution 2.8): 404 like the upstream, as registry JSON', async () => {

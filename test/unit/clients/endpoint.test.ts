@@ -1,12 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { parseClientOptions, parseK3dOptions } from '../../../src/clients/client-request.js';
 import { clientEndpoints, endpointBaseFromConfig, endpointWarnings, parseEndpointBase } from '../../../src/clients/endpoint.js';
-import { configFrom, optionsFor, TWO_REGISTRIES } from './config-fixture.js';
+import { configFrom, configWithTls, optionsFor, TWO_REGISTRIES } from './config-fixture.js';
 
 describe('endpoint base', () => {
   it('defaults to http on the config domain and listen port', () => {
     const config = configFrom(TWO_REGISTRIES);
     expect(endpointBaseFromConfig(config)).toEqual({ scheme: 'http', host: 'registry.example.com', port: 5000 });
+  });
+
+  it('is https on the TLS listener when the config has a tls section, with no --endpoint', () => {
+    const config = configWithTls(TWO_REGISTRIES, '5443');
+    expect(endpointBaseFromConfig(config)).toEqual({ scheme: 'https', host: 'registry.example.com', port: 5443 });
+    expect(clientEndpoints(config, optionsFor(config)).map((e) => [e.url, e.hostPort, e.scheme])).toEqual([
+      ['https://docker.io.registry.example.com:5443', 'docker.io.registry.example.com:5443', 'https'],
+      ['https://ghcr.io.registry.example.com:5443', 'ghcr.io.registry.example.com:5443', 'https'],
+    ]);
+    const standardPort = configWithTls(TWO_REGISTRIES, '443');
+    expect(clientEndpoints(standardPort, optionsFor(standardPort, { mode: 'single' })).map((e) => e.url)).toEqual([
+      'https://registry.example.com',
+      'https://registry.example.com',
+    ]);
   });
 
   it('parses overrides and fills default ports', () => {

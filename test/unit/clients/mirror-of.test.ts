@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseClientOptions } from '../../../src/clients/client-request.js';
 import { generateClientConfig } from '../../../src/clients/generate.js';
 import { k3dCommand } from '../../../src/clients/k3d-command.js';
-import { configFrom, MIRRORS, optionsFor } from './config-fixture.js';
+import { configFrom, configWithTls, MIRRORS, optionsFor } from './config-fixture.js';
 
 const config = configFrom(MIRRORS);
 
@@ -111,6 +111,31 @@ describe('podman / buildah / skopeo / CRI-O registries.conf', () => {
     expect((parseToml(skip.files[0]!.content).registry as Array<{ mirror: unknown }>)[0]!.mirror).toEqual([
       { location: 'local.r.example.com:8443', insecure: true },
     ]);
+  });
+
+  it('a config with tls: https mirrors on the TLS port, verified (no insecure), without --endpoint', () => {
+    const tls = configWithTls(MIRRORS, '5443');
+    const generated = generateClientConfig('podman', tls, optionsFor(tls));
+    expect(generated.warnings).toEqual([]);
+    expect(parseToml(generated.files[0]!.content)).toEqual({
+      registry: [
+        {
+          prefix: 'docker.io',
+          location: 'registry-1.docker.io',
+          mirror: [{ location: 'hub.registry.example.com:5443' }, { location: 'docker.io.registry.example.com:5443' }],
+        },
+        { prefix: 'registry.k8s.io', location: 'registry.k8s.io', mirror: [{ location: 'k8s.registry.example.com:5443' }] },
+      ],
+    });
+    const containerd = generateClientConfig('containerd', tls, optionsFor(tls));
+    expect(Object.keys(parseToml(containerd.files[0]!.content).host as object)).toEqual([
+      'https://hub.registry.example.com:5443',
+      'https://docker.io.registry.example.com:5443',
+    ]);
+    const docker = generateClientConfig('docker', tls, optionsFor(tls));
+    expect(JSON.parse(docker.files[0]!.content)).toEqual({
+      'registry-mirrors': ['https://hub.registry.example.com:5443', 'https://docker.io.registry.example.com:5443'],
+    });
   });
 
   it('single mode is refused: these clients send no ns parameter', () => {

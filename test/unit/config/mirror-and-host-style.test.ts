@@ -7,6 +7,11 @@ import { uncoveredHosts } from '../../../src/config/sections/tls-coverage.js';
 
 /** A self-signed certificate for `*.registry.example.com` and `registry.example.com` (valid 100 years). */
 const WILDCARD = readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'wildcard-registry-example-com.pem'), 'utf8');
+/** The same wildcard without the bare `registry.example.com`. */
+const WILDCARD_ONLY = readFileSync(
+  path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'wildcard-only-registry-example-com.pem'),
+  'utf8',
+);
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
 
 function reader(files: Record<string, string>): ReadConfigFile {
@@ -101,6 +106,25 @@ describe('TLS certificate covers every served host', () => {
   it('dashed hosts are covered by the wildcard: no warning', () => {
     const r = config('dashed');
     expect(r.ok && r.value.warnings).toEqual([]);
+  });
+
+  it('the bare domain (the single-mode endpoint) is checked too, unless a cache with its own certificate serves it', () => {
+    const only = { ...files, '/etc/regcache/tls/cert.pem': WILDCARD_ONLY };
+    const text = (aliases: string, ownTls: string) =>
+      `domain: registry.example.com\nhostStyle: dashed\ntls: {cert: tls/cert.pem, key: tls/key.pem}\nregistries:\n  docker.io:\n    upstream: https://registry-1.docker.io\n    aliases: ${aliases}\n${ownTls}`;
+    const r = parse(text('[]', ''), only);
+    expect(r.ok && r.value.warnings).toEqual([
+      {
+        path: 'tls.cert',
+        message: '/etc/regcache/tls/cert.pem does not cover registry.example.com; clients verifying TLS will refuse these hosts',
+      },
+    ]);
+    const own = parse(text('[registry.example.com]', '    tls: {cert: /own/cert.pem, key: /own/key.pem}\n'), {
+      ...only,
+      '/own/cert.pem': WILDCARD,
+      '/own/key.pem': KEY,
+    });
+    expect(own.ok && own.value.warnings).toEqual([]);
   });
 
   it('uncoveredHosts matches one label only and is null for text that is no certificate', () => {

@@ -161,6 +161,18 @@ describe('nginx render: the whole Accept header', () => {
     expect(out).toContain('proxy_cache_key "$regcache_vhost|tag|$request_uri|$http_accept";');
     expect(out).toContain('proxy_cache_bypass $regcache_accept_uncacheable;');
   });
+
+  it('without: by-digest manifests with a lone media type skip the cache too (blobs never do)', () => {
+    const out = view(acceptSupport('nginx version: nginx/1.22.1', null, '/s.js'));
+    const manifests = out.slice(out.indexOf('(?<regcache_kind>manifests)'), out.indexOf('location ~ "^/v2/.+/manifests/[^/]+$"'));
+    expect(manifests).toContain('proxy_cache_key "$regcache_vhost|$regcache_kind|$regcache_digest$regcache_digest_variant";');
+    expect(manifests).toContain('proxy_cache_bypass $regcache_accept_uncacheable;');
+    expect(manifests).toContain('proxy_no_cache $regcache_accept_uncacheable;');
+    const blobs = out.slice(out.indexOf('location ~ "^/v2/.+/blobs/'), out.indexOf('(?<regcache_kind>manifests)'));
+    expect(blobs).not.toContain('regcache_accept_uncacheable');
+    const complete = view(acceptSupport('nginx version: nginx/1.25.3', null, '/s.js'));
+    expect(complete).not.toContain('regcache_accept_uncacheable');
+  });
 });
 
 describe('nginx render: registry hosts, referrers and protocol maps', () => {
