@@ -20,7 +20,7 @@ export const YAML_LIMITS = {
 };
 
 /** Keys whose scalar values are secrets or names: kept as written, never read as numbers or booleans. */
-const VERBATIM_KEYS = new Set(['password', 'username', 'token']);
+const VERBATIM_KEYS = new Set(['password', 'username', 'token', 'secret']);
 
 export type YamlRead = { ok: true; value: unknown } | { ok: false; problems: ConfigProblem[] };
 

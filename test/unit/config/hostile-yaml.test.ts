@@ -98,6 +98,17 @@ describe('bounded YAML', () => {
     expect(t.ok && t.value.registries[0]!.credentials).toEqual({ username: 'true', password: '1.50' });
   });
 
+  it('keeps cluster.secret as written', () => {
+    const cluster = (secret: string) =>
+      parse(base(`cluster:\n  listen: 0.0.0.0:5001\n  peers: [10.0.0.1:5001, 10.0.0.2:5001]\n  self: 10.0.0.1:5001\n  secret: ${secret}\n`));
+    for (const secret of ['01234567890123456789', '1234567890123456789', '0x1234567890abcdef12']) {
+      const r = cluster(secret);
+      expect(r.ok ? r.value.cluster?.secret : r.problems, secret).toBe(secret);
+    }
+    // An exponent stays text too: refused for its length, not turned into 1e+30.
+    expect(cluster('1e30').ok ? [] : cluster('1e30').problems.map((p) => p.path)).toEqual(['cluster.secret']);
+  });
+
   it('syntax errors give a position and never quote the text', () => {
     const m = messages('domain: registry.example.com\nregistries:\n  docker.io:\n   upstream: "https://secret-host\n');
     expect(m.length).toBeGreaterThan(0);
