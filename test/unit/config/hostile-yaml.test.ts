@@ -44,7 +44,11 @@ describe('bounded YAML', () => {
   it('refuses huge files, deep nesting and too many items before parsing', () => {
     expect(messages('x: "' + 'a'.repeat(YAML_LIMITS.maxBytes) + '"')[0]).toMatch(/^the file is \d+ bytes; a config may be at most 524288 bytes/);
     expect(messages('['.repeat(10_000))).toEqual([`collections nest 10000 deep; at most ${YAML_LIMITS.maxFlowDepth}`]);
-    expect(messages('x:\n' + '- 1\n'.repeat(30_000))[0]).toMatch(/^the file has 30001 lines and list items; a config may have at most 25000$/);
+    // Brackets count as items: each opens a node, even nested within the depth limit.
+    expect(messages('x:\n' + `- ${'['.repeat(64)}1${']'.repeat(64)}\n`.repeat(500))[0]).toMatch(/^the file has 32501 lines, list items and brackets/);
+    expect(messages('x:\n' + '- 1\n'.repeat(30_000))[0]).toMatch(
+      /^the file has 30001 lines, list items and brackets; a config may have at most 25000$/,
+    );
   });
 
   it('binary content is named, never echoed', () => {
