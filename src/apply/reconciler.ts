@@ -255,10 +255,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         state.cluster = membership.value;
         lastGoodSpecs = new Map(desired.caches.map((c) => [c.name, c] as const));
 
+        // The new generation is live: a cache that will not stop is no reason to undo it (the undo
+        // list cannot take the router back). It stays listed by the runtime, so the next pass tries again.
         for (const name of plan.remove) {
-          await runtime.remove(name);
           offline.delete(name);
-          events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
+          try {
+            await runtime.remove(name);
+            events.record({ kind: 'runtime', level: 'info', vhost: name, message: 'cache stopped: registry removed from config' });
+          } catch (e) {
+            log.warn({ cache: name, err: errorMessage(e) }, 'could not stop a cache removed from config; tried again on the next pass');
+            events.record({
+              kind: 'runtime',
+              level: 'warn',
+              vhost: name,
+              message: `could not stop the cache of a registry removed from config (tried again on the next pass): ${errorMessage(e)}`,
+            });
+          }
         }
         const outcome: ReconcileOutcome = applied.changed || !isEmptyPlan(plan) ? 'applied' : 'unchanged';
         state.applied = outcome === 'applied' || !state.applied ? { config, appliedAt: isoTime(deps.clock.now()) } : { ...state.applied, config };

@@ -18,6 +18,7 @@ import { toWarmConfig } from './sections/warm.js';
 import type { SectionContext } from './sections/section-context.js';
 import { readReferenced } from './sections/section-context.js';
 import { certificateCoverage } from './sections/tls-coverage.js';
+import { directRedirectWarnings } from './sections/direct-redirects.js';
 import { toRegistryTlsConfig, toTlsConfig } from './sections/tls.js';
 
 export interface ParseContext {
@@ -229,6 +230,7 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const tls = toTlsConfig(raw.tls, sections);
+  const egress = toEgressConfig(raw.egress, sections);
   return {
     source,
     domain: raw.domain,
@@ -240,13 +242,13 @@ function toModel(raw: RawConfig, sections: SectionContext, env: ParseContext['en
     nginx: { user: raw.nginx.user ?? null, workerProcesses: raw.nginx.workerProcesses, container: raw.nginx.container ?? null },
     docker: toDockerConfig(raw.docker),
     cache: toCacheConfig(raw.cache),
-    egress: toEgressConfig(raw.egress, sections),
+    egress,
     tls,
     access: toAccessConfig(raw.access, sections),
     warm: toWarmConfig(raw.warm),
     cluster: toClusterConfig(raw.cluster, sections),
     registries,
-    warnings: certificateCoverage(tls, registries, raw.hostStyle, raw.domain),
+    warnings: [...certificateCoverage(tls, registries, raw.hostStyle, raw.domain), ...directRedirectWarnings(registries, egress.enabled)],
     referencedFiles: sections.referenced,
   };
 }

@@ -9,7 +9,7 @@ import type { ConfigProblem } from './problems.js';
 export const YAML_LIMITS = {
   /** Bytes of the file. */
   maxBytes: 512 * 1024,
-  /** Lines plus commas: an upper bound on the nodes the parser builds (its time and memory follow them). */
+  /** Lines, commas and opening brackets: an upper bound on the nodes the parser builds (its time and memory follow them). */
   maxItems: 25_000,
   /** Nesting of flow collections (`[`, `{`); the parser is super-linear in it. A config needs ~5. */
   maxFlowDepth: 64,
@@ -20,7 +20,7 @@ export const YAML_LIMITS = {
 };
 
 /** Keys whose scalar values are secrets or names: kept as written, never read as numbers or booleans. */
-const VERBATIM_KEYS = new Set(['password', 'username', 'token']);
+const VERBATIM_KEYS = new Set(['password', 'username', 'token', 'secret']);
 
 export type YamlRead = { ok: true; value: unknown } | { ok: false; problems: ConfigProblem[] };
 
@@ -35,7 +35,8 @@ export function readYaml(text: string): YamlRead {
   const binary = binaryContent(text);
   if (binary) return fail(`this is not a YAML text file (${binary}); nothing of it was read`);
   const items = countItems(text);
-  if (items > YAML_LIMITS.maxItems) return fail(`the file has ${items} lines and list items; a config may have at most ${YAML_LIMITS.maxItems}`);
+  if (items > YAML_LIMITS.maxItems)
+    return fail(`the file has ${items} lines, list items and brackets; a config may have at most ${YAML_LIMITS.maxItems}`);
   const depth = flowDepth(text);
   if (depth > YAML_LIMITS.maxFlowDepth) return fail(`collections nest ${depth} deep; at most ${YAML_LIMITS.maxFlowDepth}`);
 
@@ -100,11 +101,12 @@ function binaryContent(text: string): string | null {
 }
 
 /** Newlines plus commas: one scan, no allocation. */
-function countItems(text: string): number {
+export function countItems(text: string): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x0a || c === 0x2c) n++;
+    // A `[` or `{` opens a collection node: 4000 lines of 64 nested brackets took 15 s and 490 MiB.
+    if (c === 0x0a || c === 0x2c || c === 0x5b || c === 0x7b) n++;
   }
   return n;
 }

@@ -73,6 +73,8 @@ export interface EgressServerView {
   /** The upstream, or `http://<group>` (the nginx upstream group of the hop listeners) for a mirror list. */
   origin: string;
   originClass: RedirectClass;
+  /** The cache pulls with credentials: its blobs are private, so egress cache entries are keyed by Authorization too. */
+  private: boolean;
   /** The nginx upstream group of a mirror list; null for a single upstream. */
   group: string | null;
   /** A mirror list's hop listeners, in order (the first is primary, the others backups). */
@@ -131,7 +133,7 @@ export function egressNginxView(input: {
         ...[...plan.routes.values()].flatMap((r) => [r.listen, ...r.mirrors.map((m) => m.listen)]).map((l) => Number(l.split(':').pop())),
       ]),
     },
-    servers: [...plan.routes.values()].map((r) => serverView(r)),
+    servers: [...plan.routes.values()].map((r) => serverView(r, config.registries.find((g) => g.name === r.name)?.credentials != null)),
     mirrorBackoff: `${config.egress.mirrorBackoffSeconds}s`,
     // A first mirror that stays silent for stallTimeout still leaves time to try the next one.
     mirrorFailoverTimeout: `${2 * config.cache.stallTimeoutSeconds + 15}s`,
@@ -139,10 +141,19 @@ export function egressNginxView(input: {
   };
 }
 
-function serverView(r: EgressRoute): EgressServerView {
+function serverView(r: EgressRoute, isPrivate: boolean): EgressServerView {
   const port = Number(r.listen.split(':').pop());
   if (r.mirrors.length === 0)
-    return { name: r.name, listen: r.listen, port, origin: r.origin, originClass: originClass(r.origin), group: null, mirrors: [] };
+    return {
+      name: r.name,
+      listen: r.listen,
+      port,
+      origin: r.origin,
+      originClass: originClass(r.origin),
+      private: isPrivate,
+      group: null,
+      mirrors: [],
+    };
   // A redirect may lead to hosts of the mirrors' own class only when they all share it; else public hosts only.
   const classes = new Set(r.mirrors.map((m) => originClass(m.origin)));
   const group = mirrorGroupName(r.name);
@@ -152,6 +163,7 @@ function serverView(r: EgressRoute): EgressServerView {
     port,
     origin: `http://${group}`,
     originClass: classes.size === 1 ? [...classes][0]! : 'never',
+    private: isPrivate,
     group,
     mirrors: r.mirrors.map((m) => ({
       origin: m.origin,

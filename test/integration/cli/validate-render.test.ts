@@ -40,6 +40,16 @@ describe('regcache validate / render', () => {
     expect(r.stderr).not.toMatch(/\bat \S+\.js:\d+/);
   });
 
+  it('validate prints warnings, e.g. a cache whose redirects go unchecked (egress: false), and still exits 0', async () => {
+    await writeFile(file('direct.yaml'), 'domain: registry.example.com\nregistries:\n  quay.io:\n    upstream: https://quay.io\n    egress: false\n');
+    const r = await runCli(['validate', '--config', file('direct.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /^warning: registries\.quay\.io\.egress: quay\.io fetches from its upstream directly: distribution follows any redirect/,
+    );
+    expect((await runCli(['validate', '--config', file('good.yaml')])).stderr).toBe('');
+  });
+
   it('validate reports a missing file in one line', async () => {
     const r = await runCli(['validate', '--config', file('nope.yaml')]);
     expect(r.code).toBe(1);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
 import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
-import { startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
+import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
 
 const HOST = 'docker.io.registry.test';
 
@@ -18,7 +18,7 @@ describe('redirects from an upstream', () => {
   beforeAll(async () => {
     upstream = await startFaultUpstream();
     cdn = await startFaultUpstream();
-    rc = await startRegcache({ registries: { 'docker.io': { upstream: upstream.url } } });
+    rc = await startRegcache({ registries: { 'docker.io': { upstream: upstream.url }, 'quay.io': { upstream: upstream.url, egress: false } } });
   });
   afterAll(async () => {
     await rc?.stop();
@@ -61,7 +61,29 @@ describe('redirects from an upstream', () => {
     upstream.redirectTo = 'http://169.254.169.254/latest/meta-data/';
     const r = await fetchBlob(rc.routerUrl, HOST, 'library/meta', blob.digest);
     expect(r.status).toBeGreaterThanOrEqual(500);
-    for (const l of await egressLines(blob.digest)) expect(l.upstream_addr).not.toContain('169.254');
+    // The egress logs the fetch once it ends: the upstream's 307, then the refusal, no connection to 169.254.
+    const lines = await waitFor(
+      async () => {
+        const l = await egressLines(blob.digest);
+        return l.length > 0 ? l : undefined;
+      },
+      { what: 'the egress access log line' },
+    );
+    for (const l of lines) {
+      expect(l.upstream_addr).not.toContain('169.254');
+      expect(l.upstream_status).toContain('307');
+      expect(l.status).toBe(502);
+    }
+  });
+
+  it('a cache with egress: false (whose redirects nothing checks) is named in a config warning', async () => {
+    const { body } = await adminJson(rc, '/api/v1/events?limit=200');
+    const warnings = (body.events as Array<{ kind: string; level: string; message: string }>).filter(
+      (e) => e.kind === 'config' && e.level === 'warn',
+    );
+    expect(warnings.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^registries\.quay\.io\.egress: quay\.io fetches from its upstream directly: distribution follows any redirect/),
+    ]);
   });
 
   it('a 307 to a malformed location (userinfo trick) is refused', async () => {

@@ -48,8 +48,9 @@ describe('all-or-nothing apply on real nginx and registry', () => {
   const egressPid = () => pidOf(path.join(dataDir(), 'egress-nginx', 'nginx.pid'));
   const egressConf = () => readFile(path.join(dataDir(), 'egress-nginx', 'nginx.conf'), 'utf8');
   const routerConf = () => readFile(path.join(dataDir(), 'nginx', 'nginx.conf'), 'utf8');
-  const cacheUpstream = async () =>
-    JSON.parse(await readFile(path.join(dataDir(), 'run', 'docker-io', 'registry.json'), 'utf8')).spec.upstream as string;
+  const cacheSpec = async () =>
+    JSON.parse(await readFile(path.join(dataDir(), 'run', 'docker-io', 'registry.json'), 'utf8')).spec as { upstream: string; specHash: string };
+  const cacheUpstream = async () => (await cacheSpec()).upstream;
   const readyz = async () => {
     const res = await fetch(`${rc.adminUrl}/readyz`);
     const body = (await res.json()) as { lastError: string | null };
@@ -194,6 +195,7 @@ describe('all-or-nothing apply on real nginx and registry', () => {
 
   it('a replaced cache that does not start: the last good cache and egress are back', async () => {
     const egress = await egressConf();
+    const good = (await cacheSpec()).specHash;
     await rc.writeConfig(config(hub.url, { username: 'refuse-to-start', password: 'x' }));
     const r = await reload();
     expect(r.body.outcome).toBe('failed');
@@ -201,7 +203,11 @@ describe('all-or-nothing apply on real nginx and registry', () => {
     expect(await egressConf()).toBe(egress);
     const cacheConfig = await readFile(path.join(dataDir(), 'run', 'docker-io', 'config.yml'), 'utf8');
     expect(cacheConfig).not.toContain('refuse-to-start');
-    await waitFor(async () => (await cacheUpstream()) === hub.url, { what: 'the cache back on its last good spec' });
+    // The record is rewritten by every start, the refused one's too (same upstream, other credentials):
+    // only the last good spec running again brings its hash back.
+    await waitFor(async () => ((await cacheSpec().catch(() => null))?.specHash === good ? true : undefined), {
+      what: 'the cache back on its last good spec',
+    });
     await waitFor(async () => (await pullBytes().catch(() => null))?.equals(before), { what: 'the last good cache to serve', timeoutMs: 20_000 });
     expect(await readyz()).toBe(200);
     await restoreGood();

@@ -1,6 +1,7 @@
 // A local process (another user on the machine, or a container on the host network) cannot pull
 // past the router's htpasswd by talking to a cache directly, and nothing local can push into any
 // cache: online caches are distribution proxies (which refuse pushes), offline ones are read-only.
+// Nor can it read a private upstream's blobs from the egress nginx's cache on its loopback port.
 import { execFile } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -13,6 +14,8 @@ import { bcryptEntry } from '../../helpers/htpasswd.js';
 import { generateImage } from '../../helpers/image.js';
 import { basicAuthHeader, getManifest } from '../../helpers/push.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
+import { registryGet } from '../../helpers/registry-pull.js';
+import { startTokenUpstream, type TokenUpstream } from '../../helpers/token-upstream.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../../helpers/upstream-registry.js';
 
 /** A uid and gid no account and no nginx worker has: "some other local user". */
@@ -20,20 +23,32 @@ const STRANGER = 4242;
 
 describe('caches are reachable only through nginx', () => {
   let upstream: UpstreamRegistry;
+  let privateFront: TokenUpstream;
   let rc: RunningRegcache;
   const image = generateImage({ seed: 'local-bypass', layers: [2000] });
+  const secret = generateImage({ seed: 'local-bypass-private', layers: [3000, 4000] });
+  const puller = { username: 'puller', password: 'upstream-secret-7' };
   const alice = { username: 'alice', password: 'local-bypass-42' };
   let sockets: Record<string, string>;
 
   beforeAll(async () => {
     upstream = await startUpstreamRegistry();
-    await seedUpstream(upstream, [{ repository: 'library/app', tag: 'v1', image }]);
+    await seedUpstream(upstream, [
+      { repository: 'library/app', tag: 'v1', image },
+      { repository: 'team/private', tag: 'v1', image: secret },
+    ]);
+    // ghcr.io's upstream is private: its cache pulls with a token from the upstream's realm.
+    privateFront = await startTokenUpstream(upstream.url, puller);
     // quay.io's upstream does not answer at start: its cache runs offline.
     const nobodyHome = `http://127.0.0.1:${await findFreePort()}`;
     rc = await startRegcache(
       {
         access: { htpasswd: 'htpasswd' },
-        registries: { 'docker.io': { upstream: upstream.url }, 'quay.io': { upstream: nobodyHome, egress: false } },
+        registries: {
+          'docker.io': { upstream: upstream.url },
+          'quay.io': { upstream: nobodyHome, egress: false },
+          'ghcr.io': { upstream: privateFront.url, ...puller },
+        },
       },
       { prepare: async (dir) => writeFile(path.join(dir, 'htpasswd'), await bcryptEntry(alice.username, alice.password)) },
     );
@@ -42,6 +57,7 @@ describe('caches are reachable only through nginx', () => {
   });
   afterAll(async () => {
     await rc?.stop();
+    await privateFront?.stop();
     await upstream?.stop();
   });
 
@@ -97,6 +113,38 @@ describe('caches are reachable only through nginx', () => {
       // curl exit 7: could not connect (permission denied on the way to the socket).
       expect(run, name).toEqual({ code: 7, out: '000' });
     }
+  });
+
+  it("a local process gets no private upstream's blob from the egress nginx's cache without the cache's token", async () => {
+    const vhost = `ghcr.io.${rc.domain}`;
+    for (const b of [secret.config, ...secret.layers]) {
+      const r = await registryGet({ address: '127.0.0.1', port: rc.routerPort, vhost }, `/v2/team/private/blobs/${b.digest}`, {
+        headers: { authorization: basicAuthHeader(alice) },
+      });
+      expect(r.status, b.digest).toBe(200);
+    }
+    // Keyed by the token, a miss is still one upstream download: distribution's two fetches of it share the token.
+    for (const b of [secret.config, ...secret.layers]) {
+      const gets = privateFront.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${b.digest}`) && r.status === 200);
+      expect(gets.length, b.digest).toBe(1);
+    }
+    const book = JSON.parse(await readFile(path.join(rc.dir, 'data', 'state', 'ports.json'), 'utf8')) as Record<string, { egressPort?: number }>;
+    const egress = { address: '127.0.0.1', port: book['ghcr.io']!.egressPort!, vhost: '127.0.0.1' };
+    const layer = secret.layers[1]!;
+    const blobPath = `/v2/team/private/blobs/${layer.digest}`;
+    // The entry is there: the cache's own token gets it from the egress cache, with no upstream request.
+    const before = privateFront.requests.length;
+    const hit = await registryGet(egress, blobPath, { headers: { authorization: `Bearer ${privateFront.token}` } });
+    expect(hit.status).toBe(200);
+    expect(hit.body.equals(layer.data)).toBe(true);
+    expect(privateFront.requests.slice(before)).toEqual([]);
+    // Without the token, or with another, the request goes to the upstream, which refuses it.
+    for (const headers of [{}, { authorization: 'Bearer guessed' }, { authorization: basicAuthHeader(alice) }]) {
+      const miss = await registryGet(egress, blobPath, { headers });
+      expect(miss.status, JSON.stringify(headers)).not.toBe(200);
+      expect(miss.body.includes(layer.data.subarray(0, 64))).toBe(false);
+    }
+    expect(privateFront.requests.slice(before).map((r) => r.status)).toEqual([401, 401, 401]);
   });
 
   const overSocket = (socket: string, method: string, urlPath: string) =>

@@ -13,7 +13,7 @@ import type { HealthMonitor } from '../../../src/state/health-monitor.js';
 import { createSystemClock } from '../../../src/util/clock.js';
 
 /** In-memory runtime: records what the reconciler asked for. */
-function fakeRuntime(failEnsure?: (upstream: string) => boolean) {
+function fakeRuntime(failEnsure?: (upstream: string) => boolean, failRemove?: (name: string) => boolean) {
   const caches = new Map<string, CacheInstance>();
   const calls: string[] = [];
   let port = 20000;
@@ -38,6 +38,7 @@ function fakeRuntime(failEnsure?: (upstream: string) => boolean) {
     },
     remove: async (name) => {
       calls.push(`remove ${name}`);
+      if (failRemove?.(name)) throw new Error('registry did not exit (SIGKILL refused)');
       caches.delete(name);
     },
     onEvent: () => () => undefined,
@@ -99,6 +100,7 @@ function setup(
     failReload?: (config: string) => boolean;
     adopt?: number;
     failEnsure?: (upstream: string) => boolean;
+    failRemove?: (name: string) => boolean;
     egress?: EgressSetup;
     clusterMembership?: ReconcilerDeps['clusterMembership'];
   } = {},
@@ -108,7 +110,7 @@ function setup(
     const r = parseConfig(text, { source: '/srv/registries.yaml', env: {} });
     return r.ok ? { ok: true, value: { config: r.value, text } } : r;
   };
-  const { runtime, calls } = fakeRuntime(opts.failEnsure);
+  const { runtime, calls } = fakeRuntime(opts.failEnsure, opts.failRemove);
   const nginx = fakeNginx(opts);
   const egressNginx = fakeNginx({ reject: () => opts.egress?.rejectEgress === true });
   const egressApply = egressNginx.controller.apply;
@@ -158,7 +160,7 @@ function setup(
       .map(([n, u]) => `  ${n}:\n    upstream: ${u}\n`)
       .join('')}`;
   };
-  return { reconcile, calls, runtime, nginx, egressNginx, state, write, setText: (t: string) => (text = t) };
+  return { reconcile, calls, runtime, nginx, egressNginx, state, events, write, setText: (t: string) => (text = t) };
 }
 
 describe('reconciler with egress', () => {
@@ -326,6 +328,34 @@ describe('all-or-nothing apply', () => {
     expect(t.egressNginx.controller.applied()).toBe(good.egress);
     expect(t.nginx.applies).toEqual(good.applies);
     expect(await hashes(t)).toEqual(good.caches);
+  });
+
+  it('a cache that will not stop after the router reload only warns: the new generation stays, the next pass stops it', async () => {
+    let stuck = true;
+    const t = setup({ egress: {}, failRemove: (name) => stuck && name === 'ghcr.io' });
+    t.write({ 'docker.io': 'https://a.example', 'ghcr.io': 'https://g.example' });
+    await t.reconcile('start');
+    const before = await hashes(t);
+
+    t.write({ 'docker.io': 'https://b.example' });
+    const r = await t.reconcile('edit');
+    expect(r.outcome).toBe('applied');
+    expect(t.state.lastError).toBeNull();
+    // Nothing went back: the egress, the replaced cache and the router are the new generation's.
+    expect(t.egressNginx.controller.applied()).toContain('https://b.example');
+    expect(t.egressNginx.controller.applied()).not.toContain('https://g.example');
+    expect(t.nginx.controller.applied()).not.toContain('ghcr.io');
+    expect((await hashes(t))['docker.io']).not.toBe(before['docker.io']);
+    expect(t.state.routed).toEqual(new Set(['docker.io']));
+    const events = t.events.list();
+    expect(events.some((e) => e.message.startsWith('rolled back'))).toBe(false);
+    expect(events.find((e) => e.vhost === 'ghcr.io' && e.level === 'warn')?.message).toMatch(
+      /^could not stop the cache of a registry removed from config \(tried again on the next pass\): registry did not exit/,
+    );
+
+    stuck = false;
+    await t.reconcile('resync');
+    expect(Object.keys(await hashes(t))).toEqual(['docker.io']);
   });
 
   it('continues the generation of an nginx adopted from an earlier run', async () => {

@@ -44,7 +44,11 @@ describe('bounded YAML', () => {
   it('refuses huge files, deep nesting and too many items before parsing', () => {
     expect(messages('x: "' + 'a'.repeat(YAML_LIMITS.maxBytes) + '"')[0]).toMatch(/^the file is \d+ bytes; a config may be at most 524288 bytes/);
     expect(messages('['.repeat(10_000))).toEqual([`collections nest 10000 deep; at most ${YAML_LIMITS.maxFlowDepth}`]);
-    expect(messages('x:\n' + '- 1\n'.repeat(30_000))[0]).toMatch(/^the file has 30001 lines and list items; a config may have at most 25000$/);
+    // Brackets count as items: each opens a node, even nested within the depth limit.
+    expect(messages('x:\n' + `- ${'['.repeat(64)}1${']'.repeat(64)}\n`.repeat(500))[0]).toMatch(/^the file has 32501 lines, list items and brackets/);
+    expect(messages('x:\n' + '- 1\n'.repeat(30_000))[0]).toMatch(
+      /^the file has 30001 lines, list items and brackets; a config may have at most 25000$/,
+    );
   });
 
   it('binary content is named, never echoed', () => {
@@ -96,6 +100,17 @@ describe('bounded YAML', () => {
     expect(yes.ok && yes.value.admin.token).toBe('0x1234567890abcdef12');
     const t = parse(base('', `    username: true\n    password: 1.50\n`));
     expect(t.ok && t.value.registries[0]!.credentials).toEqual({ username: 'true', password: '1.50' });
+  });
+
+  it('keeps cluster.secret as written', () => {
+    const cluster = (secret: string) =>
+      parse(base(`cluster:\n  listen: 0.0.0.0:5001\n  peers: [10.0.0.1:5001, 10.0.0.2:5001]\n  self: 10.0.0.1:5001\n  secret: ${secret}\n`));
+    for (const secret of ['01234567890123456789', '1234567890123456789', '0x1234567890abcdef12']) {
+      const r = cluster(secret);
+      expect(r.ok ? r.value.cluster?.secret : r.problems, secret).toBe(secret);
+    }
+    // An exponent stays text too: refused for its length, not turned into 1e+30.
+    expect(cluster('1e30').ok ? [] : cluster('1e30').problems.map((p) => p.path)).toEqual(['cluster.secret']);
   });
 
   it('syntax errors give a position and never quote the text', () => {

@@ -160,3 +160,29 @@ describe('generated client configs with access rules', () => {
     expect(out.files[0]!.content).not.toContain('$2y$');
   });
 });
+
+describe('caches that fetch directly (egress off)', () => {
+  const warnings = (text: string) => {
+    const r = parse(text);
+    expect(r.ok ? [] : r.problems).toEqual([]);
+    return r.ok ? r.value.warnings.map((w) => w.path) : [];
+  };
+  const many = (n: number, extra = '') =>
+    `domain: registry.example.com\n${extra}registries:\n` +
+    Array.from({ length: n }, (_, i) => `  r${i}.example:\n    upstream: https://r${i}.example\n`).join('');
+
+  it('names each registry switched off, since its redirects go unchecked', () => {
+    expect(warnings(base())).toEqual([]);
+    expect(warnings(base('', '    egress: false'))).toEqual(['registries.docker.io.egress']);
+    const r = parse(base('', '    egress: false'));
+    expect(r.ok && r.value.warnings[0]!.message).toMatch(/^docker\.io fetches from its upstream directly: distribution follows any redirect/);
+  });
+
+  it('gives one warning for the registries following egress.enabled: false, naming the first three', () => {
+    expect(warnings(many(2, 'egress:\n  enabled: false\n'))).toEqual(['egress.enabled']);
+    const r = parse(many(5, 'egress:\n  enabled: false\n'));
+    expect(r.ok && r.value.warnings[0]!.message).toMatch(/^r0\.example, r1\.example, r2\.example and 2 more fetch from their upstreams directly/);
+    // A registry that turns egress back on is not named.
+    expect(warnings(base('egress:\n  enabled: false\n', '    egress: true'))).toEqual([]);
+  });
+});
