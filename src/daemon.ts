@@ -337,7 +337,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             render: createEgressNginxRenderer(templates),
             controlPort: egressNginx.controlPort,
             workerUser: (configured) => egressNginx.driver.workerUser(configured),
-            lockCheck: egressNginx.lockCheck,
+            egressJs: egressNginx.egressJs,
           }
         : null,
       state,
@@ -629,7 +629,7 @@ async function createEgressNginx(
   const controlPort = await ports.egressPortFor('.egress');
   const controller = createNginxController({ driver, probeBase: `http://127.0.0.1:${controlPort}`, clock, logger });
   const jsModule = await detectJsModule(binary);
-  const lockCheck = jsModule ? { module: jsModule, script: path.join(packageRoot(), 'nginx', 'egress-lock.js') } : null;
-  if (!lockCheck) logger.warn('nginx has no njs module: requests waiting on a stalled blob fetch retry the upstream in turn');
-  return { driver, controller, controlPort, lockCheck };
+  const egressJs = jsModule ? { module: jsModule, script: path.join(packageRoot(), 'nginx', 'egress.js') } : null;
+  if (!egressJs) logger.warn('nginx has no njs module: requests waiting on a stalled blob fetch retry the upstream in turn');
+  return { driver, controller, controlPort, egressJs };
 }

@@ -129,7 +129,10 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
 
   const checkEgress = async (p: PendingEgress, now: number) => {
     const key = `${p.vhost}|${p.digest}`;
-    const file = opts.layers.egressFile(p.vhost, p.digest);
+    const files = await opts.layers.egressFiles(p.vhost, p.digest);
+    const removeAll = async () => {
+      for (const file of files) await remove(file);
+    };
     if (p.committedMs === null && (await committed(p.vhost, p.digest))) {
       p.committedMs = now;
       if (errors.get(p.vhost)?.digest === p.digest) errors.delete(p.vhost);
@@ -139,34 +142,39 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
       // Verified by distribution; the registry's storage is now the copy. Lock waiters have opened
       // the entry within nginx's 0.5 s poll by the time settleMs has passed.
       if (now - p.committedMs >= settleMs) {
-        await remove(file);
+        await removeAll();
         pendingEgress.delete(key);
       }
       return;
     }
     if (!p.hashed) {
       p.hashed = true;
-      // The registry may commit while this runs (it is copying the same entry): then distribution has
-      // verified it, and hashing the rest of a multi-GiB layer would be wasted.
-      const actual = file ? await bodySha256(file, () => committed(p.vhost, p.digest)) : null;
-      if (actual === 'stopped') {
-        p.hashed = false; // the next pass sees the commit
-        return;
+      let hashedAny = false;
+      for (const file of files) {
+        // The registry may commit while this runs (it is copying the same entry): then distribution has
+        // verified it, and hashing the rest of a multi-GiB layer would be wasted.
+        const actual = await bodySha256(file, () => committed(p.vhost, p.digest));
+        if (actual === 'stopped') {
+          p.hashed = false; // the next pass sees the commit
+          return;
+        }
+        if (actual === null) continue; // gone meanwhile (evicted, purged)
+        hashedAny = true;
+        if (`sha256:${actual}` !== p.digest) {
+          await removeAll();
+          pendingEgress.delete(key);
+          mismatch(p.vhost, p.digest, 'egress cache', `sha256:${actual}`);
+          return;
+        }
       }
-      if (actual === null) {
+      if (!hashedAny) {
         pendingEgress.delete(key); // already gone (evicted, purged) or never stored
-        return;
-      }
-      if (`sha256:${actual}` !== p.digest) {
-        await remove(file);
-        pendingEgress.delete(key);
-        mismatch(p.vhost, p.digest, 'egress cache', `sha256:${actual}`);
         return;
       }
     }
     if (now - p.seenMs >= giveUpMs) {
       // Right bytes, but the registry did not store them (its fetch was cut off): keep no copy here.
-      await remove(file);
+      await removeAll();
       pendingEgress.delete(key);
     }
   };
@@ -232,7 +240,8 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
     async purge(vhost, digest) {
       let router = 0;
       for (const file of await opts.layers.routerFiles(vhost, digest)) if (await remove(file)) router++;
-      const egress = (await remove(opts.layers.egressFile(vhost, digest))) ? 1 : 0;
+      let egress = 0;
+      for (const file of await opts.layers.egressFiles(vhost, digest)) if (await remove(file)) egress++;
       pendingEgress.delete(`${vhost}|${digest}`);
       const root = await opts.storageRoot(vhost).catch(() => null);
       const data = root ? blobDataPath(root, digest) : null;

@@ -24,8 +24,8 @@ export interface EgressNginx {
   controlPort: number;
   /** Resolves the nginx `user` directive (NginxDriver.workerUser). */
   workerUser: (configured: string | null) => Promise<string | null>;
-  /** The njs module and nginx/egress-lock.js; null when this nginx has no njs module. */
-  lockCheck: { module: string; script: string } | null;
+  /** The njs module and nginx/egress.js; null when this nginx has no njs module. */
+  egressJs: { module: string; script: string } | null;
 }
 
 /** A new egress config (bytes null: stop the egress nginx), made of `inputs`; already through nginx -t. */
@@ -127,7 +127,7 @@ export function createEgressController(deps: {
       ]);
       if (serving && made === inputs) return null;
       const user = await e.workerUser(config.nginx.user);
-      const view = egressNginxView({ config, plan, paths: e.paths, generation, controlPort: e.controlPort, user, lockCheck: e.lockCheck });
+      const view = egressNginxView({ config, plan, paths: e.paths, generation, controlPort: e.controlPort, user, egressJs: e.egressJs });
       if (!view) return serving ? { inputs: made, bytes: null, generation: 0, caches: 0 } : null;
       const bytes = candidateBytes(e.nginx, (g) => e.render({ ...view, generation: g }), generation, serving);
       if (!bytes) {

@@ -42,11 +42,13 @@ export interface EgressNginxView {
   /** Where the egress nginx's workers mark blob fetches that just failed (see egress-maps.conf). */
   failedDir: string;
   /**
-   * njs that checks those marks again after a request waited on a digest's lock (nginx/egress-lock.js),
+   * njs that checks those marks again after a request waited on a digest's lock (nginx/egress.js),
    * so every waiter of a failed fetch is answered at once; null without the njs module (waiters then
    * retry the upstream in turn, each bounded by stallTimeout). `unbindable`: an address in use.
    */
-  lockCheck: { module: string; script: string; unbindable: string } | null;
+  egressJs: { module: string; script: string; unbindable: string } | null;
+  /** What a credentialed upstream's entries are keyed by besides the digest: the Authorization's hash (njs), else itself. */
+  authKey: string;
   /** Patterns a redirect's Location is checked against before nginx follows it (redirect-policy.ts). */
   redirect: {
     wellFormed: string;
@@ -89,8 +91,8 @@ export function egressNginxView(input: {
   generation: number;
   controlPort: number;
   user?: string | null;
-  /** The njs module and nginx/egress-lock.js, when nginx has the module. */
-  lockCheck?: { module: string; script: string } | null;
+  /** The njs module and nginx/egress.js, when nginx has the module. */
+  egressJs?: { module: string; script: string } | null;
 }): EgressNginxView | null {
   const ownPorts = [
     input.config.admin.listen.port,
@@ -122,7 +124,8 @@ export function egressNginxView(input: {
     connectTimeout: `${Math.min(15, config.cache.stallTimeoutSeconds)}s`,
     errorHold: ERROR_HOLD,
     failedDir: egressFailedDir(paths),
-    lockCheck: input.lockCheck ? { ...input.lockCheck, unbindable: `127.0.0.1:${input.controlPort}` } : null,
+    egressJs: input.egressJs ? { ...input.egressJs, unbindable: `127.0.0.1:${input.controlPort}` } : null,
+    authKey: input.egressJs ? '$regcache_egress_auth_key' : '$http_authorization',
     redirect: {
       wellFormed: LOCATION_WELL_FORMED,
       host: LOCATION_HOST,

@@ -13,7 +13,7 @@ const STALL_SECONDS = 3;
 const CLIENTS = 4;
 // Blob misses are not merged in the router (nothing stored there): each client's fetch waits on the
 // egress lock. When the holder stalls out, its failure is marked and every waiter is answered at once
-// (nginx/egress-lock.js) instead of trying the upstream in turn. Bound: one stall for distribution's
+// (nginx/egress.js) instead of trying the upstream in turn. Bound: one stall for distribution's
 // unauthenticated ping of the upstream, one for the blob, nginx's 500 ms lock poll per waiter, and a
 // loaded machine. (Waiters in turn took (clients + 1) stalls; without any bound: 900 s read timeouts.)
 const BOUND_SECONDS = 2 * STALL_SECONDS + CLIENTS * 0.5 + 4;

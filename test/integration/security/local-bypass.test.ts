@@ -9,7 +9,8 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFreePort, requireBinary } from '../../helpers/binaries.js';
+import { findFreePort, requireBinary, waitFor } from '../../helpers/binaries.js';
+import { cacheFilesWithKey } from '../../../src/integrity/nginx-cache-file.js';
 import { bcryptEntry } from '../../helpers/htpasswd.js';
 import { generateImage } from '../../helpers/image.js';
 import { basicAuthHeader, getManifest } from '../../helpers/push.js';
@@ -145,6 +146,23 @@ describe('caches are reachable only through nginx', () => {
       expect(miss.body.includes(layer.data.subarray(0, 64))).toBe(false);
     }
     expect(privateFront.requests.slice(before).map((r) => r.status)).toEqual([401, 401, 401]);
+    // The key holds the token's hash, not the token; and once the registry committed a blob, its entries
+    // go like an anonymous upstream's (found by key: the daemon never sees the token).
+    const zone = path.join(rc.dir, 'data', 'egress-nginx', 'cache', 'blobs');
+    const keysOf = async (digest: string) => {
+      const keys: string[] = [];
+      await cacheFilesWithKey(zone, (key) => (key.startsWith(`ghcr.io|${digest}|`) ? keys.push(key) > 0 : false));
+      return keys;
+    };
+    for (const key of await keysOf(layer.digest)) {
+      expect(key).toMatch(/^ghcr\.io\|sha256:[0-9a-f]{64}\|sha256:[0-9a-f]{64}$/);
+      expect(key).not.toContain(privateFront.token);
+    }
+    for (const b of [secret.config, ...secret.layers])
+      await waitFor(async () => ((await keysOf(b.digest)).length === 0 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: `egress entries of ${b.digest} to go`,
+      });
   });
 
   const overSocket = (socket: string, method: string, urlPath: string) =>

@@ -147,7 +147,7 @@ function setup(
             render: (view) => `egress ${view.generation}\n${view.servers.map((s) => `${s.listen} ${s.origin}`).join('\n')}`,
             controlPort: 40999,
             workerUser: async (configured) => configured,
-            lockCheck: null,
+            egressJs: null,
           }
         : null,
       state,

@@ -109,7 +109,7 @@ describe('upstream mirror lists: egress plan and render', () => {
     expect(direct.notes).toContainEqual({ vhost: 'docker.io', message: expect.stringMatching(/first mirror https:\/\/registry-1.docker.io only/) });
   });
 
-  const render = (lockCheck: { module: string; script: string } | null = null) => {
+  const render = (egressJs: { module: string; script: string } | null = null) => {
     const c = configFrom(text);
     const plan = egressPlan({ config: c, ports, system, loopback: true });
     const paths = {
@@ -119,9 +119,7 @@ describe('upstream mirror lists: egress plan and render', () => {
       temp: '/d/e/temp',
       cache: '/d/e/cache',
     };
-    return createEgressNginxRenderer(readNginxTemplates())(
-      egressNginxView({ config: c, plan, paths, generation: 2, controlPort: 41000, lockCheck })!,
-    );
+    return createEgressNginxRenderer(readNginxTemplates())(egressNginxView({ config: c, plan, paths, generation: 2, controlPort: 41000, egressJs })!);
   };
 
   it('renders the group (first primary, the rest backups, backoff as fail_timeout) and the hop listeners', () => {
@@ -180,9 +178,9 @@ describe('upstream mirror lists: egress plan and render', () => {
   it('with the njs module: waiters on a digest lock check the failure marks, and nginx -t accepts it', async () => {
     const module = await detectJsModule(requireBinary(['nginx'], 'REGCACHE_NGINX_BIN'));
     expect(module, 'libnginx-mod-http-js').not.toBeNull();
-    const out = render({ module: module!, script: path.join(packageRoot(), 'nginx', 'egress-lock.js') });
+    const out = render({ module: module!, script: path.join(packageRoot(), 'nginx', 'egress.js') });
     expect(out).toContain(`load_module ${module};`);
-    expect(out).toContain('js_set $regcache_egress_after_lock regcache_egress_lock.failedBind;');
+    expect(out).toContain('js_set $regcache_egress_after_lock regcache_egress_js.failedBind;');
     expect(out).toContain('default "127.0.0.1:41000";');
     // Both fetching locations (direct and mirror group) evaluate it after the lock.
     expect(out.match(/^\s*proxy_bind \$regcache_egress_after_lock;/gm)).toHaveLength(2);

@@ -127,10 +127,12 @@ describe('integrity service', () => {
       settleMs: 5000,
       giveUpMs: 60_000,
     });
-    const putEgress = async (body: Buffer) => {
-      const file = layers.egressFile(vhost, digest)!;
+    /** An egress entry as nginx stores it; a credentialed upstream's key carries the Authorization too. */
+    const putEgress = async (body: Buffer, authorization?: string) => {
+      const key = authorization ? `${vhost}|${digest}|${authorization}` : `${vhost}|${digest}`;
+      const file = nginxCacheFile(path.join(dir, 'egress', 'blobs'), key);
       await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, cacheEntry(`${vhost}|${digest}`, body));
+      await writeFile(file, cacheEntry(key, body));
       return file;
     };
     const commit = async () => {
@@ -151,6 +153,18 @@ describe('integrity service', () => {
     expect(service.mismatches(vhost)).toBe(1);
     expect(service.lastError(vhost)).toContain(digest);
     expect(events.list(1)[0]).toMatchObject({ kind: 'integrity', level: 'error', vhost });
+  });
+
+  it("finds a credentialed upstream's entries, keyed by Authorization, to verify and to purge", async () => {
+    const { service, putEgress, fetched } = setup();
+    const poisoned = await putEgress(Buffer.from('wrong bytes!!!!'), 'Bearer token-a');
+    fetched();
+    await service.check();
+    expect(await exists(poisoned)).toBe(false);
+    expect(service.mismatches(vhost)).toBe(1);
+    const kept = [await putEgress(good, 'Bearer token-a'), await putEgress(good, 'Bearer token-b')];
+    expect((await service.purge(vhost, digest)).removed.egress).toBe(2);
+    for (const file of kept) expect(await exists(file)).toBe(false);
   });
 
   it('keeps a verified egress entry until the registry committed the blob and lock waiters had time, then drops it', async () => {

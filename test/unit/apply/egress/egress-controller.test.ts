@@ -53,7 +53,7 @@ function setup(opts: { adopt?: number; reject?: boolean; withEgress?: boolean } 
             render: (view) => `egress ${view.generation}\n${view.servers.map((s) => `${s.listen} ${s.origin}`).join('\n')}`,
             controlPort: 40999,
             workerUser: async (configured) => configured,
-            lockCheck: null,
+            egressJs: null,
           },
     state,
     events,

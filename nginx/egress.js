@@ -1,8 +1,11 @@
-// njs for the egress nginx. A request that waited on a digest's cache lock fetches the blob itself
+// njs for the egress nginx.
+//
+// failedBind: a request that waited on a digest's cache lock fetches the blob itself
 // when the lock holder's fetch failed, and would stall for another cache.stallTimeout. The holder's
 // failure is written down as a marker file (egress-maps.conf); nginx evaluates proxy_bind after the
 // lock wait, so this checks the marker there and, when it exists, names an address that cannot be
 // bound (the egress control listener, in use): nginx answers 500 at once instead of connecting.
+import crypto from 'crypto';
 import fs from 'fs';
 
 function exists(file) {
@@ -30,4 +33,11 @@ function failedBind(r) {
   return failed ? r.variables.regcache_egress_unbindable : '';
 }
 
-export default { failedBind };
+// authKey: a credentialed upstream's entries are keyed by the Authorization they were fetched with
+// (egress-cache.conf.ejs); its hash, so no token is written into the cache files' keys.
+function authKey(r) {
+  const authorization = r.headersIn.Authorization || '';
+  return 'sha256:' + crypto.createHash('sha256').update(authorization).digest('hex');
+}
+
+export default { failedBind, authKey };

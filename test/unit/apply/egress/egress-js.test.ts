@@ -1,14 +1,15 @@
-// nginx/egress-lock.js (njs) must find the marker a failed fetch wrote under the slot names that
+// nginx/egress.js (njs): failedBind must find the marker a failed fetch wrote under the slot names that
 // nginx/egress-maps.conf gives $msec, for every second of the clock, and only while it counts.
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { packageRoot } from '../../../../src/util/package-root.js';
 // @ts-expect-error plain njs script without types
-import egressLock from '../../../../nginx/egress-lock.js';
+import egressJs from '../../../../nginx/egress.js';
 
-const failedBind = (egressLock as { failedBind: (r: unknown) => string }).failedBind;
+const { failedBind, authKey } = egressJs as { failedBind: (r: unknown) => string; authKey: (r: unknown) => string };
 
 /** The slot names nginx's maps give a moment, read from the config itself. */
 function markNames(msec: string): string[] {
@@ -53,5 +54,12 @@ describe('egress lock check (njs)', () => {
 
   it('binds nothing for requests that are not blobs', () => {
     expect(failedBind(request(''))).toBe('');
+  });
+
+  it("keys a credentialed upstream's entries by the Authorization's hash, never the token itself", () => {
+    const key = authKey({ headersIn: { Authorization: 'Bearer secret-token' } });
+    expect(key).toBe(`sha256:${createHash('sha256').update('Bearer secret-token').digest('hex')}`);
+    expect(key).not.toContain('secret-token');
+    expect(authKey({ headersIn: {} })).not.toBe(key);
   });
 });
