@@ -305,7 +305,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const reconcile = createReconciler({
     loadConfig,
     // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
-    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : undefined,
+    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : null,
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,
@@ -318,7 +318,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     metrics: metrics.reconcile,
-    listenCheck: config.nginx.container ? undefined : listenProblem,
+    listenCheck: config.nginx.container ? null : listenProblem,
     egress: createEgressController({
       egress: egressNginx
         ? {
