@@ -16,6 +16,7 @@ export interface RegistryEntry {
   upstream: string;
   username?: string;
   password?: string;
+  aliases?: string[];
 }
 
 export interface DockerTestEnv {

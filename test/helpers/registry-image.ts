@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { requireBinary } from './binaries.js';
-import { docker } from './docker-cli.js';
+import { docker, requireDockerEngine } from './docker-cli.js';
 import { buildImageFromHost } from './host-image.js';
 
 // The docker CLI helpers live in docker-cli.ts (host-image.ts needs them too); many tests import them from here.

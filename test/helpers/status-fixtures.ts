@@ -65,6 +65,7 @@ export function daemonStatus(over: Partial<DaemonStatus> = {}, nowMs = FIXTURE_N
       },
     },
     vhosts: [],
+    disk: null,
     cluster: null,
     ...over,
   };

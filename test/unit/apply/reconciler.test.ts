@@ -84,7 +84,9 @@ const healthyMonitor: HealthMonitor = {
   }),
   checkCache: async () => ({ ok: true, status: 200, error: null }),
   ensureUpstreamChecked: async () => ({ ok: true, status: 401, error: null }),
+  recheckUpstream: () => undefined,
   onUpstreamChange: () => undefined,
+  onCacheChange: () => undefined,
   start: () => undefined,
   stop: () => undefined,
 };

@@ -138,7 +138,19 @@ describe('integrity service', () => {
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, good);
     };
-    const fetched = () => service.egressEntry({ vhost, method: 'GET', status: 200, digest, upstreamStatuses: 1, upstreamBytes: 1, cache: 'MISS' });
+    const fetched = () =>
+      service.egressEntry({
+        vhost,
+        method: 'GET',
+        status: 200,
+        digest,
+        upstreamStatuses: 1,
+        upstreamBytes: 1,
+        cache: 'MISS',
+        upstreamFailed: false,
+        attempts: [],
+        timeMs: null,
+      });
     return { layers, events, service, putEgress, commit, fetched };
   };
 
@@ -197,6 +209,9 @@ describe('integrity service', () => {
       cacheStatus: 'MISS',
       digestVariant: variant,
       requestLine: true,
+      refused: null,
+      cutOff: false,
+      forwarded: null,
     });
     await service.check();
     expect(await exists(file)).toBe(false);
