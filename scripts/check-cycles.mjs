@@ -1,7 +1,23 @@
 // Fails when the modules under src/ (or under test/) import each other in a cycle (types included): data flows one way.
+// Under src/ it also fails on an import against the layering (LAYERS below, docs/architecture.md).
 // Usage: node scripts/check-cycles.mjs [dir...]  (default: src test; each directory is checked on its own)
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+
+/**
+ * The rooms of src/ each room must not import (types included): config → desired → plan → apply →
+ * status → http, with state/ and observe/ beside; presentation never feeds back into what it shows.
+ */
+const INPUTS_ONLY = ['apply', 'observe', 'status', 'http'];
+const LAYERS = {
+  config: INPUTS_ONLY,
+  desired: INPUTS_ONLY,
+  plan: INPUTS_ONLY,
+  state: INPUTS_ONLY,
+  observe: ['apply', 'status', 'http'],
+  apply: ['observe', 'status', 'http'],
+  status: ['apply', 'http'],
+};
 
 const roots = process.argv.length > 2 ? process.argv.slice(2) : ['src', 'test'];
 let failed = false;
@@ -50,5 +66,18 @@ function checkCycles(root) {
   const rel = (f) => path.relative(root, f);
   for (const c of cycles) console.error(`import cycle: ${c.map(rel).join(' → ')}`);
   if (cycles.length === 0) console.log(`no import cycles in ${files.length} modules under ${path.relative(process.cwd(), root) || '.'}`);
-  return cycles.length > 0;
+
+  const against = [];
+  if (path.basename(root) === 'src') {
+    const room = (f) => rel(f).split(path.sep)[0];
+    for (const [file, targets] of edges) {
+      for (const target of targets) {
+        if (LAYERS[room(file)]?.includes(room(target)))
+          against.push(`layering: ${rel(file)} imports ${rel(target)} (${room(file)}/ must not import ${room(target)}/)`);
+      }
+    }
+    for (const a of against) console.error(a);
+    if (against.length === 0) console.log(`no import against the layering under ${path.relative(process.cwd(), root)}`);
+  }
+  return cycles.length > 0 || against.length > 0;
 }

@@ -1,10 +1,10 @@
 import { lstat, rm, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import type { AccessLogEntry } from '../status/access-log/access-log-entry.js';
-import type { EgressLogEntry } from '../status/access-log/egress-counters.js';
+import type { AccessLogEntry } from '../observe/access-log/access-log-entry.js';
+import type { EgressLogEntry } from '../observe/access-log/egress-counters.js';
 import type { EventLog } from '../state/event-log.js';
-import { blobDataPath } from '../status/storage/filesystem-storage.js';
+import { blobDataPath } from '../observe/storage/filesystem-storage.js';
 import { isoTime, type Clock } from '../util/clock.js';
 import { createRepeating } from '../util/repeat.js';
 import { errorMessage } from '../util/errors.js';

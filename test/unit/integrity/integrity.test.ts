@@ -8,9 +8,9 @@ import { createIntegrityService } from '../../../src/integrity/integrity-service
 import { cacheBodyOffset, cachedBodySha256, nginxCacheFile, sha256OfFile } from '../../../src/integrity/nginx-cache-file.js';
 import { pickEvictions, type StoredBlob } from '../../../src/integrity/storage-bound.js';
 import { createLogger } from '../../../src/log.js';
-import { parseEgressLogLine } from '../../../src/status/access-log/egress-counters.js';
+import { parseEgressLogLine } from '../../../src/observe/access-log/egress-counters.js';
 import { createEventLog } from '../../../src/state/event-log.js';
-import { blobDataPath } from '../../../src/status/storage/filesystem-storage.js';
+import { blobDataPath } from '../../../src/observe/storage/filesystem-storage.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -3,7 +3,7 @@ import type { Logger } from '../../log.js';
 import { isoTime, type Clock, type TimerHandle } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { EventLog } from '../../state/event-log.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../util/format.js';
 
 /** Free space under dataDir as last measured. */
 export interface DiskSpace {
