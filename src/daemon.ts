@@ -102,6 +102,21 @@ export interface Daemon {
 
 /** The composition root of the long-running daemon: builds every collaborator and wires the loop. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  // What runs as soon as it is built (a Docker runtime's event subscription, the nginx drivers) until
+  // the components below own it: stopped again, newest first, when a later step of the start throws.
+  const built: Component[] = [];
+  try {
+    return await composeDaemon(opts, built);
+  } catch (err) {
+    // The one stop function: none of them has a start, so this only stops them, newest first.
+    await startComponents(built)
+      .then((stop) => stop())
+      .catch(() => undefined);
+    throw err;
+  }
+}
+
+async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<Daemon> {
   const { clock, logger, env } = opts;
   // 50 ms: longer than an editor's truncate-then-write, short next to a reload.
   const loadConfig = () => loadConfigFileSettled(opts.configPath, env, () => sleep(clock, 50));
@@ -128,16 +143,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // One Docker API client for everything that talks to the engine (runtime, nginx container, volumes).
   const docker = dockerApiFor(config, env);
   const runtime = await selectRuntime({ config, env, clock, logger, ports, workerGroup, docker });
+  built.push({ name: 'cache runtime', stop: () => runtime.stop() });
   const events = createEventLog(clock);
   const nginxDriver = createNginxDriver(config, env, docker.api, clock, logger, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
   );
+  built.push({ name: 'router nginx', stop: () => nginxDriver.stop() });
   // The caches' egress: a second nginx child process, when nginx runs as one (see egress-view.ts).
   const egressNginx = config.nginx.container
     ? null
     : await createEgressNginx(config, env, clock, logger, ports, (message) =>
         events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
       );
+  if (egressNginx) built.push({ name: 'egress nginx', stop: () => egressNginx.controller.stop() });
   const accept = await nginxDriver.acceptSupport();
   if (!accept.complete) {
     logger.warn(
@@ -530,6 +548,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     },
   ];
+  // From here the list owns what was built (its first entries stop it on a failed start too).
+  built.length = 0;
   const stopComponents = await startComponents(components);
   const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;
   logger.info({ admin: adminUrl, generation: state.generation }, 'regcache is running');
