@@ -31,3 +31,17 @@ export async function requireDockerEngine(): Promise<void> {
     throw new Error(`a Docker engine is required (run .ci/setup to start dockerd): ${(err as Error).message}`);
   }
 }
+
+/** `docker run -d` arguments for a named container: its network, `-e NAME=value` per env entry, `-v` per volume spec. */
+export function detachedRunArgs(opts: { name: string; image: string; network?: string; env?: Record<string, string>; volumes?: string[] }): string[] {
+  return [
+    'run',
+    '-d',
+    '--name',
+    opts.name,
+    ...(opts.network ? ['--network', opts.network] : []),
+    ...Object.entries(opts.env ?? {}).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+    ...(opts.volumes ?? []).flatMap((v) => ['-v', v]),
+    opts.image,
+  ];
+}

@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
-import { docker } from '../../helpers/registry-image.js';
+import { detachedRunArgs, docker } from '../../helpers/docker-cli.js';
 import { ensureRegcacheImage, imageSize } from './images.js';
 import { containerState, createContainerFixture, processUids, REGISTRY, type ContainerFixture } from './fixture.js';
 
@@ -22,23 +22,15 @@ describe('docker run regcache', () => {
     fx = await createContainerFixture('docker-run', { network: 'host', adminToken: TOKEN });
     name = `regcache-it-${fx.id}`;
     volume = `regcache-it-${fx.id}-data`;
-    await docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--network',
-      'host',
-      '-e',
-      `REGCACHE_ADMIN_TOKEN=${TOKEN}`,
-      '-e',
-      `REGCACHE_ADMIN_URL=http://127.0.0.1:${fx.adminPort}`,
-      '-v',
-      `${fx.configDir}/registries.yaml:/etc/regcache/registries.yaml:ro`,
-      '-v',
-      `${volume}:/var/lib/regcache`,
-      image,
-    ]);
+    await docker(
+      detachedRunArgs({
+        name,
+        network: 'host',
+        env: { REGCACHE_ADMIN_TOKEN: TOKEN, REGCACHE_ADMIN_URL: `http://127.0.0.1:${fx.adminPort}` },
+        volumes: [`${fx.configDir}/registries.yaml:/etc/regcache/registries.yaml:ro`, `${volume}:/var/lib/regcache`],
+        image,
+      }),
+    );
   }, 900_000);
 
   afterAll(async () => {
