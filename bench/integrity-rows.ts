@@ -3,7 +3,7 @@
 // daemon's integrity checks cost meanwhile.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { walkDiskUsage } from '../src/status/storage/filesystem-storage.js';
+import { walkDiskUsage } from '../src/observe/storage/filesystem-storage.js';
 import { waitFor } from '../test/helpers/binaries.js';
 import type { ComparisonRow } from './report.js';
 import { curlDownload, type Target } from './tools.js';

@@ -35,8 +35,8 @@ import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createDaemonState } from './state/daemon-state.js';
-import { createDiskSpaceMonitor } from './status/disk/disk-space-monitor.js';
-import { removeOldFiles, removeStaleUploads } from './status/disk/stale-uploads.js';
+import { createDiskSpaceMonitor } from './observe/disk/disk-space-monitor.js';
+import { removeOldFiles, removeStaleUploads } from './observe/disk/stale-uploads.js';
 import { egressFailedDir } from './apply/egress/egress-view.js';
 import { createEgressController } from './apply/egress/egress-controller.js';
 import { createEventLog } from './state/event-log.js';
@@ -45,11 +45,11 @@ import { createPrometheusMetrics } from './status/metrics/prometheus-metrics.js'
 import { generatedClientSnippets } from './status/page/client-snippets.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from './status/page/render-status-page.js';
 import { createStatusService } from './status/status-service.js';
-import { createFilesystemStorageInspector } from './status/storage/filesystem-storage.js';
-import { createVolumeStorageInspector, createVolumeStorageRoot } from './status/storage/volume-storage.js';
+import { createFilesystemStorageInspector } from './observe/storage/filesystem-storage.js';
+import { createVolumeStorageInspector, createVolumeStorageRoot } from './observe/storage/volume-storage.js';
 import { volumeName } from './apply/runtime/docker/cache-container.js';
 import type { DockerApi } from './apply/runtime/docker/docker-api.js';
-import { createVhostObserver } from './status/vhost-observer.js';
+import { createVhostObserver } from './observe/vhost-observer.js';
 import { cacheLayers } from './integrity/cache-layers.js';
 import { createIntegrityService } from './integrity/integrity-service.js';
 import { createStorageBound } from './integrity/storage-bound.js';
@@ -104,6 +104,21 @@ export interface Daemon {
 
 /** The composition root of the long-running daemon: builds every collaborator and wires the loop. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  // What runs as soon as it is built (a Docker runtime's event subscription, the nginx drivers) until
+  // the components below own it: stopped again, newest first, when a later step of the start throws.
+  const built: Component[] = [];
+  try {
+    return await composeDaemon(opts, built);
+  } catch (err) {
+    // The one stop function: none of them has a start, so this only stops them, newest first.
+    await startComponents(built)
+      .then((stop) => stop())
+      .catch(() => undefined);
+    throw err;
+  }
+}
+
+async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<Daemon> {
   const { clock, logger, env } = opts;
   // 50 ms: longer than an editor's truncate-then-write, short next to a reload.
   const loadConfig = () => loadConfigFileSettled(opts.configPath, env, () => sleep(clock, 50));
@@ -130,16 +145,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // One Docker API client for everything that talks to the engine (runtime, nginx container, volumes).
   const docker = dockerApiFor(config, env);
   const runtime = await selectRuntime({ config, env, clock, logger, ports, workerGroup, docker });
+  built.push({ name: 'cache runtime', stop: () => runtime.stop() });
   const events = createEventLog(clock);
   const nginxDriver = createNginxDriver(config, env, docker.api, clock, logger, (message) =>
     events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
   );
+  built.push({ name: 'router nginx', stop: () => nginxDriver.stop() });
   // The caches' egress: a second nginx child process, when nginx runs as one (see egress-view.ts).
   const egressNginx = config.nginx.container
     ? null
     : await createEgressNginx(config, env, clock, logger, ports, (message) =>
         events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
       );
+  if (egressNginx) built.push({ name: 'egress nginx', stop: () => egressNginx.controller.stop() });
   const accept = await nginxDriver.acceptSupport();
   if (!accept.complete) {
     logger.warn(
@@ -312,7 +330,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const reconcile = createReconciler({
     loadConfig,
     // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
-    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : undefined,
+    blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : null,
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,
@@ -325,7 +343,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     clock,
     logger,
     metrics: metrics.reconcile,
-    listenCheck: config.nginx.container ? undefined : listenProblem,
+    listenCheck: config.nginx.container ? null : listenProblem,
     egress: createEgressController({
       egress: egressNginx
         ? {
@@ -538,6 +556,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     },
   ];
+  // From here the list owns what was built (its first entries stop it on a failed start too).
+  built.length = 0;
   const stopComponents = await startComponents(components);
   const adminUrl = `http://${config.admin.listen.host}:${config.admin.listen.port}`;
   logger.info({ admin: adminUrl, generation: state.generation }, 'regcache is running');

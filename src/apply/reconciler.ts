@@ -35,11 +35,11 @@ export interface ReconcilerDeps {
   runtime: CacheRuntime;
   nginx: NginxController;
   nginxPaths: NginxPaths;
-  /** Resolves the nginx `user` directive (see NginxDriver.workerUser); config's nginx.user when absent. */
-  nginxWorkerUser?: (configured: string | null) => Promise<string | null>;
+  /** Resolves the nginx `user` directive from config's nginx.user (see NginxDriver.workerUser). */
+  nginxWorkerUser: (configured: string | null) => Promise<string | null>;
   render: NginxRenderer;
-  /** How the router's nginx sees a whole Accept header (NginxDriver.acceptSupport); first line only when absent. */
-  nginxAccept?: AcceptSupport;
+  /** How the router's nginx sees a whole Accept header (NginxDriver.acceptSupport). */
+  nginxAccept: AcceptSupport;
   health: HealthMonitor;
   state: DaemonState;
   events: EventLog;
@@ -51,14 +51,14 @@ export interface ReconcilerDeps {
   metrics?: ReconcileMetrics;
   /** nginx as the caches' upstream: plan, nginx -t, go live, roll back (see egress-controller.ts). */
   egress: EgressController;
-  /** Why nginx could not bind a new listen address (see listen-check.ts), null when it can; unchecked when absent. */
-  listenCheck?: (address: ListenAddress) => Promise<string | null>;
-  /** A cache's storage root nginx may serve verified blob files from (NginxRoute.blobRoot). */
-  blobRoot?: (name: string) => string | null;
+  /** Why nginx could not bind a new listen address (see listen-check.ts), null when it can; null: not checked (nginx in a container). */
+  listenCheck: ((address: ListenAddress) => Promise<string | null>) | null;
+  /** A cache's storage root nginx may serve verified blob files from (NginxRoute.blobRoot); null: none (Docker runtime). */
+  blobRoot: ((name: string) => string | null) | null;
   /** Why pulls of uncached content are refused now (too little free space under dataDir); null: they are not. */
-  diskFull?: () => string | null;
+  diskFull: () => string | null;
   /** The cluster's members and self for a config (null: single node); problems reject the pass like config errors. */
-  clusterMembership?: (config: RegcacheConfig) => Promise<Result<Membership | null>>;
+  clusterMembership: (config: RegcacheConfig) => Promise<Result<Membership | null>>;
 }
 
 export type Reconciler = (reason: string) => Promise<ReconcileResult>;
@@ -161,7 +161,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
     // Membership (static peers, or what dns: answered last) is validated like the config it comes from.
-    const membership = deps.clusterMembership ? await deps.clusterMembership(config) : { ok: true as const, value: null };
+    const membership = await deps.clusterMembership(config);
     if (!membership.ok) return reject(membership.problems, `config rejected: ${membership.problems.map(formatProblem).join('; ')}`);
     const cluster = config.cluster && membership.value ? { config: config.cluster, membership: membership.value } : null;
 
@@ -192,13 +192,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       }
       const plan = planCaches(observed, desired.caches);
       const wanted = new Set(desired.caches.map((c) => c.name));
-      const user = deps.nginxWorkerUser ? await deps.nginxWorkerUser(config.nginx.user) : config.nginx.user;
+      const user = await deps.nginxWorkerUser(config.nginx.user);
       const egressAddresses = new Map(
         desired.caches.flatMap((c) => (!c.offline && egress.routes.has(c.name) ? [[c.name, egress.routes.get(c.name)!.listen] as const] : [])),
       );
       // An unreachable upstream is an outage: what its cache does not hold is answered 503, not 404.
       const upstreamDown = new Set(config.registries.filter((r) => deps.health.health(r.name).upstream?.ok === false).map((r) => r.name));
-      const diskFull = deps.diskFull?.() ?? null;
+      const diskFull = deps.diskFull();
       const routerView = (backends: Map<string, string>) =>
         nginxView({
           config,
@@ -208,7 +208,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           user,
           accept: deps.nginxAccept,
           egress: egressAddresses,
-          blobRoot: deps.blobRoot,
+          blobRoot: deps.blobRoot ?? undefined,
           upstreamDown,
           diskFull,
           cluster,

@@ -1,4 +1,4 @@
-import { formatAgo, formatBytes, formatCount, formatRatio } from '../status/format.js';
+import { formatAgo, formatBytes, formatCount, formatRatio } from '../util/format.js';
 import type { DaemonStatus } from '../status/status-service.js';
 
 /** Left-aligned text columns, two spaces apart. */

@@ -1,11 +1,11 @@
 import { lstat, rm, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import type { AccessLogEntry } from '../status/access-log/access-log-entry.js';
-import type { EgressLogEntry } from '../status/access-log/egress-counters.js';
+import type { AccessLogEntry } from '../observe/access-log/access-log-entry.js';
+import type { EgressLogEntry } from '../observe/access-log/egress-counters.js';
 import type { EventLog } from '../state/event-log.js';
-import { blobDataPath } from '../status/storage/filesystem-storage.js';
-import type { Clock } from '../util/clock.js';
+import { blobDataPath } from '../observe/storage/filesystem-storage.js';
+import { isoTime, type Clock } from '../util/clock.js';
 import { createRepeating } from '../util/repeat.js';
 import { errorMessage } from '../util/errors.js';
 import type { CacheLayers } from './cache-layers.js';
@@ -88,7 +88,7 @@ export function createIntegrityService(opts: IntegrityOptions): IntegrityService
   const mismatch = (vhost: string, digest: string, layer: string, actual: string) => {
     counts.set(vhost, (counts.get(vhost) ?? 0) + 1);
     const message = `digest mismatch: the upstream sent content for ${digest} whose sha256 is ${actual}; the ${layer} dropped it and the next request fetches again`;
-    errors.set(vhost, { digest, message: `${message} (${new Date(opts.clock.now()).toISOString()})` });
+    errors.set(vhost, { digest, message: `${message} (${isoTime(opts.clock.now())})` });
     opts.events.record({ kind: 'integrity', level: 'error', vhost, message });
     log.error({ vhost, digest, actual, layer }, 'digest mismatch: dropped from the cache');
   };

@@ -1,7 +1,7 @@
 import { lstat, opendir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import { walkDiskUsage } from '../status/storage/filesystem-storage.js';
+import { walkDiskUsage } from '../observe/storage/filesystem-storage.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { createRepeating } from '../util/repeat.js';
 import { errorMessage } from '../util/errors.js';

@@ -2,7 +2,7 @@ import { link, lstat, mkdir, readdir, rename, unlink, writeFile } from 'node:fs/
 import path from 'node:path';
 import { registrySlug } from '../config/parse.js';
 import type { Logger } from '../log.js';
-import { blobDataPath } from '../status/storage/filesystem-storage.js';
+import { blobDataPath } from '../observe/storage/filesystem-storage.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { createRepeating } from '../util/repeat.js';

@@ -1,12 +1,12 @@
 import type { CacheInstance } from '../state/cache-instance.js';
 import type { NginxProcessState } from '../state/nginx-process-state.js';
 import { redactedConfig } from './config-view.js';
-import type { DiskSpace } from './disk/disk-space-monitor.js';
+import type { DiskSpace } from '../observe/disk/disk-space-monitor.js';
 import type { DaemonState, RejectedConfig, ReloadRecord } from '../state/daemon-state.js';
 import type { HealthMonitor } from '../state/health-monitor.js';
-import type { MirrorStats } from './access-log/mirror-counters.js';
-import type { VhostCacheStats, VhostTraffic } from './vhost-numbers.js';
-import type { ObserverStats, VhostObserver } from './vhost-observer.js';
+import type { MirrorStats } from '../observe/access-log/mirror-counters.js';
+import type { VhostCacheStats, VhostTraffic } from '../observe/vhost-numbers.js';
+import type { ObserverStats, VhostObserver } from '../observe/vhost-observer.js';
 import { vhostView, type VhostView } from './vhost-view.js';
 import { clusterStatus, type ClusterStatus } from './cluster-view.js';
 import type { PeerHealth } from '../cluster/peer-health.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RegcacheConfig } from '../config/model.js';
 import { hostPlatform, parsePlatform, formatPlatform, type Platform } from '../config/platform.js';
 import type { Logger } from '../log.js';
-import type { Clock } from '../util/clock.js';
+import { isoTime, type Clock } from '../util/clock.js';
 import type { RouterClient } from './router-client.js';
 import { pendingImage, warmImage, type ImageContent, type WarmImageProgress } from './warm-image.js';
 import { resolveWarmTarget } from './warm-target.js';
@@ -88,7 +88,7 @@ export function createWarmJobs(deps: {
   const lastDigest = new Map<string, string>();
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
-  const iso = () => new Date(deps.clock.now()).toISOString();
+  const iso = () => isoTime(deps.clock.now());
 
   const total = (job: WarmJob) => {
     job.totals = {

@@ -139,7 +139,7 @@ export function configArbitrary(files: ConfigFilesForArbitrary) {
 }
 
 /** Passwords that appear in a generated document, to prove they never reach rendered output. */
-export function passwordsOf(doc: { registries: Record<string, { password?: string }> }): string[] {
+export function passwordsOf(doc: { registries: Record<string, { upstream?: unknown; password?: string }> }): string[] {
   return Object.values(doc.registries).flatMap((r) => (r.password ? [r.password] : []));
 }
 

@@ -17,6 +17,7 @@ export interface RegistryEntry {
   username?: string;
   password?: string;
   cache?: Record<string, unknown>;
+  aliases?: string[];
 }
 
 export interface DockerTestEnv {

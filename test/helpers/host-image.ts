@@ -5,7 +5,7 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { requireDocker } from './registry-image.js';
+import { requireDocker } from './docker-cli.js';
 
 const run = promisify(execFile);
 

@@ -1,14 +1,15 @@
 // Builds a local image tagged `registry:2` from Debian's docker-registry binary (distribution 2.8, the code
 // inside the real registry:2), since no image can be pulled on test machines. Idempotent: an image whose
 // label matches this binary's hash is reused; a real registry:2 (no label) is left alone.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { requireBinary } from './binaries.js';
+import { docker, requireDockerEngine } from './docker-cli.js';
 import { buildImageFromHost } from './host-image.js';
 
-const run = promisify(execFile);
+// The docker CLI helpers live in docker-cli.ts (host-image.ts needs them too); many tests import them from here.
+export { docker, requireDocker, requireDockerEngine } from './docker-cli.js';
+
 export const REGISTRY_IMAGE = 'registry:2';
 export const BUILD_LABEL = 'io.regcache.test-image';
 
@@ -32,33 +33,6 @@ health:
     interval: 10s
     threshold: 3
 `;
-
-export function requireDocker(): string {
-  return requireBinary(['docker']);
-}
-
-export async function docker(args: string[], opts: { input?: string } = {}): Promise<string> {
-  const bin = requireDocker();
-  try {
-    const child = run(bin, args, { maxBuffer: 64 << 20 });
-    if (opts.input !== undefined) {
-      child.child.stdin?.end(opts.input);
-    }
-    return (await child).stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`docker ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`);
-  }
-}
-
-/** Throws (so tests fail, never skip) when no Docker engine answers. */
-export async function requireDockerEngine(): Promise<void> {
-  try {
-    await docker(['version', '--format', '{{.Server.Version}}']);
-  } catch (err) {
-    throw new Error(`a Docker engine is required (run .ci/setup to start dockerd): ${(err as Error).message}`);
-  }
-}
 
 export async function imageLabel(tag: string): Promise<string | null | undefined> {
   try {

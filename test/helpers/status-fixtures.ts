@@ -1,6 +1,6 @@
-import { emptyTrafficCounts } from '../../src/status/access-log/traffic-counters.js';
+import { emptyTrafficCounts } from '../../src/observe/access-log/traffic-counters.js';
 import type { DaemonStatus, ObservedVhost } from '../../src/status/status-service.js';
-import { vhostNumbers } from '../../src/status/vhost-numbers.js';
+import { vhostNumbers } from '../../src/observe/vhost-numbers.js';
 
 /** The instant status fixtures are taken at. */
 export const FIXTURE_NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -65,6 +65,7 @@ export function daemonStatus(over: Partial<DaemonStatus> = {}, nowMs = FIXTURE_N
       },
     },
     vhosts: [],
+    disk: null,
     cluster: null,
     ...over,
   };

@@ -4,7 +4,7 @@ import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createFileTailer, type FileTailer } from '../../src/status/access-log/file-tailer.js';
+import { createFileTailer, type FileTailer } from '../../src/observe/access-log/file-tailer.js';
 import { createFakeClock, type FakeClock } from '../helpers/fake-clock.js';
 
 describe('access log tailer on real files', () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
-import { blobDataPath } from '../../src/status/storage/filesystem-storage.js';
+import { blobDataPath } from '../../src/observe/storage/filesystem-storage.js';
 import type { ObservedVhost } from '../../src/status/status-service.js';
 import { createSystemClock } from '../../src/util/clock.js';
 import { findFreePort, waitFor } from '../helpers/binaries.js';

@@ -52,22 +52,22 @@ export interface NginxControllerOptions {
   driver: NginxDriver;
   /** http://127.0.0.1:PORT, where the probe reaches nginx. */
   probeBase: string;
+  /** The generation probe; the HTTP one against probeBase (httpGenerationProbe) unless a test passes its own. */
+  probe?: () => Promise<number | null>;
   clock: Clock;
   logger: Logger;
   probeTimeoutMs?: number;
 }
 
-export function createNginxController(opts: NginxControllerOptions): NginxController {
-  const { driver } = opts;
-  let appliedBytes: string | null = null;
-  /** Whether appliedBytes were ever live through this controller (applied or adopted), not just found on disk. */
-  let wasLive = false;
-
-  // A fresh connection per probe: a pooled keep-alive connection may still belong to an old
-  // worker that answers with the previous generation until it winds down.
-  const servedGeneration = (): Promise<number | null> =>
+/**
+ * The generation nginx answers with at base/__regcache/generation, null when it does not answer. A
+ * fresh connection per probe: a pooled keep-alive connection may still belong to an old worker that
+ * answers with the previous generation until it winds down.
+ */
+export function httpGenerationProbe(base: string): () => Promise<number | null> {
+  return () =>
     new Promise((resolve) => {
-      const req = httpGet(`${opts.probeBase}/__regcache/generation`, { agent: false, timeout: 1000 }, (res) => {
+      const req = httpGet(`${base}/__regcache/generation`, { agent: false, timeout: 1000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
@@ -80,6 +80,15 @@ export function createNginxController(opts: NginxControllerOptions): NginxContro
       req.on('timeout', () => req.destroy());
       req.on('error', () => resolve(null));
     });
+}
+
+export function createNginxController(opts: NginxControllerOptions): NginxController {
+  const { driver } = opts;
+  let appliedBytes: string | null = null;
+  /** Whether appliedBytes were ever live through this controller (applied or adopted), not just found on disk. */
+  let wasLive = false;
+
+  const servedGeneration = opts.probe ?? httpGenerationProbe(opts.probeBase);
 
   /** The bytes the last test passed: apply does not run `nginx -t` twice on them in one pass. */
   let lastTested: string | null = null;

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ReconcileMetrics } from '../../state/reconcile-metrics.js';
 import type { ReconcileOutcome } from '../../state/reconcile-result.js';
-import { STATUS_CLASSES } from '../access-log/traffic-counters.js';
+import { STATUS_CLASSES } from '../../observe/access-log/traffic-counters.js';
 import type { ObservedVhost } from '../status-service.js';
 import type { ClusterStatus } from '../cluster-view.js';
 

@@ -1,8 +1,8 @@
 import { isoTime } from '../../util/clock.js';
 import type { DaemonEvent } from '../../state/event-log.js';
-import { formatAgo, formatBytes, formatCount, formatRatio } from '../format.js';
+import { formatAgo, formatBytes, formatCount, formatRatio } from '../../util/format.js';
 import type { DaemonStatus, ObservedVhost } from '../status-service.js';
-import type { HitMiss } from '../vhost-numbers.js';
+import type { HitMiss } from '../../observe/vhost-numbers.js';
 import type { ClientSnippet } from './client-snippets.js';
 
 export interface RatioView {

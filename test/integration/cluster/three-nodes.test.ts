@@ -152,7 +152,9 @@ describe('cluster: three nodes on loopback share one cache', () => {
   it('lets only peers in on the peer listener, and keeps the client guards on the public one', async () => {
     const peerUrl = `http://${HOSTS[0]}:${peerPort}`;
     const blob = blobs[0]!.digest;
-    for (const headers of [{}, { 'x-regcache-peer': 'wrong-secret-0123456789' }, { 'x-regcache-peer': SECRET.toUpperCase() }]) {
+    for (const headers of [{}, { 'x-regcache-peer': 'wrong-secret-0123456789' }, { 'x-regcache-peer': SECRET.toUpperCase() }] as Array<
+      Record<string, string>
+    >) {
       const res = await rawRequest(`${peerUrl}/v2/${REPO}/blobs/${blob}`, 'GET', { host: VHOST, ...headers });
       expect(res.status).toBe(403);
       expect(JSON.parse(res.body.toString()).errors[0].code).toBe('DENIED');

@@ -2,15 +2,12 @@
 // Docker socket) creates a registry:2 cache container per registry, nginx runs in a container of its own
 // from the same image, and a real client pulls through it. A second compose file adds the test's
 // upstream registry as a service on the same network.
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../helpers/binaries.js';
 import { inspectContainer } from '../../helpers/docker-daemon.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { ensureRegcacheImage } from './images.js';
-import { composeContainerOf, composeRunner, createContainerFixture, REGISTRY, upstreamService, type ContainerFixture } from './fixture.js';
+import { composeWithUpstream, createContainerFixture, REGISTRY, type ContainerFixture } from './fixture.js';
 
 const CACHE_CONTAINER = `regcache-${REGISTRY.replace(/[^a-z0-9]+/g, '-')}`;
 
@@ -19,10 +16,6 @@ describe('docker-compose with compose/docker-runtime.yml (caches as containers, 
   let project: string;
   let compose: (args: string[]) => Promise<string>;
 
-  const containerOf = composeContainerOf(
-    (args) => compose(args),
-    () => project,
-  );
   const removeCache = async () => {
     await docker(['rm', '-f', CACHE_CONTAINER]).catch(() => undefined);
     await docker(['volume', 'rm', '-f', `${CACHE_CONTAINER}-data`]).catch(() => undefined);
@@ -45,19 +38,13 @@ describe('docker-compose with compose/docker-runtime.yml (caches as containers, 
       },
     });
     project = `regcache-it-${fx.id}`;
-    const override = join(fx.dir, 'upstream.yml');
-    await writeFile(override, stringify({ services: { upstream: upstreamService(fx.upstreamStorage), regcache: { depends_on: ['upstream'] } } }));
-    const env = {
-      ...process.env,
-      REGCACHE_IMAGE: image,
-      REGCACHE_CONFIG_DIR: fx.configDir,
-      REGCACHE_PORT: `127.0.0.1:${fx.routerPort}`,
-      REGCACHE_ADMIN_PORT: String(fx.adminPort),
-      REGCACHE_NGINX_CONTAINER: nginxContainer,
-      REGCACHE_DOCKER_NETWORK: network,
-    };
-    compose = composeRunner({ bin, project, file: 'compose/docker-runtime.yml', override, env });
-    fx.locateUpstream(async () => ({ upstream: await containerOf('upstream'), neighbour: await containerOf('regcache') }));
+    compose = await composeWithUpstream(fx, {
+      bin,
+      project,
+      file: 'compose/docker-runtime.yml',
+      image,
+      env: { REGCACHE_NGINX_CONTAINER: nginxContainer, REGCACHE_DOCKER_NETWORK: network },
+    });
     await compose(['up', '-d', '--no-build']);
   }, 900_000);
 

@@ -2,14 +2,11 @@
 // the published port, `down` then `up` keeps the volume and with it the cache. The only addition is a
 // second compose file with the test's upstream registry as a service on the project's network; the
 // regcache service is the shipped one, with the variables .env.example documents.
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../helpers/binaries.js';
 import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
 import { ensureRegcacheImage } from './images.js';
-import { composeContainerOf, composeRunner, containerState, createContainerFixture, upstreamService, type ContainerFixture } from './fixture.js';
+import { composeContainerOf, composeWithUpstream, containerState, createContainerFixture, type ContainerFixture } from './fixture.js';
 
 describe('docker-compose up/down with compose/docker-compose.yml', () => {
   let fx: ContainerFixture;
@@ -27,17 +24,7 @@ describe('docker-compose up/down with compose/docker-compose.yml', () => {
     await ensureRegistryImage();
     fx = await createContainerFixture('compose', { network: 'bridge' });
     project = `regcache-it-${fx.id}`;
-    const override = join(fx.dir, 'upstream.yml');
-    await writeFile(override, stringify({ services: { upstream: upstreamService(fx.upstreamStorage), regcache: { depends_on: ['upstream'] } } }));
-    const env = {
-      ...process.env,
-      REGCACHE_IMAGE: image,
-      REGCACHE_CONFIG_DIR: fx.configDir,
-      REGCACHE_PORT: `127.0.0.1:${fx.routerPort}`,
-      REGCACHE_ADMIN_PORT: String(fx.adminPort),
-    };
-    compose = composeRunner({ bin, project, file: 'compose/docker-compose.yml', override, env });
-    fx.locateUpstream(async () => ({ upstream: await containerOf('upstream'), neighbour: await containerOf('regcache') }));
+    compose = await composeWithUpstream(fx, { bin, project, file: 'compose/docker-compose.yml', image });
     await compose(['up', '-d', '--no-build']);
   }, 900_000);
 

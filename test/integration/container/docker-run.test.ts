@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/binaries.js';
 import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
 import { getManifest } from '../../helpers/push.js';
-import { docker } from '../../helpers/registry-image.js';
+import { detachedRunArgs, docker } from '../../helpers/docker-cli.js';
 import { ensureRegcacheImage, imageSize, REPO_ROOT } from './images.js';
 import { containerState, createContainerFixture, processUids, REGISTRY, REPOSITORY, type ContainerFixture } from './fixture.js';
 
@@ -44,23 +44,15 @@ describe('docker run regcache', () => {
     await symlink('..data/registries.yaml', join(fx.configDir, 'registries.yaml'));
     name = `regcache-it-${fx.id}`;
     volume = `regcache-it-${fx.id}-data`;
-    await docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--network',
-      'host',
-      '-e',
-      `REGCACHE_ADMIN_TOKEN=${TOKEN}`,
-      '-e',
-      `REGCACHE_ADMIN_URL=http://127.0.0.1:${fx.adminPort}`,
-      '-v',
-      `${fx.configDir}:/etc/regcache:ro`,
-      '-v',
-      `${volume}:/var/lib/regcache`,
-      image,
-    ]);
+    await docker(
+      detachedRunArgs({
+        name,
+        network: 'host',
+        env: { REGCACHE_ADMIN_TOKEN: TOKEN, REGCACHE_ADMIN_URL: `http://127.0.0.1:${fx.adminPort}` },
+        volumes: [`${fx.configDir}:/etc/regcache:ro`, `${volume}:/var/lib/regcache`],
+        image,
+      }),
+    );
   }, 900_000);
 
   afterAll(async () => {

@@ -273,8 +273,33 @@ export async function processUids(nameOrId: string): Promise<Array<{ uid: string
 
 const runFile = promisify(execFile);
 
-/** Runs Debian's docker-compose on the shipped compose file plus the test's override, as one project. */
-export function composeRunner(opts: { bin: string; project: string; file: string; override: string; env: NodeJS.ProcessEnv }) {
+/**
+ * Runs Debian's docker-compose on a shipped compose file plus a second file that adds the test's
+ * upstream registry as a service on the project's network, as one project. The variables
+ * .env.example documents point at the fixture (config dir, ports) and `image`; `env` adds more.
+ * The fixture finds its upstream through the project's containers.
+ */
+export async function composeWithUpstream(
+  fx: ContainerFixture,
+  opts: { bin: string; project: string; file: string; image: string; env?: Record<string, string> },
+): Promise<(args: string[]) => Promise<string>> {
+  const override = join(fx.dir, 'upstream.yml');
+  await writeFile(override, stringify({ services: { upstream: upstreamService(fx.upstreamStorage), regcache: { depends_on: ['upstream'] } } }));
+  const env = {
+    ...process.env,
+    REGCACHE_IMAGE: opts.image,
+    REGCACHE_CONFIG_DIR: fx.configDir,
+    REGCACHE_PORT: `127.0.0.1:${fx.routerPort}`,
+    REGCACHE_ADMIN_PORT: String(fx.adminPort),
+    ...opts.env,
+  };
+  const compose = composeRunner({ ...opts, override, env });
+  const containerOf = composeContainerOf(compose, () => opts.project);
+  fx.locateUpstream(async () => ({ upstream: await containerOf('upstream'), neighbour: await containerOf('regcache') }));
+  return compose;
+}
+
+function composeRunner(opts: { bin: string; project: string; file: string; override: string; env: NodeJS.ProcessEnv }) {
   return async (args: string[]): Promise<string> => {
     const argv = ['-p', opts.project, '-f', join(REPO_ROOT, opts.file), '-f', opts.override, ...args];
     try {

@@ -37,7 +37,7 @@ describe('docker runtime image pull', () => {
   it('pulls the configured image when it is missing, logging progress', async () => {
     await env.writeConfig({ [ONE]: { upstream: imageRegistry.url } }, { docker: { network: 'host', image: ref } });
     await env.start();
-    const c = await waitFor(async () => inspectContainer(`regcache-${registrySlug(ONE)}`), { what: 'container' });
+    const c = await waitFor(async () => (await inspectContainer(`regcache-${registrySlug(ONE)}`)) ?? undefined, { what: 'container' });
     expect(c.running).toBe(true);
     expect((await docker(['inspect', '--format', '{{.Config.Image}}', c.id])).trim()).toBe(ref);
     const pullLog = env.logs.filter((l) => l.includes('"pull progress"') || l.includes('pulling cache image'));

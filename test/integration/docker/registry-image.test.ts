@@ -1,7 +1,8 @@
 // The locally built registry:2 behaves like the real image: default config, port 5000, env overrides.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort, waitFor } from '../../helpers/binaries.js';
-import { docker, ensureRegistryImage } from '../../helpers/registry-image.js';
+import { detachedRunArgs, docker } from '../../helpers/docker-cli.js';
+import { ensureRegistryImage } from '../../helpers/registry-image.js';
 
 describe('registry:2 test image', () => {
   const name = `regcache-test-image-${process.pid}`;
@@ -28,19 +29,14 @@ describe('registry:2 test image', () => {
   });
 
   it('serves /v2/ with env overrides on host networking', async () => {
-    await docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--network',
-      'host',
-      '-e',
-      `REGISTRY_HTTP_ADDR=127.0.0.1:${port}`,
-      '-e',
-      'REGISTRY_LOG_FIELDS_VHOST=x',
-      'registry:2',
-    ]);
+    await docker(
+      detachedRunArgs({
+        name,
+        network: 'host',
+        env: { REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, REGISTRY_LOG_FIELDS_VHOST: 'x' },
+        image: 'registry:2',
+      }),
+    );
     const status = await waitFor(
       async () => {
         const res = await fetch(`http://127.0.0.1:${port}/v2/`);

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routerGet as get } from '../../helpers/router-get.js';
 import { cacheFilesWithKey, nginxCacheFile } from '../../../src/integrity/nginx-cache-file.js';
-import { walkDiskUsage } from '../../../src/status/storage/filesystem-storage.js';
+import { walkDiskUsage } from '../../../src/observe/storage/filesystem-storage.js';
 import { waitFor } from '../../helpers/binaries.js';
 import { generateImage, sha256Digest } from '../../helpers/image.js';
 import { startPoisoningUpstream, type PoisoningUpstream } from '../../helpers/poisoning-upstream.js';

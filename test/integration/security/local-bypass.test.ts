@@ -140,7 +140,8 @@ describe('caches are reachable only through nginx', () => {
     expect(hit.body.equals(layer.data)).toBe(true);
     expect(privateFront.requests.slice(before)).toEqual([]);
     // Without the token, or with another, the request goes to the upstream, which refuses it.
-    for (const headers of [{}, { authorization: 'Bearer guessed' }, { authorization: basicAuthHeader(alice) }]) {
+    const tries: Array<Record<string, string>> = [{}, { authorization: 'Bearer guessed' }, { authorization: basicAuthHeader(alice) }];
+    for (const headers of tries) {
       const miss = await registryGet(egress, blobPath, { headers });
       expect(miss.status, JSON.stringify(headers)).not.toBe(200);
       expect(miss.body.includes(layer.data.subarray(0, 64))).toBe(false);

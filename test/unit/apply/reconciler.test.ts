@@ -10,6 +10,7 @@ import { createLogger } from '../../../src/log.js';
 import { createDaemonState } from '../../../src/state/daemon-state.js';
 import { createEventLog } from '../../../src/state/event-log.js';
 import type { HealthMonitor } from '../../../src/state/health-monitor.js';
+import { FIRST_ACCEPT_LINE_ONLY, type AcceptSupport } from '../../../src/apply/nginx/nginx-features.js';
 import { createSystemClock } from '../../../src/util/clock.js';
 
 /** In-memory runtime: records what the reconciler asked for. */
@@ -84,7 +85,9 @@ const healthyMonitor: HealthMonitor = {
   }),
   checkCache: async () => ({ ok: true, status: 200, error: null }),
   ensureUpstreamChecked: async () => ({ ok: true, status: 401, error: null }),
+  recheckUpstream: () => undefined,
   onUpstreamChange: () => undefined,
+  onCacheChange: () => undefined,
   start: () => undefined,
   stop: () => undefined,
 };
@@ -103,6 +106,10 @@ function setup(
     failRemove?: (name: string) => boolean;
     egress?: EgressSetup;
     clusterMembership?: ReconcilerDeps['clusterMembership'];
+    workerUser?: ReconcilerDeps['nginxWorkerUser'];
+    accept?: AcceptSupport;
+    diskFull?: () => string | null;
+    listenCheck?: ReconcilerDeps['listenCheck'];
   } = {},
 ) {
   let text = '';
@@ -129,8 +136,14 @@ function setup(
     nginx: nginx.controller,
     nginxPaths: { pid: '/p', errorLog: '/e', accessLog: '/a', temp: '/t', cache: '/c' },
     render: (view) =>
-      `generation ${view.generation}\n${view.routes.map((r) => `${r.name} ${r.address}`).join('\n')}${view.cluster ? `\nring ${view.cluster.peers.join(' ')}` : ''}`,
-    clusterMembership: opts.clusterMembership,
+      `generation ${view.generation}\n${view.routes.map((r) => `${r.name} ${r.address}`).join('\n')}${view.cluster ? `\nring ${view.cluster.peers.join(' ')}` : ''}` +
+      `\nuser ${view.user}\naccept ${view.accept.variable}${view.accept.js ? ` js ${view.accept.js.module}` : ''}${view.diskFull ? `\ndisk full ${view.diskFull.message}` : ''}`,
+    clusterMembership: opts.clusterMembership ?? (async () => ({ ok: true, value: null })),
+    nginxWorkerUser: opts.workerUser ?? (async (configured) => configured),
+    nginxAccept: opts.accept ?? FIRST_ACCEPT_LINE_ONLY,
+    diskFull: opts.diskFull ?? (() => null),
+    listenCheck: opts.listenCheck ?? null,
+    blobRoot: null,
     health: healthyMonitor,
     state,
     events,
@@ -284,6 +297,55 @@ describe('reconciler', () => {
     const r = await t.reconcile('edit');
     expect(r.outcome).toBe('rejected');
     expect(r.problems).toEqual([{ path: 'dataDir', message: expect.stringContaining('restart') }]);
+  });
+});
+
+describe('reconciler and what the nginx driver resolves', () => {
+  it('renders the user the driver resolves from nginx.user, asking it on every pass', async () => {
+    const asked: Array<string | null> = [];
+    const t = setup({
+      workerUser: async (configured) => {
+        asked.push(configured);
+        return configured === null ? 'nobody' : `${configured}-resolved`;
+      },
+    });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    expect(t.nginx.controller.applied()).toContain('\nuser nobody\n');
+    t.setText('domain: example.com\nnginx:\n  user: www-data\nregistries:\n  docker.io:\n    upstream: https://a.example\n');
+    expect((await t.reconcile('edit')).outcome).toBe('applied');
+    expect(t.nginx.controller.applied()).toContain('\nuser www-data-resolved\n');
+    expect(asked).toEqual([null, 'www-data']);
+  });
+
+  it("renders the driver's Accept support: njs joins the lines when the nginx is too old to", async () => {
+    const accept: AcceptSupport = {
+      variable: '$regcache_accept',
+      complete: true,
+      js: { module: '/m/ngx_http_js_module.so', script: '/s/accept.js' },
+    };
+    const t = setup({ accept });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    expect(t.nginx.controller.applied()).toContain('\naccept $regcache_accept js /m/ngx_http_js_module.so');
+    const plain = setup();
+    plain.write({ 'docker.io': 'https://a.example' });
+    await plain.reconcile('start');
+    expect(plain.nginx.controller.applied()).toMatch(/\naccept \$http_accept$/);
+  });
+
+  it('renders a full disk, and fails the pass at "router listen" when a new listen address is taken', async () => {
+    let full: string | null = 'free space 1 GiB below 2 GiB';
+    const t = setup({ diskFull: () => full, listenCheck: async (a) => (a.port === 8443 ? 'port 8443 is in use' : null) });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    expect(t.nginx.controller.applied()).toContain('\ndisk full free space 1 GiB below 2 GiB');
+    full = null;
+    t.setText('domain: example.com\nlisten: 8443\nregistries:\n  docker.io:\n    upstream: https://a.example\n');
+    const r = await t.reconcile('edit');
+    expect(r.outcome).toBe('failed');
+    expect(r.problems).toEqual([{ path: 'router listen', message: 'port 8443 is in use' }]);
+    expect(t.nginx.controller.applied()).toContain('disk full');
   });
 });
 

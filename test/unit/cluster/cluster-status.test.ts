@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { clusterStatus } from '../../../src/status/cluster-view.js';
 import { createPrometheusMetrics } from '../../../src/status/metrics/prometheus-metrics.js';
-import { createPeerCounters } from '../../../src/status/access-log/peer-counters.js';
+import { createPeerCounters } from '../../../src/observe/access-log/peer-counters.js';
 
 const membership = { members: ['10.0.0.1:5001', '10.0.0.2:5001', '10.0.0.3:5001'], self: '10.0.0.2:5001' };
 

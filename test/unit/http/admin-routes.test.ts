@@ -36,6 +36,7 @@ function app(f: Fixture = {}) {
   let metricsRenders = 0;
   const vhosts = f.vhosts ?? [];
   const status: StatusService = {
+    cluster: () => null,
     vhosts: async () => vhosts,
     status: async () => daemonStatus({ vhosts, ready: f.ready ?? true, ...f.status }),
     ready: async () => f.ready ?? true,

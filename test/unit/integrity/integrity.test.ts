@@ -8,9 +8,9 @@ import { createIntegrityService } from '../../../src/integrity/integrity-service
 import { cacheBodyOffset, cachedBodySha256, nginxCacheFile, sha256OfFile } from '../../../src/integrity/nginx-cache-file.js';
 import { pickEvictions, type StoredBlob } from '../../../src/integrity/storage-bound.js';
 import { createLogger } from '../../../src/log.js';
-import { parseEgressLogLine } from '../../../src/status/access-log/egress-counters.js';
+import { parseEgressLogLine } from '../../../src/observe/access-log/egress-counters.js';
 import { createEventLog } from '../../../src/state/event-log.js';
-import { blobDataPath } from '../../../src/status/storage/filesystem-storage.js';
+import { blobDataPath } from '../../../src/observe/storage/filesystem-storage.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -140,7 +140,19 @@ describe('integrity service', () => {
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, good);
     };
-    const fetched = () => service.egressEntry({ vhost, method: 'GET', status: 200, digest, upstreamStatuses: 1, upstreamBytes: 1, cache: 'MISS' });
+    const fetched = () =>
+      service.egressEntry({
+        vhost,
+        method: 'GET',
+        status: 200,
+        digest,
+        upstreamStatuses: 1,
+        upstreamBytes: 1,
+        cache: 'MISS',
+        upstreamFailed: false,
+        attempts: [],
+        timeMs: null,
+      });
     return { layers, events, service, putEgress, commit, fetched };
   };
 
@@ -211,6 +223,9 @@ describe('integrity service', () => {
       cacheStatus: 'MISS',
       digestVariant: variant,
       requestLine: true,
+      refused: null,
+      cutOff: false,
+      forwarded: null,
     });
     await service.check();
     expect(await exists(file)).toBe(false);

@@ -131,7 +131,7 @@ describe('pin resolution', () => {
         ],
       }),
     );
-    const content = new Map([
+    const content = new Map<string, { body: Buffer; type?: string }>([
       [sha(index), { body: index, type: 'application/vnd.oci.image.index.v1+json' }],
       ...[amd, arm].map((i) => [i.digest, { body: i.manifest, type: 'application/vnd.oci.image.manifest.v1+json' }] as const),
       ...[...amd.blobs, ...arm.blobs].map((b) => [sha(b), { body: b }] as const),
@@ -186,7 +186,7 @@ describe('pin resolution', () => {
     if ('problems' in added) throw new Error(JSON.stringify(added.problems));
     expect(started).toEqual([{ images: ['docker.io/library/alpine:3.19'], platforms: ['linux/amd64'], pin: true }]);
     expect(added.pin).toMatchObject({ image: 'docker.io/library/alpine:3.19', cache: 'docker.io', source: 'api', state: 'resolving', digests: 0 });
-    const args = ['docker.io/library/alpine:3.19', 'docker.io', ['linux/amd64']] as const;
+    const args: [string, string, string[]] = ['docker.io/library/alpine:3.19', 'docker.io', ['linux/amd64']];
     pins.sink.planned(...args, content('1', ['a', 'b']));
     expect(pins.pinned('docker.io')).toEqual(new Set([d('1'), d('a'), d('b')]));
     pins.sink.resolved(...args, content('1', ['a', 'b']));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatStatusTable } from '../../../src/cli/status-table.js';
-import { formatAgo, formatBytes, formatRatio } from '../../../src/status/format.js';
+import { formatAgo, formatBytes, formatRatio } from '../../../src/util/format.js';
 import { createStatusPageRenderer, readStatusPageTemplate } from '../../../src/status/page/render-status-page.js';
 import { statusPageView } from '../../../src/status/page/status-page-view.js';
 import type { DaemonStatus } from '../../../src/status/status-service.js';

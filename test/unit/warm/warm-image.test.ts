@@ -17,7 +17,7 @@ const target = resolveWarmTarget('org/app:1', config) as WarmTarget;
 describe('warmImage', () => {
   it('fetches the tag, the manifest again by digest, then every blob once', async () => {
     const img = smallImage('a', 2);
-    const content = new Map([
+    const content = new Map<string, { body: Buffer; type?: string }>([
       [img.digest, { body: img.manifest, type: 'application/vnd.docker.distribution.manifest.v2+json' }],
       ...img.blobs.map((b) => [digest(b), { body: b }] as const),
     ]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createFileTailer, type FileIdentity, type TailFs, type TailHandle } from '../../../src/status/access-log/file-tailer.js';
+import { createFileTailer, type FileIdentity, type TailFs, type TailHandle } from '../../../src/observe/access-log/file-tailer.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 interface Inode {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseEgressLogLine } from '../../../src/status/access-log/egress-counters.js';
-import { createMirrorCounters, isMirrorFailure } from '../../../src/status/access-log/mirror-counters.js';
+import { parseEgressLogLine } from '../../../src/observe/access-log/egress-counters.js';
+import { createMirrorCounters, isMirrorFailure } from '../../../src/observe/access-log/mirror-counters.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const line = (over: Record<string, unknown>) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEgressCounters, parseEgressLogLine } from '../../../src/status/access-log/egress-counters.js';
+import { createEgressCounters, parseEgressLogLine } from '../../../src/observe/access-log/egress-counters.js';
 
 const line = (over: Record<string, unknown>) =>
   JSON.stringify({

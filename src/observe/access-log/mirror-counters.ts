@@ -1,4 +1,5 @@
 import type { EgressLogEntry } from './egress-counters.js';
+import { isoTime } from '../../util/clock.js';
 
 /**
  * Per-mirror numbers of the caches whose `upstream:` is a list, from the egress nginx's log: each
@@ -107,8 +108,8 @@ export function createMirrorCounters(): MirrorCounters {
           failures: t?.failures ?? 0,
           codes: { ...(t?.codes ?? {}) },
           lastError: t?.lastError ?? null,
-          lastErrorAt: t?.lastErrorMs != null ? new Date(t.lastErrorMs).toISOString() : null,
-          lastServedAt: t?.lastServedMs != null ? new Date(t.lastServedMs).toISOString() : null,
+          lastErrorAt: isoTime(t?.lastErrorMs ?? null),
+          lastServedAt: isoTime(t?.lastServedMs ?? null),
         };
       });
     },

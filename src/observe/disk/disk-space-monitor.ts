@@ -1,9 +1,9 @@
 import { minFreeBytes, type FreeSpace } from '../../config/sections/cache.js';
 import type { Logger } from '../../log.js';
-import type { Clock, TimerHandle } from '../../util/clock.js';
+import { isoTime, type Clock, type TimerHandle } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { EventLog } from '../../state/event-log.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../util/format.js';
 
 /** Free space under dataDir as last measured. */
 export interface DiskSpace {
@@ -84,7 +84,7 @@ export function createDiskSpaceMonitor(deps: DiskSpaceMonitorDeps): DiskSpaceMon
     const floor = minFreeBytes(deps.floor(), m.totalBytes);
     const wasLow = last?.low ?? false;
     const low = wasLow ? m.freeBytes < floor * (1 + RECOVERY_MARGIN) : m.freeBytes < floor;
-    return { freeBytes: m.freeBytes, totalBytes: m.totalBytes, minFreeBytes: floor, low, checkedAt: new Date(deps.clock.now()).toISOString() };
+    return { freeBytes: m.freeBytes, totalBytes: m.totalBytes, minFreeBytes: floor, low, checkedAt: isoTime(deps.clock.now()) };
   };
 
   const check = async () => {

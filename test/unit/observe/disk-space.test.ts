@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
-import { createDiskSpaceMonitor } from '../../../src/status/disk/disk-space-monitor.js';
-import { removeOldFiles, removeStaleUploads } from '../../../src/status/disk/stale-uploads.js';
+import { createDiskSpaceMonitor } from '../../../src/observe/disk/disk-space-monitor.js';
+import { removeOldFiles, removeStaleUploads } from '../../../src/observe/disk/stale-uploads.js';
 import { createEventLog } from '../../../src/state/event-log.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CacheStorageInspector } from '../../../src/status/storage/cache-storage.js';
-import { createDiskUsageSampler } from '../../../src/status/storage/disk-usage-sampler.js';
+import type { CacheStorageInspector } from '../../../src/observe/storage/cache-storage.js';
+import { createDiskUsageSampler } from '../../../src/observe/storage/disk-usage-sampler.js';
 import { createFakeClock } from '../../helpers/fake-clock.js';
 
 function setup() {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { classifyUri, parseAccessLogLine, type AccessLogEntry } from '../../../src/status/access-log/access-log-entry.js';
-import { blobOutcome } from '../../../src/status/access-log/blob-outcome.js';
-import { createTrafficCounters } from '../../../src/status/access-log/traffic-counters.js';
+import { classifyUri, parseAccessLogLine, type AccessLogEntry } from '../../../src/observe/access-log/access-log-entry.js';
+import { blobOutcome } from '../../../src/observe/access-log/blob-outcome.js';
+import { createTrafficCounters } from '../../../src/observe/access-log/traffic-counters.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 

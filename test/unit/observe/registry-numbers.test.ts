@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { emptyTrafficCounts } from '../../../src/status/access-log/traffic-counters.js';
-import { createProxyTotals } from '../../../src/status/registry-vars/proxy-totals.js';
-import { parseRegistryVars, type RegistryProxyVars } from '../../../src/status/registry-vars/registry-vars.js';
-import { vhostNumbers } from '../../../src/status/vhost-numbers.js';
+import { emptyTrafficCounts } from '../../../src/observe/access-log/traffic-counters.js';
+import { createProxyTotals } from '../../../src/observe/registry-vars/proxy-totals.js';
+import { parseRegistryVars, type RegistryProxyVars } from '../../../src/observe/registry-vars/registry-vars.js';
+import { vhostNumbers } from '../../../src/observe/vhost-numbers.js';
 
 const group = (requests: number, misses: number, bytesPulled = 0) => ({ requests, hits: requests, misses, bytesPulled, bytesPushed: 0 });
 const vars = (m: ReturnType<typeof group>, b = group(0, 0)): RegistryProxyVars => ({ manifests: m, blobs: b });
