@@ -22,7 +22,6 @@ export async function validateCommand(values: Record<string, unknown>, ctx: Comm
   const read = await loadConfigOrReport(values, ctx);
   if (!read) return 1;
   const { file } = read;
-  for (const w of read.loaded.config.warnings) ctx.stderr.write(`warning: ${formatProblem(w)}\n`);
   ctx.stdout.write(`${file}: ok (${read.loaded.config.registries.length} registries)\n`);
   // Valid but worth knowing before `run` (e.g. hosts the TLS certificate does not cover): not a failure.
   for (const w of read.loaded.config.warnings) ctx.stderr.write(`warning: ${formatProblem(w)}\n`);
