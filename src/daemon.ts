@@ -39,6 +39,7 @@ import { createDiskSpaceMonitor } from './observe/disk/disk-space-monitor.js';
 import { removeOldFiles, removeStaleUploads } from './observe/disk/stale-uploads.js';
 import { egressFailedDir } from './apply/egress/egress-view.js';
 import { createEgressController } from './apply/egress/egress-controller.js';
+import { createDnsFilterServer } from './apply/egress/dns-filter-server.js';
 import { createEventLog } from './state/event-log.js';
 import { createHealthMonitor } from './state/health-monitor.js';
 import { createPrometheusMetrics } from './status/metrics/prometheus-metrics.js';
@@ -154,8 +155,14 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
   // The caches' egress: a second nginx child process, when nginx runs as one (see egress-view.ts).
   const egressNginx = config.nginx.container
     ? null
-    : await createEgressNginx(config, env, clock, logger, ports, (message) =>
-        events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
+    : await createEgressNginx(
+        config,
+        env,
+        clock,
+        logger,
+        ports,
+        (message) => events.record({ kind: 'runtime', level: 'warn', vhost: null, message }),
+        (reason) => events.record({ kind: 'runtime', level: 'warn', vhost: null, message: `egress DNS answer refused: ${reason}` }),
       );
   if (egressNginx) built.push({ name: 'egress nginx', stop: () => egressNginx.controller.stop() });
   const accept = await nginxDriver.acceptSupport();
@@ -356,6 +363,7 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
             controlPort: egressNginx.controlPort,
             workerUser: (configured) => egressNginx.driver.workerUser(configured),
             egressJs: egressNginx.egressJs,
+            dnsFilter: egressNginx.dnsFilter,
           }
         : null,
       state,
@@ -477,6 +485,7 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
   // the observers go first, the scheduler before what its passes drive, then routing, then the caches
   // behind it, and last the egress nginx (caches fetch through it until they stop).
   const components: Component[] = [
+    { name: 'egress DNS filter', start: () => egressNginx?.dnsFilter.start(), stop: () => egressNginx?.dnsFilter.stop() },
     { name: 'egress nginx', stop: () => egressNginx?.controller.stop() },
     { name: 'cache runtime', stop: () => runtime.stop() },
     { name: 'router nginx', stop: () => nginx.stop() },
@@ -641,6 +650,7 @@ async function createEgressNginx(
   logger: Logger,
   ports: PortBook,
   onCrash: (message: string) => void,
+  onRefused: (reason: string) => void,
 ) {
   const binary = requireNginxBinary(env);
   // Stopped after the caches, which are its only clients: there is little left in flight to drain.
@@ -651,5 +661,7 @@ async function createEgressNginx(
   const jsModule = await detectJsModule(binary);
   const egressJs = jsModule ? { module: jsModule, script: path.join(packageRoot(), 'nginx', 'egress.js') } : null;
   if (!egressJs) logger.warn('nginx has no njs module: requests waiting on a stalled blob fetch retry the upstream in turn');
-  return { driver, controller, controlPort, egressJs };
+  // nginx's resolver: names that resolve to internal addresses are refused (see dns-filter.ts).
+  const dnsFilter = createDnsFilterServer({ port: await ports.egressPortFor('.dns'), logger, onRefused });
+  return { driver, controller, controlPort, egressJs, dnsFilter };
 }

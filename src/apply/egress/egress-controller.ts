@@ -7,6 +7,8 @@ import { candidateBytes } from '../nginx/candidate.js';
 import type { NginxController } from '../nginx/nginx-controller.js';
 import type { NginxPaths } from '../nginx/nginx-view.js';
 import type { EgressNginxRenderer } from '../nginx/render.js';
+import { dnsPolicy, NO_TRUST, type DnsPolicy } from './dns-filter.js';
+import type { DnsFilterServer } from './dns-filter-server.js';
 import { egressNginxView } from './egress-view.js';
 
 /** The egress nginx (a second nginx process) and what it needs; absent: caches reach their upstreams directly. */
@@ -26,11 +28,15 @@ export interface EgressNginx {
   workerUser: (configured: string | null) => Promise<string | null>;
   /** The njs module and nginx/egress.js; null when this nginx has no njs module. */
   egressJs: { module: string; script: string } | null;
+  /** nginx's resolver: refuses names that resolve to internal addresses (dns-filter.ts); null: the nameservers directly. */
+  dnsFilter: DnsFilterServer | null;
 }
 
 /** A new egress config (bytes null: stop the egress nginx), made of `inputs`; already through nginx -t. */
 export interface EgressCandidate {
   inputs: string;
+  /** What the DNS filter asks and allows while this config serves. */
+  dns: { nameservers: string[]; policy: DnsPolicy };
   bytes: string | null;
   generation: number;
   caches: number;
@@ -75,6 +81,8 @@ export function createEgressController(deps: {
   /** What the egress config applied last was made of. */
   let inputs = '';
   let lastNotes = '';
+  /** What the DNS filter serves with the applied egress config. */
+  let dns: EgressCandidate['dns'] = { nameservers: [], policy: NO_TRUST };
 
   const publish = () => {
     state.egressGeneration = serving ? generation : 0;
@@ -127,22 +135,38 @@ export function createEgressController(deps: {
       ]);
       if (serving && made === inputs) return null;
       const user = await e.workerUser(config.nginx.user);
-      const view = egressNginxView({ config, plan, paths: e.paths, generation, controlPort: e.controlPort, user, egressJs: e.egressJs });
-      if (!view) return serving ? { inputs: made, bytes: null, generation: 0, caches: 0 } : null;
+      const view = egressNginxView({
+        config,
+        plan,
+        paths: e.paths,
+        generation,
+        controlPort: e.controlPort,
+        user,
+        egressJs: e.egressJs,
+        dnsFilter: e.dnsFilter?.address ?? null,
+      });
+      const origins = [...plan.routes.values()].flatMap((r) => [r.origin, ...r.mirrors.map((m) => m.origin)]);
+      const candidateDns = { nameservers: plan.resolvers, policy: dnsPolicy(origins, config.egress.redirectAllow) };
+      if (!view) return serving ? { inputs: made, dns: candidateDns, bytes: null, generation: 0, caches: 0 } : null;
       const bytes = candidateBytes(e.nginx, (g) => e.render({ ...view, generation: g }), generation, serving);
       if (!bytes) {
+        // What serves already is this rendering (e.g. adopted after a restart): the filter serves it too.
         inputs = made;
+        dns = candidateDns;
+        e.dnsFilter?.update(dns.nameservers, dns.policy);
         return null;
       }
       await e.nginx.test(bytes);
-      return { inputs: made, bytes, generation: generation + 1, caches: view.servers.length };
+      return { inputs: made, dns: candidateDns, bytes, generation: generation + 1, caches: view.servers.length };
     },
 
     async apply(c) {
       const nginx = e!.nginx;
-      const before = { bytes: nginx.applied(), generation, serving, inputs };
+      const before = { bytes: nginx.applied(), generation, serving, inputs, dns };
       const back = async () => {
         inputs = before.inputs;
+        dns = before.dns;
+        e!.dnsFilter?.update(dns.nameservers, dns.policy);
         if (before.serving && before.bytes) {
           await nginx.apply(before.bytes, before.generation);
           generation = before.generation;
@@ -161,6 +185,9 @@ export function createEgressController(deps: {
         events.record({ kind: 'reload', level: 'info', vhost: null, message: 'egress nginx stopped: no cache fetches through it' });
         return { what: 'egress nginx started again', run: back };
       }
+      // New names resolve before the config that needs them serves.
+      dns = c.dns;
+      e!.dnsFilter?.update(dns.nameservers, dns.policy);
       await nginx.apply(c.bytes, c.generation);
       inputs = c.inputs;
       generation = c.generation;

@@ -93,6 +93,8 @@ export function egressNginxView(input: {
   user?: string | null;
   /** The njs module and nginx/egress.js, when nginx has the module. */
   egressJs?: { module: string; script: string } | null;
+  /** regcache's DNS filter (`127.0.0.1:<port>`): nginx's resolver, forwarding to the plan's nameservers. */
+  dnsFilter?: string | null;
 }): EgressNginxView | null {
   const ownPorts = [
     input.config.admin.listen.port,
@@ -108,7 +110,7 @@ export function egressNginxView(input: {
     workerProcesses: config.nginx.workerProcesses,
     paths,
     controlListen: `127.0.0.1:${input.controlPort}`,
-    resolver: resolverDirective(plan.resolvers),
+    resolver: filteredResolver(resolverDirective(plan.resolvers), input.dnsFilter ?? null),
     caFile: plan.caFile,
     caMaterial: plan.caMaterial,
     // Entries live only until distribution's second fetch and concurrent misses have read them.
@@ -191,4 +193,10 @@ export function egressFailedDir(paths: NginxPaths): string {
 export function resolverDirective(resolvers: readonly string[]): { servers: string[]; ipv6: boolean } | null {
   if (resolvers.length === 0) return null;
   return { servers: resolvers.map((r) => (net.isIPv6(r) ? `[${r}]` : r)), ipv6: resolvers.some((r) => net.isIPv6(r)) };
+}
+
+/** Through the DNS filter when there is one (it asks the nameservers); AAAA lookups as the nameservers allow. */
+function filteredResolver(direct: { servers: string[]; ipv6: boolean } | null, filter: string | null): { servers: string[]; ipv6: boolean } | null {
+  if (!direct || !filter) return direct;
+  return { servers: [filter], ipv6: direct.ipv6 };
 }

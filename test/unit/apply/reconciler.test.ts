@@ -161,6 +161,7 @@ function setup(
             controlPort: 40999,
             workerUser: async (configured) => configured,
             egressJs: null,
+            dnsFilter: null,
           }
         : null,
       state,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEgressController } from '../../../../src/apply/egress/egress-controller.js';
+import type { DnsFilterServer } from '../../../../src/apply/egress/dns-filter-server.js';
 import { NginxConfigRejected, type NginxController } from '../../../../src/apply/nginx/nginx-controller.js';
 import { parseConfig } from '../../../../src/config/parse.js';
 import { createLogger } from '../../../../src/log.js';
@@ -36,8 +37,21 @@ function fakeEgressNginx(opts: { adopt?: number; reject?: boolean } = {}) {
   return { controller, calls };
 }
 
+/** A DNS filter that records what it is told to ask and allow. */
+function fakeDnsFilter() {
+  const updates: Array<{ nameservers: readonly string[]; names: string[] }> = [];
+  const filter: DnsFilterServer = {
+    address: '127.0.0.1:40998',
+    update: (nameservers, policy) => updates.push({ nameservers, names: [...policy.trustedNames] }),
+    start: async () => undefined,
+    stop: async () => undefined,
+  };
+  return { filter, updates };
+}
+
 function setup(opts: { adopt?: number; reject?: boolean; withEgress?: boolean } = {}) {
   const nginx = fakeEgressNginx(opts);
+  const dns = fakeDnsFilter();
   const state = createDaemonState('/srv/registries.yaml');
   const events = createEventLog(createFakeClock());
   const egress = createEgressController({
@@ -54,12 +68,13 @@ function setup(opts: { adopt?: number; reject?: boolean; withEgress?: boolean } 
             controlPort: 40999,
             workerUser: async (configured) => configured,
             egressJs: null,
+            dnsFilter: dns.filter,
           },
     state,
     events,
     logger: createLogger({ level: 'silent' }),
   });
-  return { egress, nginx, state, events };
+  return { egress, nginx, state, events, dns };
 }
 
 const config = (registries: string) => {
@@ -84,6 +99,17 @@ describe('egress controller', () => {
     // Nothing the egress config is made of changed: no candidate, no nginx -t.
     expect(await t.egress.prepare(viaEgress, await t.egress.plan(viaEgress))).toBeNull();
     expect(t.nginx.calls).toEqual(['test', 'apply 1']);
+  });
+
+  it('the DNS filter asks the nameservers and trusts the upstream names of the config that serves, and goes back with it', async () => {
+    const t = setup();
+    await t.egress.apply((await t.egress.prepare(viaEgress, await t.egress.plan(viaEgress)))!);
+    expect(t.dns.updates).toEqual([{ nameservers: ['10.0.0.2'], names: ['a.example'] }]);
+    const other = config('  docker.io:\n    upstream: https://b.example\n');
+    const rollback = await t.egress.apply((await t.egress.prepare(other, await t.egress.plan(other)))!);
+    expect(t.dns.updates.at(-1)).toEqual({ nameservers: ['10.0.0.2'], names: ['b.example'] });
+    await rollback.run();
+    expect(t.dns.updates.at(-1)).toEqual({ nameservers: ['10.0.0.2'], names: ['a.example'] });
   });
 
   it('a rejected candidate throws from prepare and leaves the state as it was', async () => {
