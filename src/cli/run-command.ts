@@ -35,10 +35,16 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
     }
     throw err;
   }
+  // The handlers stay while the daemon stops: a repeated signal (Ctrl-C reaches npx and the daemon
+  // both, and npx forwards it) would otherwise find none and kill the process mid-stop, children left.
+  let onStopSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopSignal = (signal: NodeJS.Signals) => onStopSignal(signal);
+  process.on('SIGTERM', stopSignal);
+  process.on('SIGINT', stopSignal);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    onStopSignal = resolve;
   });
+  onStopSignal = (again) => logger.info({ signal: again }, 'already shutting down');
   stopping = true;
   logger.info({ signal }, 'shutting down');
   const forced = setTimeout(() => {
@@ -48,5 +54,7 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
   await daemon.stop();
   clearTimeout(forced);
   process.off('SIGHUP', onHangup);
+  process.off('SIGTERM', stopSignal);
+  process.off('SIGINT', stopSignal);
   return 0;
 }

@@ -103,11 +103,18 @@ describe('regcache run as a process', () => {
     });
 
     const started = Date.now();
+    const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
+    // Signals repeated while it stops (Ctrl-C reaches npx and the daemon, and npx forwards it) must not
+    // cut the stop short: without handlers Node would exit at once and leave nginx and the caches.
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(pidsMatching(path.join(dir, 'data'))).toEqual([]);
+    expect(output()).toContain('already shutting down');
   });
 
   it('drains on SIGTERM: a blob download under way completes with the right bytes, and the exit is 0 within 10 s', async () => {
