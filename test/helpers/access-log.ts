@@ -10,6 +10,8 @@ export interface AccessLogEntry {
   status: number;
   cache: string;
   upstream_status: string;
+  /** The egress nginx's log only: every address it tried. */
+  upstream_addr?: string;
 }
 
 /** The router's (or the egress nginx's) access log under a running regcache's directory, parsed; none yet: []. */

@@ -2,9 +2,8 @@
 // make the egress nginx connect there. nginx's resolver is regcache's DNS filter, which refuses such
 // answers unless the name is an upstream's own, is in egress.redirectAllow, or resolves to the class
 // of an upstream given by address. Real nginx and distribution, a fake upstream, a fake DNS server.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAccessLog } from '../../helpers/access-log.js';
 import { waitFor } from '../../helpers/binaries.js';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns.js';
 import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
@@ -31,10 +30,7 @@ describe('redirects to names that resolve to internal addresses', () => {
   });
 
   const egressLines = async (digest: string) =>
-    (await readFile(path.join(rc.dir, 'data', 'egress-nginx', 'logs', 'access.log'), 'utf8'))
-      .split('\n')
-      .filter((l) => l.includes(digest) && l.includes('"GET"'))
-      .map((l) => JSON.parse(l) as { status: number; upstream_addr: string; upstream_status: string });
+    (await readAccessLog(rc.dir, 'egress-nginx')).filter((l) => l.uri.includes(digest) && l.method === 'GET');
 
   it('a 307 to a name that resolves to a link-local (cloud metadata) address is refused before any connection', async () => {
     const blob = upstream.addBlob(30_000);

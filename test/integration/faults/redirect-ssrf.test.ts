@@ -2,9 +2,8 @@
 // fetch it. The egress nginx follows redirects only to public hosts, to hosts of the upstream's own
 // class (here: a loopback registry with a loopback CDN), or to egress.redirectAllow; never to
 // regcache's own listeners (the admin API) and never to link-local (cloud metadata) addresses.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAccessLog } from '../../helpers/access-log.js';
 import { waitFor } from '../../helpers/binaries.js';
 import { fetchBlob, startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
 import { adminJson, startRegcache, type RunningRegcache } from '../../helpers/regcache.js';
@@ -27,10 +26,7 @@ describe('redirects from an upstream', () => {
   });
 
   const egressLines = async (digest: string) =>
-    (await readFile(path.join(rc.dir, 'data', 'egress-nginx', 'logs', 'access.log'), 'utf8'))
-      .split('\n')
-      .filter((l) => l.includes(digest) && l.includes('"GET"'))
-      .map((l) => JSON.parse(l) as { status: number; upstream_addr: string; upstream_status: string });
+    (await readAccessLog(rc.dir, 'egress-nginx')).filter((l) => l.uri.includes(digest) && l.method === 'GET');
 
   it('a 307 to the admin API on 127.0.0.1 gets the client an error, never the admin API content', async () => {
     const blob = upstream.addBlob(40_000);
