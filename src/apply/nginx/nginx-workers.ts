@@ -22,6 +22,17 @@ export function stillAccepting(before: readonly number[], now: readonly NginxWor
 
 /** The children of `masterPid` from /proc (Linux), with their titles; [] when it has none or is gone. */
 export async function procChildren(masterPid: number): Promise<NginxWorker[]> {
+  // The kernel's own list of a process's children: one read instead of a scan of every process
+  // (which took tens of ms on a busy host, in a loop that runs every 10 ms during a reload).
+  const listed = await readFile(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').catch(() => null);
+  if (listed !== null) {
+    const found: NginxWorker[] = [];
+    for (const pid of listed.split(' ').filter((p) => p !== '')) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+      if (cmdline !== null) found.push({ pid: Number(pid), title: cmdline.replace(/\0+$/, '').replace(/\0/g, ' ') });
+    }
+    return found;
+  }
   const entries = await readdir('/proc').catch(() => [] as string[]);
   const found: NginxWorker[] = [];
   for (const entry of entries) {

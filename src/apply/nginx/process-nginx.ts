@@ -12,6 +12,7 @@ import { packageRoot } from '../../util/package-root.js';
 import type { NginxDriver } from './nginx-driver.js';
 import { fileSize, readFrom } from './error-log.js';
 import { detectAcceptSupport } from './nginx-features.js';
+import { nginxEnv } from './nginx-env.js';
 import type { NginxPaths } from './nginx-view.js';
 import { resolveWorkerUser } from './worker-user.js';
 
@@ -71,6 +72,7 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
       name,
       command: opts.binary,
       args: [...baseArgs, '-c', configFile, '-g', 'daemon off;'],
+      env: nginxEnv(process.env),
       logFile: path.join(prefix, 'logs', 'stderr.log'),
       clock: opts.clock,
       logger: log,
@@ -105,7 +107,9 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
     async test(file) {
       await ensureDirs();
       try {
-        const { stdout, stderr } = await execFileAsync(opts.binary, [...baseArgs, '-t', '-q', '-c', file, '-g', 'daemon off;']);
+        const { stdout, stderr } = await execFileAsync(opts.binary, [...baseArgs, '-t', '-q', '-c', file, '-g', 'daemon off;'], {
+          env: nginxEnv(process.env),
+        });
         return { ok: true, output: (stdout + stderr).trim() };
       } catch (err) {
         const e = err as { stderr?: string; stdout?: string; message: string };
