@@ -146,7 +146,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const config = loaded.value.config;
     reportWarnings(config.warnings);
     if (cacheFailure && cacheFailure.text === loaded.value.text && reason === 'resync' && started < cacheFailure.until) return cacheFailure.result;
-    const result = await passWith(reason, config, started);
+    const result = await passWith(reason, config, started, deps.clock.now() - started);
     if (result.outcome === 'failed' && result.problems[0]?.path === 'cache start') {
       const count = cacheFailure?.text === loaded.value.text ? cacheFailure.count + 1 : 0;
       cacheFailure = { text: loaded.value.text, count, until: started + Math.min(600_000, 30_000 * 2 ** count), result };
@@ -156,7 +156,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return result;
   };
 
-  const passWith = async (reason: string, config: RegcacheConfig, started: number): Promise<ReconcileResult> => {
+  const passWith = async (reason: string, config: RegcacheConfig, started: number, loadMs: number): Promise<ReconcileResult> => {
+    // How long each step took, in the pass's log line: where a slow apply spends its time.
+    const ms: Record<string, number> = { load: loadMs };
+    let mark = deps.clock.now();
+    const lap = (phase: string) => {
+      const now = deps.clock.now();
+      ms[phase] = now - mark;
+      mark = now;
+    };
     const restartOnly = restartOnlyProblems(state.applied?.config ?? null, config);
     if (restartOnly.length > 0) return reject(restartOnly, `config rejected: ${restartOnly.map(formatProblem).join('; ')}`);
 
@@ -214,9 +222,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           cluster,
         });
 
+      lap('plan');
       // 1. Every candidate is validated before any of them goes live.
       step = 'egress nginx -t';
       const egressCandidate = await deps.egress.prepare(config, egress);
+      lap('egressTest');
       step = 'router nginx -t';
       // Caches not started yet get a placeholder address: nginx -t checks the file, not the backends.
       const known = new Map(observed.map((c) => [c.name, c.address] as const));
@@ -228,8 +238,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         state.nginxServing,
       );
       if (routerCandidate) await nginx.test(routerCandidate);
+      lap('routerTest');
       step = 'router listen';
       await checkNewListeners(config);
+      lap('listen');
 
       // 2. Live, in order: egress (a cache asks its remote for /v2/ when it starts), caches, router.
       // Each step that went live leaves how to undo it; a failure undoes them all, newest first.
@@ -244,12 +256,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             r.mirrors.length > 0 ? [[r.name, r.mirrors.map((m) => ({ origin: m.origin, hop: m.listen }))] as const] : [],
           ),
         );
+        lap('egressReload');
         step = 'cache start';
         const startedNow = await startCaches(plan, undo);
+        lap('caches');
         step = 'router reload';
         const backends = new Map((await runtime.list()).filter((c) => wanted.has(c.name)).map((c) => [c.name, c.address] as const));
         const view = routerView(backends);
         const applied = await applyNginx(view, reason);
+        lap('routerReload');
         state.routed = new Set(view.routes.map((r) => r.name));
         state.egress = egressAddresses;
         state.cluster = membership.value;
@@ -283,7 +298,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             message: `applied (${reason}): +${startedNow.length} ~${plan.replace.length} -${plan.remove.length} caches`,
           });
         }
-        log.info({ reason, outcome, generation: state.generation, ms: deps.clock.now() - started }, 'reconcile pass done');
+        log.info({ reason, outcome, generation: state.generation, ms: deps.clock.now() - started, phases: ms }, 'reconcile pass done');
         return { outcome, generation: state.generation, problems: [], message: null };
       } catch (err) {
         for (const u of undo.reverse()) {
