@@ -7,12 +7,14 @@ describe('procChildren', () => {
   it('lists the children of a process with their command lines, and nothing of other processes', async () => {
     const parent = spawn('sh', ['-c', 'sleep 30 & sleep 31 & wait'], { stdio: 'ignore' });
     try {
-      let children: Awaited<ReturnType<typeof procChildren>> = [];
-      for (let i = 0; i < 100 && children.length < 2; i++) {
+      // Until both children have exec'd sleep (a fork's command line is the shell's for a moment).
+      const titles = (list: Awaited<ReturnType<typeof procChildren>>) => list.map((c) => c.title).sort();
+      let children = await procChildren(parent.pid!);
+      for (let i = 0; i < 100 && titles(children).join() !== 'sleep 30,sleep 31'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
         children = await procChildren(parent.pid!);
-        if (children.length < 2) await new Promise((r) => setTimeout(r, 20));
       }
-      expect(children.map((c) => c.title).sort()).toEqual(['sleep 30', 'sleep 31']);
+      expect(titles(children)).toEqual(['sleep 30', 'sleep 31']);
       expect(await procChildren(children[0]!.pid)).toEqual([]);
     } finally {
       parent.kill('SIGKILL');
