@@ -237,6 +237,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         state.generation,
         state.nginxServing,
       );
+      lap('routerRender');
       if (routerCandidate) await nginx.test(routerCandidate);
       lap('routerTest');
       step = 'router listen';
