@@ -26,6 +26,7 @@ import { findFreePort, waitFor } from '../test/helpers/binaries.js';
 import { generateImage, MediaTypes } from '../test/helpers/image.js';
 import { seedUpstream, startUpstreamRegistry, type UpstreamRegistry } from '../test/helpers/upstream-registry.js';
 import { coldPathRows } from './integrity-rows.js';
+import { proxyFloorRow } from './proxy-floor.js';
 import { svgChart, table, type BenchResults, type ComparisonRow } from './report.js';
 import { curlDownload, median, parallelDownloads, percentile, rssBytes, sampleRss, wrk, type Target } from './tools.js';
 
@@ -480,6 +481,7 @@ registries:
         size: coldOne.layers[0]!.size,
       })),
     );
+    rows.push(await proxyFloorRow({ upstream: { base: upstream.url, host: null }, blobPath: blobPath(coldOne), size: coldOne.layers[0]!.size }));
     const loadRss = await load.stop();
     log('10. warm throughput');
     const warmRow = await warmThroughput(dir, baseConfig, port, [
