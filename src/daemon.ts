@@ -338,6 +338,7 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
     loadConfig,
     // Process runtime: nginx serves blob hits from the caches' storage directories under dataDir.
     blobRoot: runtime.kind === 'process' ? (name) => processStorageDir(config, name) : null,
+    egressMarkers: egressNginx ? egressFailedDir(egressNginx.driver.paths) : null,
     runtime,
     nginx,
     nginxPaths: nginxDriver.paths,

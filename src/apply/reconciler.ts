@@ -57,6 +57,8 @@ export interface ReconcilerDeps {
   blobRoot: ((name: string) => string | null) | null;
   /** Why pulls of uncached content are refused now (too little free space under dataDir); null: they are not. */
   diskFull: () => string | null;
+  /** Where the egress nginx writes down what its upstreams answered (NginxView.egressMarkers); null: no egress. */
+  egressMarkers: string | null;
   /** The cluster's members and self for a config (null: single node); problems reject the pass like config errors. */
   clusterMembership: (config: RegcacheConfig) => Promise<Result<Membership | null>>;
 }
@@ -219,6 +221,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           blobRoot: deps.blobRoot ?? undefined,
           upstreamDown,
           diskFull,
+          egressMarkers: deps.egressMarkers,
           cluster,
         });
 

@@ -90,6 +90,11 @@ export interface NginxView {
   upstreamDown: string[];
   /** Free space under dataDir is below cache.minFreeSpace: digests not yet cached are refused (507) via this socket. */
   diskFull: { socket: string; message: string } | null;
+  /**
+   * Directory where the egress nginx writes down a manifest by digest its upstream answered 404, so the
+   * router answers 404 for the cache's 500 (nginx/registry-server.conf); "" without an egress.
+   */
+  egressMarkers: string;
   /** TLS servers and access rules (templates/nginx/security-*.ejs read it as view.security). */
   security: SecurityView;
   /**
@@ -154,6 +159,8 @@ export function nginxView(input: {
   upstreamDown?: ReadonlySet<string>;
   /** Why cold pulls are refused (free space below cache.minFreeSpace); null or absent: they are not. */
   diskFull?: string | null;
+  /** NginxView.egressMarkers; absent: none. */
+  egressMarkers?: string | null;
   /** The cluster section and its current membership; null or absent: a single node. */
   cluster?: { config: ClusterConfig; membership: Membership } | null;
 }): NginxView {
@@ -204,6 +211,7 @@ export function nginxView(input: {
     errorHold: ERROR_HOLD,
     upstreamDown: routes.filter((r) => input.upstreamDown?.has(r.name)).map((r) => r.upstreamId),
     diskFull: input.diskFull ? { socket: path.join(input.paths.temp, 'disk-full.sock'), message: jsonString(input.diskFull) } : null,
+    egressMarkers: input.egressMarkers ?? '',
     security: securityView(config, new Set(routes.map((r) => r.name)), upstreamId),
     probeClients: probeClients(config),
     repositoryRules: routed.flatMap(({ registry }) => repositoryRuleEntries(upstreamId(registry.name), registry.repositories)),

@@ -57,6 +57,7 @@ export function createNginxRenderer(templates: NginxTemplates): NginxRenderer {
     'errorHold',
     'upstreamDown',
     'diskFull',
+    'egressMarkers',
     'repositoryRules',
     'cluster',
   ]);

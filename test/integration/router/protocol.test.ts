@@ -74,6 +74,23 @@ describe('router protocol answers equal the upstream', () => {
     expectSame(head);
   });
 
+  it('a manifest by digest the upstream does not have is 404 MANIFEST_UNKNOWN (GET and HEAD), as upstream, not an outage', async () => {
+    // distribution answers its client 500 for it, the upstream's 404 nested inside; the router must
+    // not pass that on as a failed fetch (502), which clients retry and count as an outage.
+    const missing = `sha256:${'5e'.repeat(32)}`;
+    const path = `/v2/${REPO}/manifests/${missing}`;
+    for (const method of ['GET', 'HEAD', 'GET']) {
+      const pair = await both(method, path, { accept: MediaTypes.ociManifest });
+      expect(pair.direct.status).toBe(404);
+      expect(pair.routed.status).toBe(404);
+      // A HEAD has no body to compare.
+      if (method === 'GET') {
+        expectSame(pair);
+        expect(errorCode(pair.routed)).toBe('MANIFEST_UNKNOWN');
+      }
+    }
+  });
+
   it('HEAD on an uncached blob costs a HEAD upstream, not a download; headers equal the upstream', async () => {
     await upstream.settledRequests();
     upstream.clearRequests();

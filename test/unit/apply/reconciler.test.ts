@@ -142,6 +142,7 @@ function setup(
     nginxWorkerUser: opts.workerUser ?? (async (configured) => configured),
     nginxAccept: opts.accept ?? FIRST_ACCEPT_LINE_ONLY,
     diskFull: opts.diskFull ?? (() => null),
+    egressMarkers: null,
     listenCheck: opts.listenCheck ?? null,
     blobRoot: null,
     health: healthyMonitor,
