@@ -33,6 +33,23 @@ function failedBind(r) {
   return failed ? r.variables.regcache_egress_unbindable : '';
 }
 
+// markUnknown (header filter): a manifest by digest the upstream answered 404 is written down before
+// the answer goes out, so the marker is there when distribution's 500 for it reaches the router. The
+// access log writes the same marker, but only after the response, which under load can be too late.
+function markUnknown(r) {
+  const digest = r.variables.regcache_egress_manifest;
+  if (!digest || r.status !== 404) return;
+  const dir = r.variables.regcache_egress_failed_dir;
+  slots(Math.floor(Date.now() / 1000)).forEach((slot) => {
+    try {
+      fs.writeFileSync(dir + '/unknown-' + digest + '-' + slot, '');
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- njs 0.7 has no optional catch binding
+    } catch (e) {
+      // The router then answers 502, as without the marker.
+    }
+  });
+}
+
 // authKey: a credentialed upstream's entries are keyed by the Authorization they were fetched with
 // (egress-cache.conf.ejs); its hash, so no token is written into the cache files' keys.
 function authKey(r) {
@@ -40,4 +57,4 @@ function authKey(r) {
   return 'sha256:' + crypto.createHash('sha256').update(authorization).digest('hex');
 }
 
-export default { failedBind, authKey };
+export default { failedBind, markUnknown, authKey };
