@@ -39,17 +39,17 @@ describe('redirects to names that resolve to internal addresses', () => {
     const r = await fetchBlob(rc.routerUrl, HOST, 'library/rebind', blob.digest);
     expect(r.status).toBeGreaterThanOrEqual(500);
     expect(dns.asked).toContain('metadata.rebind.test');
+    // distribution fetches a blob twice; the second fetch may be answered from the first one's failure
+    // marker without asking any upstream (upstream_status ""). Every fetch that did ask got the 307.
     const lines = await waitFor(
       async () => {
         const l = await egressLines(blob.digest);
-        return l.length > 0 ? l : undefined;
+        return l.some((x) => x.upstream_status !== '') ? l : undefined;
       },
-      { what: 'the egress access log line' },
+      { what: 'the egress access log line of the fetch that asked the upstream' },
     );
-    for (const l of lines) {
-      expect(l.upstream_status).toContain('307');
-      expect(l.upstream_addr).not.toContain('169.254');
-    }
+    for (const l of lines) expect(l.upstream_addr).not.toContain('169.254');
+    for (const l of lines.filter((x) => x.upstream_status !== '')) expect(l.upstream_status).toContain('307');
     const refused = await waitFor(
       async () => {
         const list = (await adminJson(rc, '/api/v1/events?limit=200')).body.events as Array<{ message: string }>;
