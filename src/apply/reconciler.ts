@@ -148,7 +148,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const config = loaded.value.config;
     reportWarnings(config.warnings);
     if (cacheFailure && cacheFailure.text === loaded.value.text && reason === 'resync' && started < cacheFailure.until) return cacheFailure.result;
-    const result = await passWith(reason, config, started, deps.clock.now() - started);
+    const result = await passWith(reason, config, started);
     if (result.outcome === 'failed' && result.problems[0]?.path === 'cache start') {
       const count = cacheFailure?.text === loaded.value.text ? cacheFailure.count + 1 : 0;
       cacheFailure = { text: loaded.value.text, count, until: started + Math.min(600_000, 30_000 * 2 ** count), result };
@@ -158,10 +158,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return result;
   };
 
-  const passWith = async (reason: string, config: RegcacheConfig, started: number, loadMs: number): Promise<ReconcileResult> => {
+  const passWith = async (reason: string, config: RegcacheConfig, started: number): Promise<ReconcileResult> => {
     // How long each step took, in the pass's log line: where a slow apply spends its time.
-    const ms: Record<string, number> = { load: loadMs };
     let mark = deps.clock.now();
+    const ms: Record<string, number> = { load: mark - started };
     const lap = (phase: string) => {
       const now = deps.clock.now();
       ms[phase] = now - mark;

@@ -22,27 +22,30 @@ export function stillAccepting(before: readonly number[], now: readonly NginxWor
 
 /** The children of `masterPid` from /proc (Linux), with their titles; [] when it has none or is gone. */
 export async function procChildren(masterPid: number): Promise<NginxWorker[]> {
+  const found: NginxWorker[] = [];
+  for (const pid of await childPids(masterPid)) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+    if (cmdline !== null) found.push({ pid, title: cmdline.replace(/\0+$/, '').replace(/\0/g, ' ') });
+  }
+  return found;
+}
+
+async function childPids(masterPid: number): Promise<number[]> {
   // The kernel's own list of a process's children: one read instead of a scan of every process
   // (which took tens of ms on a busy host, in a loop that runs every 10 ms during a reload).
   const listed = await readFile(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').catch(() => null);
-  if (listed !== null) {
-    const found: NginxWorker[] = [];
-    for (const pid of listed.split(' ').filter((p) => p !== '')) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
-      if (cmdline !== null) found.push({ pid: Number(pid), title: cmdline.replace(/\0+$/, '').replace(/\0/g, ' ') });
-    }
-    return found;
-  }
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  const found: NginxWorker[] = [];
-  for (const entry of entries) {
+  if (listed !== null)
+    return listed
+      .split(' ')
+      .filter((p) => p !== '')
+      .map(Number);
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => null);
     // The command in parentheses may hold spaces; the fields after the last ')' are fixed.
     const ppid = stat === null ? NaN : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (ppid !== masterPid) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    found.push({ pid: Number(entry), title: cmdline.replace(/\0+$/, '').replace(/\0/g, ' ') });
+    if (ppid === masterPid) pids.push(Number(entry));
   }
-  return found;
+  return pids;
 }

@@ -61,6 +61,7 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
   const configFile = path.join(prefix, 'nginx.conf');
   const errorLog = paths.errorLog;
   const baseArgs = ['-p', prefix + '/', '-e', errorLog];
+  const env = nginxEnv(process.env);
   const log = opts.logger.child({ component: name });
   let supervised: SupervisedProcess | null = null;
   let lastFallbackReason: string | null = null;
@@ -72,7 +73,7 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
       name,
       command: opts.binary,
       args: [...baseArgs, '-c', configFile, '-g', 'daemon off;'],
-      env: nginxEnv(process.env),
+      env,
       logFile: path.join(prefix, 'logs', 'stderr.log'),
       clock: opts.clock,
       logger: log,
@@ -107,9 +108,7 @@ export function createProcessNginx(opts: ProcessNginxOptions): NginxDriver {
     async test(file) {
       await ensureDirs();
       try {
-        const { stdout, stderr } = await execFileAsync(opts.binary, [...baseArgs, '-t', '-q', '-c', file, '-g', 'daemon off;'], {
-          env: nginxEnv(process.env),
-        });
+        const { stdout, stderr } = await execFileAsync(opts.binary, [...baseArgs, '-t', '-q', '-c', file, '-g', 'daemon off;'], { env });
         return { ok: true, output: (stdout + stderr).trim() };
       } catch (err) {
         const e = err as { stderr?: string; stdout?: string; message: string };
