@@ -41,6 +41,23 @@ export function startTlsFront(tls: { cert: string; key: string }, proxyTo: strin
   );
 }
 
+/** A plain proxy to `proxyTo` with the router's buffer settings, storing nothing (bench row 8c: what one hop costs). */
+export function startPlainProxy(proxyTo: string): Promise<StaticNginx> {
+  return startHelperNginx(
+    (port) => `listen 127.0.0.1:${port};
+        location / {
+            proxy_pass ${proxyTo};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+            proxy_buffers 64 64k;
+            proxy_busy_buffers_size 256k;
+            proxy_max_temp_file_size 0;
+        }`,
+    'http',
+  );
+}
+
 async function startHelperNginx(server: (port: number) => string, scheme: 'http' | 'https', fixedPort?: number): Promise<StaticNginx> {
   const nginx = requireBinary(['nginx'], 'REGCACHE_NGINX_BIN');
   const dir = await mkdtemp(path.join(tmpdir(), 'regcache-cdn-'));
