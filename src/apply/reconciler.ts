@@ -137,7 +137,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   /**
    * A cache start that failed takes its vhost down while it is tried (the old cache stops first), so
-   * the periodic resync retries the same file with backoff; any other trigger retries at once.
+   * the same file is retried with backoff. Only an operator's request retries at once: the tried
+   * cache's own exits (runtime events) and probes would otherwise retry it in a loop.
    */
   let cacheFailure: { text: string; until: number; count: number; result: ReconcileResult } | null = null;
 
@@ -147,7 +148,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (!loaded.ok) return reject(loaded.problems, `config rejected: ${loaded.problems.map(formatProblem).join('; ')}`);
     const config = loaded.value.config;
     reportWarnings(config.warnings);
-    if (cacheFailure && cacheFailure.text === loaded.value.text && reason === 'resync' && started < cacheFailure.until) return cacheFailure.result;
+    if (cacheFailure && cacheFailure.text === loaded.value.text && !operatorAsked(reason) && started < cacheFailure.until) return cacheFailure.result;
     const result = await passWith(reason, config, started);
     if (result.outcome === 'failed' && result.problems[0]?.path === 'cache start') {
       const count = cacheFailure?.text === loaded.value.text ? cacheFailure.count + 1 : 0;
@@ -435,4 +436,11 @@ function restartOnlyProblems(current: RegcacheConfig | null, next: RegcacheConfi
   if (current.nginx.container !== next.nginx.container) needsRestart('nginx.container');
   if (current.admin.listen.host !== next.admin.listen.host || current.admin.listen.port !== next.admin.listen.port) needsRestart('admin.listen');
   return problems;
+}
+
+/** Triggers an operator gave (API reload, SIGHUP, an edited file): they retry a failed cache start at once. */
+function operatorAsked(reason: string): boolean {
+  return reason
+    .split(', ')
+    .some((r) => r === 'api reload' || r === 'SIGHUP' || r === 'startup' || r.startsWith('file ') || r.startsWith('referenced file '));
 }

@@ -210,6 +210,12 @@ describe('all-or-nothing apply on real nginx and registry', () => {
     });
     await waitFor(async () => (await pullBytes().catch(() => null))?.equals(before), { what: 'the last good cache to serve', timeoutMs: 20_000 });
     expect(await readyz()).toBe(200);
+    // The refused cache's own exits trigger passes too: they must not try the same file again (each
+    // try stops the good cache for seconds). One try takes ~4 s here; watch for longer than that.
+    const servingPid = await cachePid();
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect(await cachePid()).toBe(servingPid);
+    expect((await pullBytes()).equals(before)).toBe(true);
     await restoreGood();
   }, 90_000);
 });

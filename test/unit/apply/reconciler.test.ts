@@ -394,6 +394,29 @@ describe('all-or-nothing apply', () => {
     expect(await hashes(t)).toEqual(good.caches);
   });
 
+  it('a failed cache start is retried at once only when an operator asks: its own exits and the resync back off', async () => {
+    const t = setup({ egress: {}, failEnsure: (upstream) => upstream === 'https://broken.example' });
+    t.write({ 'docker.io': 'https://a.example' });
+    await t.reconcile('start');
+    t.write({ 'docker.io': 'https://broken.example' });
+    expect((await t.reconcile('file change registries.yaml, api reload')).outcome).toBe('failed');
+    const tries = () => t.calls.filter((c) => c === 'ensure docker.io').length;
+    const after = tries();
+    // The tried cache's exits and restarts, probes and the resync: the same file waits for its backoff.
+    for (const reason of ['runtime exited docker.io, runtime restarted docker.io', 'upstream of docker.io back', 'resync']) {
+      expect((await t.reconcile(reason)).outcome).toBe('failed');
+    }
+    expect(tries()).toBe(after);
+    for (const reason of ['api reload', 'SIGHUP', 'file change registries.yaml', 'runtime exited docker.io, api reload']) {
+      expect((await t.reconcile(reason)).outcome).toBe('failed');
+    }
+    // Each operator request tried the new spec (and put the last good one back).
+    expect(tries()).toBe(after + 4 * 2);
+    // Another file is tried at once whatever triggered the pass.
+    t.write({ 'docker.io': 'https://b.example' });
+    expect((await t.reconcile('runtime exited docker.io')).outcome).toBe('applied');
+  });
+
   it('a cache that will not stop after the router reload only warns: the new generation stays, the next pass stops it', async () => {
     let stuck = true;
     const t = setup({ egress: {}, failRemove: (name) => stuck && name === 'ghcr.io' });
