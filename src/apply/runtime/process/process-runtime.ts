@@ -37,6 +37,8 @@ interface RunningCache {
   socket: string | null;
   process: SupervisedProcess;
   state: CacheInstance['state'];
+  /** The pid file and record of its latest start, being written: a stop waits for them before removing both. */
+  recordWrite: Promise<void>;
 }
 
 /** Layout under dataDir: caches/<slug> storage, run/<slug>/ config + pid, logs/<slug>.log. */
@@ -135,7 +137,15 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
     debugPort: number,
     socket: string | null,
   ): RunningCache => {
-    const entry: RunningCache = { spec, port, debugPort, socket, state: 'starting', process: undefined as unknown as SupervisedProcess };
+    const entry: RunningCache = {
+      spec,
+      port,
+      debugPort,
+      socket,
+      state: 'starting',
+      process: undefined as unknown as SupervisedProcess,
+      recordWrite: Promise.resolve(),
+    };
     entry.process = createSupervisedProcess({
       name: `registry ${spec.name}`,
       command: opts.registryBinary,
@@ -148,11 +158,15 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
       clock: opts.clock,
       logger: log,
       onStart: (pid) => {
+        // Spawned while being stopped: its record must not outlive the stop (the next spec's would lose).
+        if (entry.state === 'stopped') return;
         entry.state = 'running';
-        void writeFile(p.pidFile, `${pid}\n`).catch(() => undefined);
         // No credentials: the adopting daemon needs to know what runs, not how it logs in.
         const { credentials: _secret, ...shape } = spec;
-        void writeProcessRecord(p.record, pid, { spec: shape, port, debugPort, socket }).catch(() => undefined);
+        entry.recordWrite = entry.recordWrite
+          .then(() => Promise.all([writeFile(p.pidFile, `${pid}\n`), writeProcessRecord(p.record, pid, { spec: shape, port, debugPort, socket })]))
+          .then(() => undefined)
+          .catch(() => undefined);
         if (entry.process.restarts > 0) emit({ kind: 'restarted', name: spec.name, message: `restarted (restart #${entry.process.restarts})` });
       },
       onExit: ({ code, signal, willRestart }) => {
@@ -178,6 +192,7 @@ export function createProcessRuntime(opts: ProcessRuntimeOptions): CacheRuntime 
   const stopCache = async (c: RunningCache) => {
     c.state = 'stopped';
     await c.process.stop();
+    await c.recordWrite;
     const p = processRuntimePaths(opts.dataDir, c.spec.slug);
     await rm(p.pidFile, { force: true });
     await rm(p.record, { force: true });
