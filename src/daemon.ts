@@ -34,6 +34,7 @@ import { createPeerResolver, type LookupAll } from './cluster/peer-resolver.js';
 import { inlineScriptHashes } from './http/admin-guard.js';
 import type { Logger } from './log.js';
 import { createScheduler } from './scheduler/scheduler.js';
+import { TRIGGER } from './scheduler/trigger-reasons.js';
 import { createDaemonState } from './state/daemon-state.js';
 import { createDiskSpaceMonitor } from './observe/disk/disk-space-monitor.js';
 import { removeOldFiles, removeStaleUploads } from './observe/disk/stale-uploads.js';
@@ -389,7 +390,7 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
   // Certificates, htpasswd and password files: a renewal or rotation is a config change.
   const referencedWatcher = watchReferencedFiles((event) => {
     logger.debug({ event }, 'referenced file event');
-    scheduler.nudge(`referenced file ${event}`);
+    scheduler.nudge(TRIGGER.referencedFile(event));
   });
   // Warm fetches through the router as a client would; the listen address is read at start only.
   const warmJobs = createWarmJobs({
@@ -438,7 +439,7 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
     });
     scheduler.nudge(`upstream of ${name} ${reachable ? 'back' : 'lost'}`);
   });
-  const reload = (reason = 'api reload') => scheduler.trigger(reason, { immediate: true });
+  const reload = (reason: string = TRIGGER.apiReload) => scheduler.trigger(reason, { immediate: true });
   const pageTemplate = readStatusPageTemplate();
   const renderPage = createStatusPageRenderer(pageTemplate);
   const currentConfig = () => state.applied?.config ?? config;
@@ -497,7 +498,7 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
     {
       name: 'first pass',
       start: async () => {
-        const initial = await scheduler.trigger('startup', { immediate: true });
+        const initial = await scheduler.trigger(TRIGGER.startup, { immediate: true });
         if (initial.outcome === 'rejected' || initial.outcome === 'failed') throw new StartupError(initial.message ?? 'initial apply failed');
       },
       stop: () => undefined,
@@ -539,7 +540,7 @@ async function composeDaemon(opts: DaemonOptions, built: Component[]): Promise<D
       start: async () => {
         const configWatcher = await watchConfigFile(opts.configPath, (event) => {
           logger.debug({ event }, 'config file event');
-          scheduler.nudge(`file ${event}`);
+          scheduler.nudge(TRIGGER.configFile(event));
         });
         stopConfigWatcher = () => configWatcher.stop();
       },

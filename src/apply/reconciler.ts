@@ -24,6 +24,7 @@ import type { CacheInstance, CacheRuntime } from './runtime/cache-runtime.js';
 import { noReconcileMetrics, type ReconcileMetrics } from '../state/reconcile-metrics.js';
 import type { ReconcileOutcome, ReconcileResult } from '../state/reconcile-result.js';
 import type { Membership } from '../cluster/membership.js';
+import { operatorAsked } from '../scheduler/trigger-reasons.js';
 
 /** Exits of a replaced cache while it is awaited that fail its step before the timeout. */
 const CRASHES_BEFORE_FAILING = 3;
@@ -436,11 +437,4 @@ function restartOnlyProblems(current: RegcacheConfig | null, next: RegcacheConfi
   if (current.nginx.container !== next.nginx.container) needsRestart('nginx.container');
   if (current.admin.listen.host !== next.admin.listen.host || current.admin.listen.port !== next.admin.listen.port) needsRestart('admin.listen');
   return problems;
-}
-
-/** Triggers an operator gave (API reload, SIGHUP, an edited file): they retry a failed cache start at once. */
-function operatorAsked(reason: string): boolean {
-  return reason
-    .split(', ')
-    .some((r) => r === 'api reload' || r === 'SIGHUP' || r === 'startup' || r.startsWith('file ') || r.startsWith('referenced file '));
 }

@@ -2,6 +2,7 @@ import { startDaemon, ConfigInvalidError, type Daemon } from '../daemon.js';
 import { StartupError } from '../apply/runtime/select-runtime.js';
 import { createLogger } from '../log.js';
 import { createSystemClock } from '../util/clock.js';
+import { TRIGGER } from '../scheduler/trigger-reasons.js';
 import { configPathFrom, printProblems, type CommandContext } from './command-context.js';
 
 /** `regcache run`: the daemon, until SIGTERM or SIGINT; SIGHUP re-reads the config (as nginx does). */
@@ -15,7 +16,7 @@ export async function runCommand(values: Record<string, unknown>, ctx: CommandCo
   const onHangup = () => {
     if (!daemon || stopping) return;
     logger.info({ signal: 'SIGHUP' }, 're-reading the config');
-    daemon.reload('SIGHUP').then(
+    daemon.reload(TRIGGER.sighup).then(
       (r) => logger.info({ outcome: r.outcome, generation: r.generation }, 'SIGHUP reload done'),
       (err: unknown) => logger.warn({ err: (err as Error).message }, 'SIGHUP reload did not run'),
     );
